@@ -1,0 +1,351 @@
+"""Building ``<table>_history`` and its mapped class from a versioned mapper.
+
+For a versioned class ``Article`` on table ``article`` this module creates, in the same
+:class:`~sqlalchemy.MetaData`, the table ``article_history`` and maps the class
+``ArticleHistory`` to it. The history table copies every tracked column of ``article`` (same names
+and types, but no unique constraints, foreign keys, server defaults or autoincrement; everything
+nullable but the primary key) and adds:
+
+``version``
+    1 for a row's first version, then +1 per version of that row.
+``valid_from``, ``valid_to``
+    the closed-open validity interval; ``valid_to`` is NULL while the version is current.
+``operation``
+    ``"insert"``, ``"update"``, ``"delete"`` or ``"restore"``: what produced the version.
+``transaction_id``
+    the :class:`~sqlalchemy_chronicle.Transaction` that wrote it.
+
+The primary key is ``(<pk columns>, version)``, which also serves the lookup of one row's
+versions. An inheriting class follows its mapper: single-table subclasses add their columns to the
+parent's history table, joined-table subclasses get a history table of their own whose rows share
+``(<pk columns>, version)`` with the parent's; the interval columns live only in the base table.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+import pendulum
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+)
+from sqlalchemy.orm import Mapper, foreign, relationship
+from sqlalchemy.orm import exc as orm_exc
+
+from ._base import install_library_tables
+from ._types import UTCDateTime
+from .errors import ConfigurationError
+from .transaction import Transaction
+
+__all__ = ["HistorySpec", "TableHistory", "Version", "build_history", "spec_for"]
+
+INTERVAL_COLUMNS: Final = ("version", "valid_from", "valid_to", "operation", "transaction_id")
+_OPTIONS: Final = frozenset({"exclude"})
+
+
+class Version:
+    """Base class of every generated history class (``Article.__history__``).
+
+    An instance is one version of one row: the row's tracked columns as they were stored, plus
+    ``version``, ``valid_from``, ``valid_to``, ``operation`` and ``transaction_id``.
+    """
+
+    __versioned_class__: ClassVar[type[Any]]
+
+    version: int
+    valid_from: pendulum.DateTime
+    valid_to: pendulum.DateTime | None
+    operation: str
+    transaction_id: int
+    transaction: Transaction
+
+    def __repr__(self) -> str:
+        spec = spec_for(self.__versioned_class__)
+        assert spec is not None
+        key = ", ".join(repr(getattr(self, attr)) for attr in spec.pk_keys)
+        return (
+            f"<{type(self).__name__} ({key}) v{self.version} {self.operation} "
+            f"[{self.valid_from}, {self.valid_to})>"
+        )
+
+
+@dataclass(eq=False)
+class TableHistory:
+    """One live table and the history table that shadows it."""
+
+    live: Table
+    history: Table
+    key: list[Column[Any]]
+    """The history columns of the row identity (the primary key without ``version``), in the
+    order of the versioned mapper's identity key."""
+    copied: list[tuple[Column[Any], Column[Any]]] = field(default_factory=list)
+    """Pairs of (live column, history column) for every tracked column, the key's first."""
+
+    @property
+    def live_key(self) -> list[Column[Any]]:
+        """The live columns of the row identity, in the order of :attr:`key`."""
+        return [live for live, _ in self.copied[: len(self.key)]]
+
+
+@dataclass(eq=False)
+class HistorySpec:
+    """Everything the writer and the queries need to know about one versioned mapper."""
+
+    mapper: Mapper[Any]
+    history_class: type[Version]
+    tables: list[TableHistory]
+    """The tables an instance of this mapper is stored in, the hierarchy's base table first."""
+    root: HistorySpec | None = None
+    excluded: frozenset[str] = frozenset()
+
+    @property
+    def root_spec(self) -> HistorySpec:
+        """The spec of the hierarchy's base versioned mapper."""
+        return self.root or self
+
+    @property
+    def base(self) -> TableHistory:
+        """The table that holds the interval columns."""
+        return self.tables[0]
+
+    @functools.cached_property
+    def pk_keys(self) -> list[str]:
+        """Attribute names of the primary key, in identity-key order."""
+        return [self.mapper.get_property_by_column(c).key for c in self.mapper.primary_key]
+
+    def attribute_key(self, column: Column[Any]) -> str | None:
+        """The key of the attribute this mapper maps the live ``column`` to, or None."""
+        return _attribute_key(self.mapper, column)
+
+    def value_keys(self, table: TableHistory) -> list[tuple[str, str | None]]:
+        """(history column key, attribute key of this mapper or None) for ``table``'s columns."""
+        return [(hist.key, self.attribute_key(live)) for live, hist in table.copied]
+
+    @functools.cached_property
+    def tracked_keys(self) -> frozenset[str]:
+        """Attribute names whose change makes a new version."""
+        keys: set[str] = set()
+        for table in self.tables:
+            keys.update(attr for _, attr in self.value_keys(table) if attr is not None)
+        return frozenset(keys)
+
+
+def _attribute_key(mapper: Mapper[Any], column: Column[Any]) -> str | None:
+    """The key of the attribute ``mapper`` maps ``column`` to, or None when it maps none."""
+    try:
+        return mapper.get_property_by_column(column).key
+    except orm_exc.UnmappedColumnError:
+        return None
+
+
+_specs: weakref.WeakKeyDictionary[Mapper[Any], HistorySpec] = weakref.WeakKeyDictionary()
+
+
+def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
+    """The :class:`HistorySpec` of a versioned class or mapper, or None if it is not versioned."""
+    if isinstance(target, Mapper):
+        return _specs.get(target)
+    from sqlalchemy import inspect
+
+    mapper = inspect(target, raiseerr=False)
+    return _specs.get(mapper) if isinstance(mapper, Mapper) else None
+
+
+def _options(cls: type[Any]) -> Mapping[str, Any]:
+    options = getattr(cls, "__versioned__", None) or {}
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(f"{cls.__name__}.__versioned__ must be a mapping")
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__ has unknown options {sorted(unknown)}; "
+            f"known: {sorted(_OPTIONS)}"
+        )
+    return options
+
+
+def _excluded(mapper: Mapper[Any], parent: HistorySpec | None) -> frozenset[str]:
+    """Column names excluded from history; options name attributes or columns."""
+    names = set(parent.excluded if parent else ())
+    for name in _options(mapper.class_).get("exclude", ()):
+        prop = mapper.get_property(name) if mapper.has_property(name) else None
+        columns = getattr(prop, "columns", None)
+        if columns:
+            names.update(c.name for c in columns)
+        elif name in mapper.local_table.c or any(name in t.c for t in mapper.tables):
+            names.add(name)
+        else:
+            raise ConfigurationError(
+                f"{mapper.class_.__name__}.__versioned__ excludes {name!r}, "
+                "which is neither an attribute nor a column"
+            )
+    return frozenset(names)
+
+
+def _copy_column(column: Column[Any]) -> Column[Any]:
+    copy: Column[Any] = Column(
+        column.name,
+        column.type,
+        key=column.key,
+        primary_key=column.primary_key,
+        nullable=not column.primary_key,
+        autoincrement=False,
+        info={"chronicle": "copied"},
+    )
+    return copy
+
+
+def _add_copies(table: TableHistory, columns: Iterable[Column[Any]], excluded: frozenset[str]) -> None:
+    present = {live.name for live, _ in table.copied}
+    for column in columns:
+        if column.name in present or column.name in excluded:
+            continue
+        if column.primary_key and column.table is table.live:
+            continue
+        copy = _copy_column(column)
+        table.history.append_column(copy)
+        table.copied.append((column, copy))
+
+
+def _new_history_table(
+    live: Table, identity: list[Column[Any]], excluded: frozenset[str], base: bool
+) -> TableHistory:
+    """Create ``<live>_history``; ``identity`` is the live primary key in identity-key order."""
+    metadata = live.metadata
+    pk_copies = [_copy_column(c) for c in identity]
+    extra: list[Column[Any]] = [
+        Column("version", Integer, primary_key=True, autoincrement=False, info={"chronicle": "version"})
+    ]
+    if base:
+        extra += [
+            Column("valid_from", UTCDateTime, nullable=False, info={"chronicle": "interval"}),
+            Column("valid_to", UTCDateTime, nullable=True, info={"chronicle": "interval"}),
+            Column("operation", String(8), nullable=False, info={"chronicle": "operation"}),
+            Column(
+                "transaction_id",
+                BigInteger().with_variant(Integer, "sqlite"),
+                nullable=False,
+                info={"chronicle": "transaction"},
+            ),
+        ]
+    name = f"{live.name}_history"
+    if name in metadata.tables or (live.schema and f"{live.schema}.{name}" in metadata.tables):
+        raise ConfigurationError(f"table {name!r} already exists in the MetaData")
+    history = Table(name, metadata, *pk_copies, *extra, schema=live.schema, info={"chronicle": "history"})
+    if base:
+        Index(f"ix_{name}_transaction_id", history.c.transaction_id)
+    table = TableHistory(live=live, history=history, key=pk_copies)
+    table.copied.extend(zip(identity, pk_copies, strict=True))
+    _add_copies(table, live.columns, excluded)
+    return table
+
+
+def build_history(mapper: Mapper[Any]) -> HistorySpec:
+    """Create the history table(s) and mapped history class for a newly constructed mapper."""
+    if mapper in _specs:
+        return _specs[mapper]
+    cls = mapper.class_
+    parent = spec_for(mapper.inherits) if mapper.inherits is not None else None
+    live = mapper.local_table
+    if not isinstance(live, Table):
+        raise ConfigurationError(f"{cls.__name__} is not mapped to a Table; it cannot be versioned")
+    excluded = _excluded(mapper, parent)
+    install_library_tables(live.metadata)
+
+    if parent is None:
+        identity = list(mapper.primary_key)
+        tables = [_new_history_table(live, identity, excluded, base=True)]
+    elif live is parent.mapper.local_table:
+        tables = list(parent.tables)
+        _add_copies(tables[-1], live.columns, excluded)
+    else:
+        identity = _joined_identity(live, parent)
+        tables = [*parent.tables, _new_history_table(live, identity, excluded, base=False)]
+
+    history_class = type(
+        f"{cls.__name__}History",
+        (parent.history_class if parent else Version,),
+        {"__versioned_class__": cls, "__module__": cls.__module__},
+    )
+    mapper_args = _mapper_arguments(mapper, parent, tables)
+    mapper.registry.map_imperatively(history_class, tables[-1].history, **mapper_args)
+    spec = HistorySpec(
+        mapper=mapper,
+        history_class=history_class,
+        tables=tables,
+        root=parent.root if parent else None,
+        excluded=excluded,
+    )
+    _specs[mapper] = spec
+    cls.__history__ = history_class
+    return spec
+
+
+def _mapper_arguments(
+    mapper: Mapper[Any], parent: HistorySpec | None, tables: list[TableHistory]
+) -> dict[str, Any]:
+    own = tables[-1]
+    properties: dict[str, Any] = {}
+    for live_col, hist_col in own.copied:
+        key = _attribute_key(mapper, live_col)
+        if key is not None and key != hist_col.key:
+            properties[key] = hist_col
+    args: dict[str, Any] = {"properties": properties}
+    if parent is None:
+        history = own.history
+        properties["transaction"] = relationship(
+            Transaction,
+            primaryjoin=foreign(history.c.transaction_id) == Transaction.id,
+            viewonly=True,
+            lazy="select",
+        )
+    else:
+        args["inherits"] = parent.history_class
+        if own.history is not parent.base.history and own.history is not parent.tables[-1].history:
+            parent_history = parent.tables[-1].history
+            clauses: list[ColumnElement[bool]] = [
+                own.history.c.version == parent_history.c.version
+            ]
+            clauses += [
+                own_col == parent_col
+                for own_col, parent_col in zip(own.key, parent.tables[-1].key, strict=True)
+            ]
+            args["inherit_condition"] = and_(*clauses)
+    if mapper.polymorphic_on is not None and isinstance(mapper.polymorphic_on, Column):
+        for live_col, hist_col in tables[0].copied:
+            if live_col is mapper.polymorphic_on:
+                args["polymorphic_on"] = hist_col
+    if mapper.polymorphic_identity is not None:
+        args["polymorphic_identity"] = mapper.polymorphic_identity
+    return args
+
+
+def _joined_identity(live: Table, parent: HistorySpec) -> list[Column[Any]]:
+    """A joined subclass table's primary key, ordered like the parent table's identity."""
+    parent_table = parent.tables[-1]
+    ordered: list[Column[Any]] = []
+    for parent_live_col, _ in parent_table.copied[: len(parent_table.key)]:
+        for column in live.primary_key.columns:
+            if any(fk.column is parent_live_col for fk in column.foreign_keys):
+                ordered.append(column)
+                break
+        else:
+            if parent_live_col.key not in live.primary_key.columns:
+                raise ConfigurationError(
+                    f"cannot tell which primary-key column of {live.name!r} refers to "
+                    f"{parent_table.live.name}.{parent_live_col.name}"
+                )
+            ordered.append(live.primary_key.columns[parent_live_col.key])
+    return ordered

@@ -1,0 +1,385 @@
+"""Set-based history writes for one flush.
+
+For every versioned base table touched by a flush the writer reads, in one statement, the latest
+version of each touched row, decides in Python what each row needs, and then writes with a small,
+fixed number of statements whatever the number of rows (an executemany counts as one):
+
+1. delete this transaction's own earlier version of a row that is written again (rule: one
+   version per row per transaction), or turn it into the delete marker;
+2. close the open versions of other transactions (``valid_to`` = this transaction's time);
+3. copy delete markers from the history itself;
+4. insert the new versions with one executemany per table.
+
+Values come from the flushed objects; columns the object does not hold (server defaults, expired
+or deferred attributes) are read back from the live table in one more statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from ._schema import HistorySpec, TableHistory
+from ._types import UTCDateTime
+from .errors import ConcurrentVersionError
+from .transaction import OpenTransaction, is_strict, open_transaction
+
+if TYPE_CHECKING:
+    from ._capture import RowChange
+
+__all__ = ["write_history"]
+
+_CHUNK = 2000
+"""Rows per IN-list; keeps every statement far below the drivers' parameter limits."""
+
+_TICK = dt.timedelta(microseconds=1)
+
+
+class Latest(NamedTuple):
+    """The newest history row of one identity, as read at the start of the write."""
+
+    version: int
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    transaction_id: int
+    operation: str
+
+
+@dataclass
+class NewVersion:
+    """A history row to insert from an object's values."""
+
+    change: RowChange
+    version: int
+    valid_from: dt.datetime
+    operation: str
+    is_marker: bool = False
+
+
+@dataclass
+class Plan:
+    """What one flush writes to the history of one versioned hierarchy."""
+
+    remove: list[tuple[RowChange, int]] = field(default_factory=list)
+    to_marker: list[tuple[RowChange, int]] = field(default_factory=list)
+    close: dict[dt.datetime, list[tuple[RowChange, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    copy_marker: dict[dt.datetime, list[tuple[RowChange, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    new: list[NewVersion] = field(default_factory=list)
+
+
+def write_history(session: Session, changes: Sequence[RowChange]) -> None:
+    """Write the history of the rows a flush changed; called from ``after_flush``."""
+    by_root: dict[HistorySpec, list[RowChange]] = defaultdict(list)
+    for change in _merge(changes):
+        by_root[change.spec.root_spec].append(change)
+    for root, group in by_root.items():
+        connection = session.connection(bind_arguments={"mapper": root.mapper})
+        writer = _HierarchyWriter(connection, root)
+        latest = writer.latest_versions(group)
+        group = writer.without_unchanged(group, latest)
+        if group:
+            writer.transaction = open_transaction(session, connection)
+            writer.write(writer.plan(group, latest))
+
+
+def _merge(changes: Iterable[RowChange]) -> list[RowChange]:
+    """One change per row: a delete and an insert of the same identity make an update."""
+    merged: dict[tuple[int, tuple[Any, ...]], RowChange] = {}
+    for change in changes:
+        key = (id(change.spec.root_spec), change.identity)
+        earlier = merged.get(key)
+        if earlier is None:
+            merged[key] = change
+        elif {earlier.kind, change.kind} == {"delete", "insert"}:
+            survivor = change if change.kind == "insert" else earlier
+            survivor.kind = "update"
+            merged[key] = survivor
+    return list(merged.values())
+
+
+def _same(column: ColumnElement[Any], stored: Any, current: Any) -> bool:
+    try:
+        return bool(column.type.compare_values(stored, current))
+    except Exception:
+        return False
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _key_in(columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
+    if len(columns) == 1:
+        return columns[0].in_([key[0] for key in keys])
+    return tuple_(*columns).in_(keys)
+
+
+class _HierarchyWriter:
+    """Writes the history of one versioned hierarchy (one base table) for one flush."""
+
+    transaction: OpenTransaction
+    """Set once the writer knows there is something to write."""
+
+    def __init__(self, connection: Connection, root: HistorySpec):
+        self.connection = connection
+        self.root = root
+        self.base = root.base
+
+    def latest_versions(self, changes: Sequence[RowChange]) -> dict[tuple[Any, ...], Latest]:
+        """The newest history row of each changed identity, one statement per chunk."""
+        history = self.base.history
+        key = self.base.key
+        lock = any(change.kind != "insert" for change in changes)
+        found: dict[tuple[Any, ...], Latest] = {}
+        identities = [change.identity for change in changes]
+        for chunk in _chunks(identities):
+            newest = (
+                select(*key, func.max(history.c.version).label("newest"))
+                .where(_key_in(key, chunk))
+                .group_by(*key)
+                .subquery()
+            )
+            query = select(
+                *key,
+                history.c.version,
+                history.c.valid_from,
+                history.c.valid_to,
+                history.c.transaction_id,
+                history.c.operation,
+            ).join_from(
+                history,
+                newest,
+                and_(
+                    history.c.version == newest.c.newest,
+                    *(column == newest.c[column.key] for column in key),
+                ),
+            )
+            if lock:
+                query = query.with_for_update(of=history)
+            width = len(key)
+            for row in self.connection.execute(query):
+                found[tuple(row[:width])] = Latest(*row[width:])
+        return found
+
+    def _time_after(self, latest: Latest) -> dt.datetime:
+        """This transaction's time, or just after ``latest`` when a concurrent one got ahead."""
+        timestamp = self.transaction.timestamp
+        if timestamp > latest.valid_from:
+            return timestamp
+        if is_strict():
+            raise ConcurrentVersionError(
+                f"{self.base.live.name} row {latest!r}: a concurrent transaction "
+                f"{latest.transaction_id} wrote a version at {latest.valid_from}, not before "
+                f"this transaction's time {timestamp}"
+            )
+        return latest.valid_from + _TICK
+
+    def plan(
+        self, changes: Sequence[RowChange], latest_by_identity: dict[tuple[Any, ...], Latest]
+    ) -> Plan:
+        """Decide, per row, which history rows to remove, close, copy and insert."""
+        own_id = self.transaction.id
+        plan = Plan()
+        for change in changes:
+            latest = latest_by_identity.get(change.identity)
+            if latest is None:
+                at = self.transaction.timestamp
+                if change.kind == "delete":
+                    plan.new.append(NewVersion(change, 1, at, "delete", is_marker=True))
+                else:
+                    plan.new.append(NewVersion(change, 1, at, change.kind))
+                continue
+            is_open = latest.valid_to is None
+            is_marker = latest.operation == "delete"
+            if latest.transaction_id == own_id:
+                self._plan_own(plan, change, latest, is_marker)
+                continue
+            at = self._time_after(latest)
+            if change.kind == "delete":
+                if is_open:
+                    plan.close[at].append((change, latest.version))
+                plan.copy_marker[at].append((change, latest.version))
+                continue
+            if is_open:
+                plan.close[at].append((change, latest.version))
+            operation = "insert" if is_marker else change.kind
+            plan.new.append(NewVersion(change, latest.version + 1, at, operation))
+        return plan
+
+    def without_unchanged(
+        self, changes: Sequence[RowChange], latest: dict[tuple[Any, ...], Latest]
+    ) -> list[RowChange]:
+        """``changes`` less the updates whose values equal their latest stored version.
+
+        Only updates whose old values were not loaded are compared, with one statement per
+        history table involved; a value that cannot be compared counts as changed.
+        """
+        candidates = {
+            c.identity: c
+            for c in changes
+            if c.unsure and c.identity in latest and latest[c.identity].operation != "delete"
+        }
+        if not candidates:
+            return list(changes)
+        differing: set[tuple[Any, ...]] = set()
+        by_table: dict[TableHistory, list[RowChange]] = defaultdict(list)
+        for change in candidates.values():
+            for table in change.spec.tables:
+                by_table[table].append(change)
+        for table, table_changes in by_table.items():
+            width = len(table.key)
+            pairs = [(hist, live) for live, hist in table.copied[width:]]
+            keys = [(*c.identity, latest[c.identity].version) for c in table_changes]
+            for chunk in _chunks(keys):
+                query = select(*table.key, *(hist for hist, _ in pairs)).where(
+                    self._versions_in(table, chunk)
+                )
+                for record in self.connection.execute(query):
+                    change = candidates[tuple(record[:width])]
+                    values = change.state.dict
+                    for (hist, live), stored in zip(pairs, record[width:], strict=True):
+                        attr = change.spec.attribute_key(live)
+                        if attr is None or attr not in change.unsure:
+                            continue
+                        if not _same(hist, stored, values.get(attr)):
+                            differing.add(change.identity)
+                            break
+        unchanged = set(candidates) - differing
+        return [c for c in changes if c.identity not in unchanged]
+
+    @staticmethod
+    def _plan_own(plan: Plan, change: RowChange, latest: Latest, is_marker: bool) -> None:
+        """A row this transaction has versioned already: rewrite its one version in place."""
+        if change.kind == "delete":
+            if latest.operation == "insert":
+                plan.remove.append((change, latest.version))
+            elif not is_marker:
+                plan.to_marker.append((change, latest.version))
+            return
+        plan.remove.append((change, latest.version))
+        operation = "update" if is_marker else latest.operation
+        plan.new.append(NewVersion(change, latest.version, latest.valid_from, operation))
+
+    def write(self, plan: Plan) -> None:
+        """Carry out ``plan`` with a fixed number of statements per table."""
+        base = self.base.history
+        for table, keys in self._by_table(plan.remove).items():
+            for chunk in _chunks(keys):
+                self.connection.execute(delete(table.history).where(self._versions_in(table, chunk)))
+        for chunk in _chunks(self._keys(plan.to_marker)):
+            self.connection.execute(
+                update(base)
+                .where(self._versions_in(self.base, chunk))
+                .values(operation="delete", valid_to=base.c.valid_from)
+            )
+        for at, rows in plan.close.items():
+            for chunk in _chunks(self._keys(rows)):
+                self.connection.execute(
+                    update(base).where(self._versions_in(self.base, chunk)).values(valid_to=at)
+                )
+        for at, rows in plan.copy_marker.items():
+            for table, keys in self._by_table(rows).items():
+                for chunk in _chunks(keys):
+                    self.connection.execute(self._copy_marker(table, chunk, at))
+        if plan.new:
+            self._insert_new(plan.new)
+
+    def _keys(self, rows: Iterable[tuple[RowChange, int]]) -> list[tuple[Any, ...]]:
+        return [(*change.identity, version) for change, version in rows]
+
+    def _by_table(
+        self, rows: Iterable[tuple[RowChange, int]]
+    ) -> dict[TableHistory, list[tuple[Any, ...]]]:
+        grouped: dict[TableHistory, list[tuple[Any, ...]]] = {}
+        for change, version in rows:
+            for table in change.spec.tables:
+                grouped.setdefault(table, []).append((*change.identity, version))
+        return grouped
+
+    @staticmethod
+    def _versions_in(table: TableHistory, keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
+        return tuple_(*table.key, table.history.c.version).in_(keys)
+
+    def _copy_marker(
+        self, table: TableHistory, keys: Sequence[tuple[Any, ...]], at: dt.datetime
+    ) -> Any:
+        """``INSERT .. SELECT`` of delete markers from the versions they follow."""
+        history = table.history
+        values = [hist for _, hist in table.copied]
+        names = [column.name for column in values]
+        selected: list[ColumnElement[Any]] = [*values, (history.c.version + 1).label("version")]
+        names.append("version")
+        if table is self.base:
+            selected += [
+                literal(at, UTCDateTime).label("valid_from"),
+                literal(at, UTCDateTime).label("valid_to"),
+                literal("delete").label("operation"),
+                literal(self.transaction.id).label("transaction_id"),
+            ]
+            names += ["valid_from", "valid_to", "operation", "transaction_id"]
+        source = select(*selected).where(self._versions_in(table, keys))
+        return insert(history).from_select(names, source)
+
+    def _insert_new(self, versions: Sequence[NewVersion]) -> None:
+        rows: dict[TableHistory, list[dict[str, Any]]] = defaultdict(list)
+        incomplete: dict[TableHistory, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+        for version in versions:
+            spec = version.change.spec
+            values = version.change.state.dict
+            for table in spec.tables:
+                row: dict[str, Any] = {}
+                missing = False
+                for hist_key, attr in spec.value_keys(table):
+                    if attr is None:
+                        row[hist_key] = None
+                    elif attr in values:
+                        row[hist_key] = values[attr]
+                    else:
+                        row[hist_key] = None
+                        missing = True
+                row["version"] = version.version
+                if table is self.base:
+                    row["valid_from"] = version.valid_from
+                    row["valid_to"] = version.valid_from if version.is_marker else None
+                    row["operation"] = version.operation
+                    row["transaction_id"] = self.transaction.id
+                if missing and not version.is_marker:
+                    incomplete[table][version.change.identity] = row
+                rows[table].append(row)
+        for table, by_identity in incomplete.items():
+            self._read_back(table, by_identity)
+        for table, table_rows in rows.items():
+            self.connection.execute(insert(table.history), table_rows)
+
+    def _read_back(self, table: TableHistory, rows: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+        """Fill values the objects do not hold (server defaults, expired or deferred columns)."""
+        columns = [live_col for live_col, _ in table.copied]
+        width = len(table.key)
+        for chunk in _chunks(list(rows)):
+            query = select(*columns).where(_key_in(table.live_key, chunk))
+            for record in self.connection.execute(query):
+                row = rows[tuple(record[:width])]
+                for (_, hist_col), value in zip(table.copied, record, strict=True):
+                    row[hist_col.key] = value

@@ -1,0 +1,62 @@
+"""The :class:`Versioned` mixin: inherit it and a mapped class keeps its full row history.
+
+::
+
+    class Article(Versioned, Base):
+        __tablename__ = "article"
+        __versioned__ = {"exclude": ["cached_html"]}
+
+        id: Mapped[int] = mapped_column(primary_key=True)
+        title: Mapped[str]
+        cached_html: Mapped[str | None]
+
+Declaring the class is the whole set-up. As soon as its mapper exists, ``article_history`` and the
+class ``ArticleHistory`` (``Article.__history__``) are created in the same ``MetaData``, next to
+the library's own tables, and every :class:`~sqlalchemy.orm.Session` records the changes it
+flushes (see :mod:`sqlalchemy_chronicle._capture`).
+
+Options, in ``__versioned__``:
+
+``exclude``
+    attribute (or column) names left out of history. They are not copied into the history table,
+    and a change to excluded columns only writes no version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Mapper
+
+from . import _capture
+from ._schema import build_history
+
+if TYPE_CHECKING:
+    from ._schema import Version
+
+__all__ = ["Versioned"]
+
+
+class Versioned:
+    """Mixin for declarative classes whose rows keep a history of every version."""
+
+    __history__: ClassVar[type[Version]]
+    """The mapped history class, ``<Name>History`` on table ``<table>_history``."""
+
+    __versioned__: ClassVar[dict[str, Any]] = {}
+    """Per-class options; see the module documentation."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _capture.install()
+        mapper = inspect(cls, raiseerr=False)
+        if isinstance(mapper, Mapper) and mapper.class_ is cls:
+            build_history(mapper)
+        else:
+            event.listen(cls, "after_mapper_constructed", _mapper_constructed)
+
+
+def _mapper_constructed(mapper: Mapper[Any], cls: type[Any]) -> None:
+    if mapper.class_ is cls:
+        build_history(mapper)

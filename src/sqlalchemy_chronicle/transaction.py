@@ -1,0 +1,170 @@
+"""Transactions: the one row, and the one time, behind every version written together.
+
+Each database transaction that changes versioned data gets one :class:`Transaction` row, created
+at its first flush that writes history. Its ``timestamp`` is the ``valid_from`` of every version the
+transaction writes, so that the transaction appears atomically in any as-of view.
+
+The time comes from a *clock*: a callable that receives the connection and returns an aware
+datetime. By default PostgreSQL and MariaDB/MySQL are asked for their own clock, so that several
+application processes agree on one time line; SQLite has no shared server, so the default there is
+pendulum's clock (which ``pendulum.travel_to`` moves). :func:`configure` installs another clock,
+for example a frozen one in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pendulum
+from sqlalchemy import JSON, BigInteger, Connection, Integer, String, Text, insert, select
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.sql import functions
+
+from ._base import LibraryBase
+from ._types import UTCDateTime, to_utc
+
+__all__ = [
+    "Clock",
+    "Transaction",
+    "configure",
+    "database_clock",
+    "default_clock",
+    "python_clock",
+]
+
+Clock = Callable[[Connection], dt.datetime]
+"""A source of time: called with the transaction's connection, returns an aware datetime."""
+
+
+class Transaction(LibraryBase):
+    """One database transaction that changed versioned data.
+
+    ``timestamp`` is the time every version written by the transaction carries as ``valid_from``;
+    ``actor`` and ``reason`` say who made the change and why, ``meta`` holds anything else.
+    """
+
+    __tablename__ = "chronicle_transaction"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    timestamp: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(255), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"<Transaction {self.id} at {self.timestamp} by {self.actor!r}>"
+
+
+def python_clock(connection: Connection) -> dt.datetime:
+    """Pendulum's current UTC time; moved by ``pendulum.travel_to``."""
+    return pendulum.now("UTC")
+
+
+def database_clock(connection: Connection) -> dt.datetime:
+    """The database server's current UTC time, read with one ``SELECT``.
+
+    PostgreSQL's ``clock_timestamp()`` and MariaDB/MySQL's ``UTC_TIMESTAMP(6)`` are used (not the
+    transaction-start time), so that a long transaction does not stamp its versions with a time
+    that concurrent transactions have already passed. SQLite has no server; pendulum is asked.
+    """
+    name = connection.dialect.name
+    if name == "postgresql":
+        now = connection.scalar(select(functions.func.clock_timestamp()))
+    elif name in ("mysql", "mariadb"):
+        now = connection.scalar(select(functions.func.utc_timestamp(6)))
+        if now is not None:
+            now = now.replace(tzinfo=dt.timezone.utc)
+    else:
+        return python_clock(connection)
+    if not isinstance(now, dt.datetime):
+        raise TypeError(f"the database clock returned {now!r}")
+    return now
+
+
+def default_clock(connection: Connection) -> dt.datetime:
+    """The database's clock where there is a server, pendulum's on SQLite."""
+    return database_clock(connection)
+
+
+@dataclass
+class _Settings:
+    clock: Clock
+    strict: bool
+
+
+_settings = _Settings(clock=default_clock, strict=False)
+_UNSET: Final[Any] = object()
+
+
+def configure(*, clock: Clock | None = _UNSET, strict: bool = _UNSET) -> None:
+    """Change the library-wide settings; arguments not given keep their value.
+
+    :param clock: the source of transaction times; ``None`` restores :func:`default_clock`.
+    :param strict: when true, a write that finds a concurrent transaction's newer version of a
+        row raises :class:`~sqlalchemy_chronicle.ConcurrentVersionError` instead of starting the
+        new version one microsecond after the newer one.
+    """
+    if clock is not _UNSET:
+        _settings.clock = default_clock if clock is None else clock
+    if strict is not _UNSET:
+        _settings.strict = bool(strict)
+
+
+def is_strict() -> bool:
+    """Whether concurrent newer versions raise instead of being stepped over."""
+    return _settings.strict
+
+
+_SESSION_KEY: Final = "_chronicle.transaction"
+
+
+@dataclass(frozen=True)
+class OpenTransaction:
+    """The :class:`Transaction` row of the database transaction a session is in."""
+
+    id: int
+    timestamp: pendulum.DateTime
+    root: SessionTransaction
+    created_in: SessionTransaction
+
+
+def _root(transaction: SessionTransaction) -> SessionTransaction:
+    while transaction.parent is not None:
+        transaction = transaction.parent
+    return transaction
+
+
+def open_transaction(session: Session, connection: Connection) -> OpenTransaction:
+    """Return the session's current :class:`Transaction`, inserting its row on first use."""
+    current = session.get_transaction()
+    if current is None:
+        raise RuntimeError("open_transaction() needs a session inside a transaction")
+    root = _root(current)
+    known: OpenTransaction | None = session.info.get(_SESSION_KEY)
+    if known is not None and known.root is root:
+        return known
+    timestamp = to_utc(_settings.clock(connection))
+    row_id = connection.execute(
+        insert(Transaction.__table__).values(timestamp=timestamp)  # type: ignore[arg-type]
+    ).inserted_primary_key[0]
+    opened = OpenTransaction(id=row_id, timestamp=timestamp, root=root, created_in=current)
+    session.info[_SESSION_KEY] = opened
+    return opened
+
+
+def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
+    """Drop the session's :class:`Transaction` if ``rolled_back`` took its row away."""
+    known: OpenTransaction | None = session.info.get(_SESSION_KEY)
+    if known is None:
+        return
+    transaction: SessionTransaction | None = known.created_in
+    while transaction is not None:
+        if transaction is rolled_back:
+            del session.info[_SESSION_KEY]
+            return
+        transaction = transaction.parent
