@@ -318,11 +318,16 @@ def _mapper_arguments(
             clauses: list[ColumnElement[bool]] = [
                 own.history.c.version == parent_history.c.version
             ]
+            parent_history_key = parent.tables[-1].key
             clauses += [
                 own_col == parent_col
-                for own_col, parent_col in zip(own.key, parent.tables[-1].key, strict=True)
+                for own_col, parent_col in zip(own.key, parent_history_key, strict=True)
             ]
             args["inherit_condition"] = and_(*clauses)
+            properties["version"] = [own.history.c.version, parent_history.c.version]
+            for (live_col, own_col), parent_col in zip(own.copied, parent_history_key, strict=False):
+                key = _attribute_key(mapper, live_col) or own_col.key
+                properties[key] = [own_col, parent_col]
     if mapper.polymorphic_on is not None and isinstance(mapper.polymorphic_on, Column):
         for live_col, hist_col in tables[0].copied:
             if live_col is mapper.polymorphic_on:

@@ -1,0 +1,121 @@
+"""One test suite for every database.
+
+The databases come from ``--db`` (repeatable) or the ``CHRONICLE_TEST_DATABASES`` environment
+variable (comma-separated): a short name from :data:`KNOWN` or a full SQLAlchemy URL. SQLite alone
+is the default. A database that was asked for and cannot be reached fails the run; it is never
+skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from sqlalchemy_chronicle import configure
+
+from . import models_travel  # noqa: F401 - registers its tables on Base
+from .models import Base
+from .support import FrozenClock, StatementCounter
+
+KNOWN = {
+    "sqlite": "sqlite:///{tmp}/chronicle-test.db",
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "dev", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def _requested(config: pytest.Config) -> list[str]:
+    names: list[str] = list(config.getoption("--db"))
+    if not names:
+        names = [n.strip() for n in os.environ.get("CHRONICLE_TEST_DATABASES", "").split(",")]
+        names = [n for n in names if n]
+    return names or ["sqlite"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" in metafunc.fixturenames:
+        names = _requested(metafunc.config)
+        metafunc.parametrize("db_url", names, ids=[_label(n) for n in names], scope="session")
+
+
+def _label(name: str) -> str:
+    return name if name in KNOWN else make_url(name).get_backend_name()
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = KNOWN.get(db_url, db_url).format(tmp=tmp_path_factory.mktemp("sqlite"))
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect ends the run
+        pytest.fail(f"database {db_url!r} was asked for but cannot be reached: {exc}", pytrace=False)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    yield engine
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+def _clear(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """A frozen clock installed as the library's clock; tests move it explicitly."""
+    frozen = FrozenClock()
+    configure(clock=frozen)
+    yield frozen
+    configure(clock=None, strict=False)
+
+
+@pytest.fixture
+def db(engine: Engine, clock: FrozenClock) -> Iterator[Engine]:
+    """The engine, with empty tables and a frozen clock."""
+    _clear(engine)
+    yield engine
+
+
+@pytest.fixture
+def session(db: Engine) -> Iterator[Session]:
+    with Session(db) as session:
+        yield session
+
+
+@pytest.fixture
+def statements(db: Engine) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(db, "before_cursor_execute", counter)
+    yield counter
+    event.remove(db, "before_cursor_execute", counter)
+
+
+def dialect_name(engine: Engine) -> str:
+    return engine.dialect.name
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Run the slow hypothesis tests last, so that quick failures show first."""
+    items.sort(key=lambda item: "stateful" in item.nodeid)
