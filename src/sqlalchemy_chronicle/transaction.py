@@ -141,7 +141,7 @@ def _root(transaction: SessionTransaction) -> SessionTransaction:
 
 def open_transaction(session: Session, connection: Connection) -> OpenTransaction:
     """Return the session's current :class:`Transaction`, inserting its row on first use."""
-    current = session.get_transaction()
+    current = session.get_nested_transaction() or session.get_transaction()
     if current is None:
         raise RuntimeError("open_transaction() needs a session inside a transaction")
     root = _root(current)

@@ -1,0 +1,364 @@
+"""The time rules of the versioned core, one by one, on every database."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from sqlalchemy_chronicle import Transaction
+
+from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
+from .support import FrozenClock, versions
+
+ArticleHistory = Article.__history__
+
+
+def article_versions(session: Session, id: int = 1) -> list:
+    return versions(session, ArticleHistory, id=id)
+
+
+def summary(session: Session, id: int = 1) -> list[tuple]:
+    return [
+        (v.version, v.operation, v.title, v.valid_from, v.valid_to)
+        for v in article_versions(session, id)
+    ]
+
+
+def test_insert_writes_an_open_version(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    (version,) = article_versions(session)
+    assert (version.version, version.operation, version.title) == (1, "insert", "a")
+    assert version.valid_from == clock.now
+    assert version.valid_to is None
+    assert isinstance(version.valid_from, pendulum.DateTime)
+    assert version.valid_from.tzinfo is not None
+    assert version.transaction.timestamp == clock.now
+
+
+def test_update_closes_the_previous_version_where_the_next_begins(
+    session: Session, clock: FrozenClock
+) -> None:
+    t0 = clock.now
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    session.commit()
+    assert summary(session) == [(1, "insert", "a", t0, t1), (2, "update", "b", t1, None)]
+
+
+def test_microseconds_survive_on_every_backend(session: Session, clock: FrozenClock) -> None:
+    clock.now = pendulum.datetime(2031, 5, 6, 7, 8, 9, 123456, tz="UTC")
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    session.expire_all()
+    assert article_versions(session)[0].valid_from.microsecond == 123456
+
+
+def test_delete_closes_the_row_and_writes_an_empty_marker(session: Session, clock: FrozenClock) -> None:
+    t0 = clock.now
+    session.add(Article(id=1, title="a", body="text"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    session.delete(session.get(Article, 1))
+    session.commit()
+    first, marker = article_versions(session)
+    assert (first.valid_from, first.valid_to) == (t0, t1)
+    assert (marker.version, marker.operation) == (2, "delete")
+    assert marker.valid_from == marker.valid_to == t1
+    assert (marker.title, marker.body) == ("a", "text")
+    assert marker.transaction.timestamp == t1
+
+
+def test_reinserting_a_deleted_key_continues_its_versions(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    session.delete(session.get(Article, 1))
+    session.commit()
+    t2 = clock.advance(seconds=1)
+    session.add(Article(id=1, title="again"))
+    session.commit()
+    assert [(v, op) for v, op, *_ in summary(session)] == [(1, "insert"), (2, "delete"), (3, "insert")]
+    assert summary(session)[-1][3:] == (t2, None)
+
+
+def test_one_timestamp_per_transaction(session: Session, clock: FrozenClock) -> None:
+    session.add_all([Article(id=1, title="a"), Tag(owner="o", code=1, label="x")])
+    session.flush()
+    clock.advance(seconds=5)
+    session.add(Article(id=2, title="b"))
+    session.commit()
+    froms = set(session.scalars(select(ArticleHistory.valid_from)))
+    froms |= set(session.scalars(select(Tag.__history__.valid_from)))
+    assert froms == {clock.now - pendulum.duration(seconds=5)}
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 1
+
+
+def test_insert_then_update_in_one_transaction_is_one_insert(session: Session) -> None:
+    article = Article(id=1, title="a")
+    session.add(article)
+    session.flush()
+    article.title = "b"
+    session.flush()
+    article.title = "c"
+    session.commit()
+    assert [(v, op, title) for v, op, title, *_ in summary(session)] == [(1, "insert", "c")]
+
+
+def test_updates_in_one_transaction_leave_one_version(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    for title in ("b", "c", "d"):
+        article.title = title
+        session.flush()
+    session.commit()
+    assert [(v, op, title, vf) for v, op, title, vf, _ in summary(session)] == [
+        (1, "insert", "a", t1 - pendulum.duration(seconds=1)),
+        (2, "update", "d", t1),
+    ]
+
+
+def test_insert_then_delete_in_one_transaction_leaves_nothing(session: Session) -> None:
+    article = Article(id=1, title="a")
+    session.add(article)
+    session.flush()
+    session.delete(article)
+    session.commit()
+    assert article_versions(session) == []
+
+
+def test_update_then_delete_in_one_transaction(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    session.flush()
+    session.delete(article)
+    session.commit()
+    assert [(v, op, title, vf, vt) for v, op, title, vf, vt in summary(session)][1:] == [
+        (2, "delete", "b", t1, t1)
+    ]
+    assert summary(session)[0][4] == t1
+
+
+def test_delete_then_insert_in_one_transaction_is_an_update(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    session.delete(session.get(Article, 1))
+    session.flush()
+    session.add(Article(id=1, title="b"))
+    session.commit()
+    assert [(v, op, title, vf, vt) for v, op, title, vf, vt in summary(session)][1:] == [
+        (2, "update", "b", t1, None)
+    ]
+
+
+def test_update_that_changes_nothing_writes_nothing(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a", body="x"))
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "a"
+    session.commit()
+    article.title = "a"  # expired by the commit: the old value is not loaded
+    article.body = "x"
+    session.commit()
+    assert len(article_versions(session)) == 1
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 1
+
+
+def test_change_to_excluded_column_only_writes_nothing(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.cached_html = "<p>a</p>"
+    session.commit()
+    assert len(article_versions(session)) == 1
+
+
+def test_rollback_leaves_no_history(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.flush()
+    session.rollback()
+    assert article_versions(session) == []
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 0
+    clock.advance(seconds=1)
+    session.add(Article(id=1, title="b"))
+    session.commit()
+    assert [(v, op, title) for v, op, title, *_ in summary(session)] == [(1, "insert", "b")]
+
+
+def test_rolled_back_savepoint_leaves_none_of_its_part(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    session.flush()
+    with session.begin_nested() as savepoint:
+        article.title = "c"
+        session.add(Article(id=2, title="z"))
+        session.flush()
+        savepoint.rollback()
+    session.commit()
+    assert [(v, title) for v, _, title, *_ in summary(session)] == [(1, "a"), (2, "b")]
+    assert article_versions(session, 2) == []
+
+
+def test_savepoint_that_opens_the_transaction_row_then_rolls_back(
+    session: Session, clock: FrozenClock
+) -> None:
+    with session.begin_nested() as savepoint:
+        session.add(Article(id=1, title="a"))
+        session.flush()
+        savepoint.rollback()
+    session.add(Article(id=2, title="b"))
+    session.commit()
+    (version,) = article_versions(session, 2)
+    assert version.transaction is not None
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 1
+
+
+def test_released_savepoint_keeps_its_part(session: Session) -> None:
+    with session.begin_nested():
+        session.add(Article(id=1, title="a"))
+    session.add(Article(id=2, title="b"))
+    session.commit()
+    assert {v.transaction_id for v in session.scalars(select(ArticleHistory))} == {
+        session.scalar(select(Transaction.id))
+    }
+
+
+def test_server_defaults_are_in_the_version(session: Session) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    assert article_versions(session)[0].views == 0
+
+
+def test_values_changed_on_the_server_are_read_back(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    session.execute(text("UPDATE article SET views = 41"))
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    session.expire(article, ["views"])
+    session.commit()
+    assert [v.views for v in article_versions(session)] == [0, 41]
+
+
+def test_primary_key_change_moves_the_row(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.id = 2
+    session.commit()
+    assert [(op, vf, vt) for _, op, _, vf, vt in summary(session, 1)][1:] == [("delete", t1, t1)]
+    assert [(op, title) for _, op, title, *_ in summary(session, 2)] == [("insert", "a")]
+
+
+def test_composite_keys(session: Session, clock: FrozenClock) -> None:
+    session.add_all([Tag(owner="a", code=1, label="x"), Tag(owner="a", code=2, label="y")])
+    session.commit()
+    clock.advance(seconds=1)
+    tag = session.get(Tag, ("a", 2))
+    assert tag is not None
+    tag.label = "z"
+    session.delete(session.get(Tag, ("a", 1)))
+    session.commit()
+    assert [v.operation for v in versions(session, Tag.__history__, owner="a", code=1)] == [
+        "insert", "delete"
+    ]
+    assert [v.label for v in versions(session, Tag.__history__, owner="a", code=2)] == ["y", "z"]
+
+
+def test_single_table_inheritance(session: Session, clock: FrozenClock) -> None:
+    session.add_all([Employee(id=1, name="e"), Manager(id=2, name="m", budget=10)])
+    session.commit()
+    clock.advance(seconds=1)
+    manager = session.get(Manager, 2)
+    assert manager is not None
+    manager.budget = 20
+    session.commit()
+    history = list(session.scalars(select(Employee.__history__).order_by("id", "version")))
+    assert [(type(v).__name__, v.id, v.version) for v in history] == [
+        ("EmployeeHistory", 1, 1),
+        ("ManagerHistory", 2, 1),
+        ("ManagerHistory", 2, 2),
+    ]
+    assert [v.budget for v in history[1:]] == [10, 20]
+
+
+def test_joined_inheritance(session: Session, clock: FrozenClock) -> None:
+    session.add_all([Vehicle(id=1, name="v"), Car(id=2, name="c", doors=3)])
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    car = session.get(Car, 2)
+    assert car is not None
+    car.doors = 5
+    session.commit()
+    clock.advance(seconds=1)
+    session.delete(car)
+    session.commit()
+    cars = versions(session, Car.__history__, id=2)
+    assert [(v.version, v.operation, v.doors, v.name) for v in cars] == [
+        (1, "insert", 3, "c"), (2, "update", 5, "c"), (3, "delete", 5, "c")
+    ]
+    assert cars[1].valid_from == t1
+    assert [type(v).__name__ for v in session.scalars(select(Vehicle.__history__).order_by("id", "version"))] == [
+        "VehicleHistory", "CarHistory", "CarHistory", "CarHistory"
+    ]
+
+
+def test_unversioned_models_are_left_alone(session: Session) -> None:
+    session.add(Note(id=1, text="n"))
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 0
+
+
+def test_pendulum_travel_moves_the_default_clock_on_sqlite(clock: FrozenClock) -> None:
+    from sqlalchemy import create_engine
+
+    from sqlalchemy_chronicle import configure
+
+    from .models import Base
+
+    configure(clock=None)
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    moment = pendulum.datetime(2001, 2, 3, 4, 5, 6, 7, tz="UTC")
+    with pendulum.travel_to(moment, freeze=True), Session(engine) as session:
+        session.add(Article(id=1, title="a"))
+        session.commit()
+        assert article_versions(session)[0].valid_from == moment
+
+
+def test_database_clock_is_the_default_on_servers(db: Engine) -> None:
+    from sqlalchemy_chronicle import configure
+
+    configure(clock=None)
+    before = pendulum.now("UTC")
+    with Session(db) as session:
+        session.add(Article(id=1, title="a"))
+        session.commit()
+        stamp = article_versions(session)[0].valid_from
+    assert abs((stamp - before).total_seconds()) < 60
