@@ -31,7 +31,7 @@ KNOWN = {
 }
 
 settings.register_profile(
-    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
     "dev", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -64,6 +64,8 @@ def _label(name: str) -> str:
 def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     url = KNOWN.get(db_url, db_url).format(tmp=tmp_path_factory.mktemp("sqlite"))
     engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        use_sqlite_savepoints(engine)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -74,6 +76,21 @@ def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
     yield engine
     Base.metadata.drop_all(engine)
     engine.dispose()
+
+
+def use_sqlite_savepoints(engine: Engine) -> None:
+    """Let SQLAlchemy, not the pysqlite driver, begin transactions, so savepoints work.
+
+    The recipe from SQLAlchemy's SQLite dialect notes ("Serializable isolation / Savepoints").
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
 
 
 def _clear(engine: Engine) -> None:

@@ -52,3 +52,34 @@ def versions(session: Session, history_class: type[Version], **key: Any) -> list
     """Every version of the row with primary key ``key``, oldest first."""
     query = select(history_class).filter_by(**key).order_by(history_class.version)
     return list(session.scalars(query))
+
+
+def assert_well_formed(rows: list[tuple[Any, int, str, Any, Any]]) -> None:
+    """Check rules 1-2 on ``(row key, version, operation, valid_from, valid_to)`` tuples.
+
+    Per row: versions count 1, 2, ...; every interval is non-empty except a delete marker's,
+    which is empty; the intervals follow each other without gap or overlap while the row exists;
+    only the last version may be open.
+    """
+    by_key: dict[Any, list[tuple[int, str, Any, Any]]] = {}
+    for key, version, operation, valid_from, valid_to in rows:
+        by_key.setdefault(key, []).append((version, operation, valid_from, valid_to))
+    for key, row_versions in by_key.items():
+        row_versions.sort()
+        assert [v[0] for v in row_versions] == list(range(1, len(row_versions) + 1)), key
+        for index, (_, operation, valid_from, valid_to) in enumerate(row_versions):
+            last = index == len(row_versions) - 1
+            if operation == "delete":
+                assert valid_from == valid_to, (key, row_versions)
+            elif valid_to is None:
+                assert last, (key, row_versions)
+            else:
+                assert valid_from < valid_to, (key, row_versions)
+            if index:
+                _, previous_op, previous_from, previous_to = row_versions[index - 1]
+                assert previous_to is not None, (key, row_versions)
+                assert previous_from <= valid_from, (key, row_versions)
+                if previous_op != "delete":
+                    assert previous_to == valid_from, (key, row_versions)
+                else:
+                    assert previous_to <= valid_from, (key, row_versions)

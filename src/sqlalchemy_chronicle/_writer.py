@@ -104,7 +104,11 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
 
 
 def _merge(changes: Iterable[RowChange]) -> list[RowChange]:
-    """One change per row: a delete and an insert of the same identity make an update."""
+    """One change per row: a delete and an insert of the same identity make an update.
+
+    The ORM turns such a pair into an UPDATE of the columns the new object sets ("row switch");
+    whether a tracked value changed is then decided against the stored version.
+    """
     merged: dict[tuple[int, tuple[Any, ...]], RowChange] = {}
     for change in changes:
         key = (id(change.spec.root_spec), change.identity)
@@ -114,6 +118,7 @@ def _merge(changes: Iterable[RowChange]) -> list[RowChange]:
         elif {earlier.kind, change.kind} == {"delete", "insert"}:
             survivor = change if change.kind == "insert" else earlier
             survivor.kind = "update"
+            survivor.unsure = tuple(survivor.spec.tracked_keys)
             merged[key] = survivor
     return list(merged.values())
 
@@ -261,9 +266,9 @@ class _HierarchyWriter:
                     values = change.state.dict
                     for (hist, live), stored in zip(pairs, record[width:], strict=True):
                         attr = change.spec.attribute_key(live)
-                        if attr is None or attr not in change.unsure:
+                        if attr is None or attr not in change.unsure or attr not in values:
                             continue
-                        if not _same(hist, stored, values.get(attr)):
+                        if not _same(hist, stored, values[attr]):
                             differing.add(change.identity)
                             break
         unchanged = set(candidates) - differing

@@ -1,0 +1,62 @@
+"""History writes are set-based: the statements they add do not grow with the number of rows."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Article
+from .support import FrozenClock, StatementCounter
+
+
+def history_statements(counter: StatementCounter) -> list[str]:
+    return [
+        s for s in counter.statements if "article_history" in s or "chronicle_transaction" in s
+    ]
+
+
+def run_workload(
+    session: Session, clock: FrozenClock, statements: StatementCounter, rows: int, first: int
+) -> dict[str, list[str]]:
+    ids = range(first, first + rows)
+    seen: dict[str, list[str]] = {}
+    statements.reset()
+    session.add_all([Article(id=i, title=f"t{i}") for i in ids])
+    session.commit()
+    seen["insert"] = history_statements(statements)
+
+    clock.advance(seconds=1)
+    articles = session.scalars(select(Article).where(Article.id.in_(ids))).all()
+    statements.reset()
+    for article in articles:
+        article.title += "!"
+        article.views = 7
+    session.commit()
+    seen["update"] = history_statements(statements)
+
+    clock.advance(seconds=1)
+    articles = session.scalars(select(Article).where(Article.id.in_(ids))).all()
+    statements.reset()
+    for article in articles:
+        session.delete(article)
+    session.commit()
+    seen["delete"] = history_statements(statements)
+    return seen
+
+
+@pytest.mark.parametrize("rows", [1000])
+def test_history_statements_per_flush_do_not_grow_with_rows(
+    session: Session, clock: FrozenClock, statements: StatementCounter, rows: int
+) -> None:
+    small = run_workload(session, clock, statements, rows=10, first=1)
+    large = run_workload(session, clock, statements, rows=rows, first=100_000)
+    # The transaction row: one INSERT (the frozen test clock reads no SQL).
+    # insert: latest-version SELECT + INSERT of the versions.
+    # update: latest-version SELECT FOR UPDATE + close UPDATE + INSERT.
+    # delete: latest-version SELECT FOR UPDATE + close UPDATE + INSERT .. SELECT of the markers.
+    expected = {"insert": 3, "update": 4, "delete": 4}
+    assert {phase: len(s) for phase, s in large.items()} == expected
+    assert {phase: len(s) for phase, s in small.items()} == expected
+    for phase in ("update", "delete"):
+        assert "FOR UPDATE" in large[phase][0] or session.bind.dialect.name == "sqlite"  # type: ignore[union-attr]
