@@ -69,8 +69,10 @@ def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect ends the run
-        pytest.fail(f"database {db_url!r} was asked for but cannot be reached: {exc}", pytrace=False)
+    except Exception as exc:
+        pytest.fail(
+            f"database {db_url!r} was asked for but cannot be reached: {exc}", pytrace=False
+        )
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     yield engine

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pendulum
-import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -60,7 +59,9 @@ def test_microseconds_survive_on_every_backend(session: Session, clock: FrozenCl
     assert article_versions(session)[0].valid_from.microsecond == 123456
 
 
-def test_delete_closes_the_row_and_writes_an_empty_marker(session: Session, clock: FrozenClock) -> None:
+def test_delete_closes_the_row_and_writes_an_empty_marker(
+    session: Session, clock: FrozenClock
+) -> None:
     t0 = clock.now
     session.add(Article(id=1, title="a", body="text"))
     session.commit()
@@ -75,7 +76,9 @@ def test_delete_closes_the_row_and_writes_an_empty_marker(session: Session, cloc
     assert marker.transaction.timestamp == t1
 
 
-def test_reinserting_a_deleted_key_continues_its_versions(session: Session, clock: FrozenClock) -> None:
+def test_reinserting_a_deleted_key_continues_its_versions(
+    session: Session, clock: FrozenClock
+) -> None:
     session.add(Article(id=1, title="a"))
     session.commit()
     clock.advance(seconds=1)
@@ -84,7 +87,11 @@ def test_reinserting_a_deleted_key_continues_its_versions(session: Session, cloc
     t2 = clock.advance(seconds=1)
     session.add(Article(id=1, title="again"))
     session.commit()
-    assert [(v, op) for v, op, *_ in summary(session)] == [(1, "insert"), (2, "delete"), (3, "insert")]
+    assert [(v, op) for v, op, *_ in summary(session)] == [
+        (1, "insert"),
+        (2, "delete"),
+        (3, "insert"),
+    ]
     assert summary(session)[-1][3:] == (t2, None)
 
 
@@ -152,7 +159,9 @@ def test_update_then_delete_in_one_transaction(session: Session, clock: FrozenCl
     assert summary(session)[0][4] == t1
 
 
-def test_delete_then_insert_in_one_transaction_is_an_update(session: Session, clock: FrozenClock) -> None:
+def test_delete_then_insert_in_one_transaction_is_an_update(
+    session: Session, clock: FrozenClock
+) -> None:
     session.add(Article(id=1, title="a"))
     session.commit()
     t1 = clock.advance(seconds=1)
@@ -180,7 +189,9 @@ def test_update_that_changes_nothing_writes_nothing(session: Session, clock: Fro
     assert session.scalar(select(func.count()).select_from(Transaction)) == 1
 
 
-def test_change_to_excluded_column_only_writes_nothing(session: Session, clock: FrozenClock) -> None:
+def test_change_to_excluded_column_only_writes_nothing(
+    session: Session, clock: FrozenClock
+) -> None:
     session.add(Article(id=1, title="a"))
     session.commit()
     clock.advance(seconds=1)
@@ -203,7 +214,9 @@ def test_rollback_leaves_no_history(session: Session, clock: FrozenClock) -> Non
     assert [(v, op, title) for v, op, title, *_ in summary(session)] == [(1, "insert", "b")]
 
 
-def test_rolled_back_savepoint_leaves_none_of_its_part(session: Session, clock: FrozenClock) -> None:
+def test_rolled_back_savepoint_leaves_none_of_its_part(
+    session: Session, clock: FrozenClock
+) -> None:
     session.add(Article(id=1, title="a"))
     session.commit()
     clock.advance(seconds=1)
@@ -286,7 +299,8 @@ def test_composite_keys(session: Session, clock: FrozenClock) -> None:
     session.delete(session.get(Tag, ("a", 1)))
     session.commit()
     assert [v.operation for v in versions(session, Tag.__history__, owner="a", code=1)] == [
-        "insert", "delete"
+        "insert",
+        "delete",
     ]
     assert [v.label for v in versions(session, Tag.__history__, owner="a", code=2)] == ["y", "z"]
 
@@ -321,12 +335,15 @@ def test_joined_inheritance(session: Session, clock: FrozenClock) -> None:
     session.commit()
     cars = versions(session, Car.__history__, id=2)
     assert [(v.version, v.operation, v.doors, v.name) for v in cars] == [
-        (1, "insert", 3, "c"), (2, "update", 5, "c"), (3, "delete", 5, "c")
+        (1, "insert", 3, "c"),
+        (2, "update", 5, "c"),
+        (3, "delete", 5, "c"),
     ]
     assert cars[1].valid_from == t1
-    assert [type(v).__name__ for v in session.scalars(select(Vehicle.__history__).order_by("id", "version"))] == [
-        "VehicleHistory", "CarHistory", "CarHistory", "CarHistory"
-    ]
+    assert [
+        type(v).__name__
+        for v in session.scalars(select(Vehicle.__history__).order_by("id", "version"))
+    ] == ["VehicleHistory", "CarHistory", "CarHistory", "CarHistory"]
 
 
 def test_unversioned_models_are_left_alone(session: Session) -> None:

@@ -78,8 +78,14 @@ def test_joined_inheritance_has_its_own_history_table() -> None:
 def test_tables_exist_with_microsecond_timestamps(engine: Engine) -> None:
     inspector = inspect(engine)
     tables = set(inspector.get_table_names())
-    assert {"article_history", "tag_history", "employee_history", "vehicle_history", "car_history",
-            "chronicle_transaction"} <= tables
+    assert {
+        "article_history",
+        "tag_history",
+        "employee_history",
+        "vehicle_history",
+        "car_history",
+        "chronicle_transaction",
+    } <= tables
     columns = {c["name"]: c for c in inspector.get_columns("article_history")}
     if engine.dialect.name in ("mysql", "mariadb"):
         assert getattr(columns["valid_from"]["type"], "fsp", None) == 6

@@ -5,12 +5,14 @@ from .support import versions
 
 
 def test_everything_versions(session: Session) -> None:
-    session.add_all([
-        Article(id=1, title="a"),
-        Tag(owner="x", code=1, label="l"),
-        Manager(id=1, name="m", budget=3),
-        Car(id=1, name="c", doors=4),
-    ])
+    session.add_all(
+        [
+            Article(id=1, title="a"),
+            Tag(owner="x", code=1, label="l"),
+            Manager(id=1, name="m", budget=3),
+            Car(id=1, name="c", doors=4),
+        ]
+    )
     session.commit()
     assert [v.operation for v in versions(session, Article.__history__, id=1)] == ["insert"]
     assert versions(session, Car.__history__, id=1)[0].doors == 4

@@ -206,13 +206,21 @@ class HistoryMachine(RuleBasedStateMachine):
 
     def check(self) -> None:
         rows = self.session.execute(
-            select(History.id, History.version, History.operation, History.title,
-                   History.valid_from, History.valid_to).order_by(History.id, History.version)
+            select(
+                History.id,
+                History.version,
+                History.operation,
+                History.title,
+                History.valid_from,
+                History.valid_to,
+            ).order_by(History.id, History.version)
         ).all()
         assert_well_formed([(r.id, r.version, r.operation, r.valid_from, r.valid_to) for r in rows])
         actual: dict[int, list[Expected]] = {}
         for r in rows:
-            actual.setdefault(r.id, []).append(Expected(r.version, r.operation, r.title, r.valid_from, r.valid_to))
+            actual.setdefault(r.id, []).append(
+                Expected(r.version, r.operation, r.title, r.valid_from, r.valid_to)
+            )
         assert actual == self.history_after(self.txn)
 
     @invariant()
@@ -232,4 +240,3 @@ def test_history_follows_the_model(db: Engine, clock: FrozenClock) -> None:
 
     HistoryMachine.TestCase.settings = settings(settings(), stateful_step_count=40)
     HistoryMachine.TestCase().runTest()
-

@@ -11,9 +11,7 @@ from .support import FrozenClock, StatementCounter
 
 
 def history_statements(counter: StatementCounter) -> list[str]:
-    return [
-        s for s in counter.statements if "article_history" in s or "chronicle_transaction" in s
-    ]
+    return [s for s in counter.statements if "article_history" in s or "chronicle_transaction" in s]
 
 
 def run_workload(

@@ -36,7 +36,6 @@ from sqlalchemy import (
     ColumnElement,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     and_,
@@ -207,7 +206,9 @@ def _copy_column(column: Column[Any]) -> Column[Any]:
     return copy
 
 
-def _add_copies(table: TableHistory, columns: Iterable[Column[Any]], excluded: frozenset[str]) -> None:
+def _add_copies(
+    table: TableHistory, columns: Iterable[Column[Any]], excluded: frozenset[str]
+) -> None:
     present = {live.name for live, _ in table.copied}
     for column in columns:
         if column.name in present or column.name in excluded:
@@ -226,7 +227,9 @@ def _new_history_table(
     metadata = live.metadata
     pk_copies = [_copy_column(c) for c in identity]
     extra: list[Column[Any]] = [
-        Column("version", Integer, primary_key=True, autoincrement=False, info={"chronicle": "version"})
+        Column(
+            "version", Integer, primary_key=True, autoincrement=False, info={"chronicle": "version"}
+        )
     ]
     if base:
         extra += [
@@ -243,7 +246,9 @@ def _new_history_table(
     name = f"{live.name}_history"
     if name in metadata.tables or (live.schema and f"{live.schema}.{name}" in metadata.tables):
         raise ConfigurationError(f"table {name!r} already exists in the MetaData")
-    history = Table(name, metadata, *pk_copies, *extra, schema=live.schema, info={"chronicle": "history"})
+    history = Table(
+        name, metadata, *pk_copies, *extra, schema=live.schema, info={"chronicle": "history"}
+    )
     if base:
         Index(f"ix_{name}_transaction_id", history.c.transaction_id)
     table = TableHistory(live=live, history=history, key=pk_copies)
@@ -265,14 +270,16 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
     install_library_tables(live.metadata)
 
     if parent is None:
-        identity = list(mapper.primary_key)
+        identity = [live.c[column.key] for column in mapper.primary_key]
         tables = [_new_history_table(live, identity, excluded, base=True)]
     elif live is parent.mapper.local_table:
         tables = list(parent.tables)
         _add_copies(tables[-1], live.columns, excluded)
     else:
-        identity = _joined_identity(live, parent)
-        tables = [*parent.tables, _new_history_table(live, identity, excluded, base=False)]
+        tables = [
+            *parent.tables,
+            _new_history_table(live, _joined_identity(live, parent), excluded, base=False),
+        ]
 
     history_class = type(
         f"{cls.__name__}History",
@@ -315,9 +322,7 @@ def _mapper_arguments(
         args["inherits"] = parent.history_class
         if own.history is not parent.base.history and own.history is not parent.tables[-1].history:
             parent_history = parent.tables[-1].history
-            clauses: list[ColumnElement[bool]] = [
-                own.history.c.version == parent_history.c.version
-            ]
+            clauses: list[ColumnElement[bool]] = [own.history.c.version == parent_history.c.version]
             parent_history_key = parent.tables[-1].key
             clauses += [
                 own_col == parent_col
@@ -325,7 +330,9 @@ def _mapper_arguments(
             ]
             args["inherit_condition"] = and_(*clauses)
             properties["version"] = [own.history.c.version, parent_history.c.version]
-            for (live_col, own_col), parent_col in zip(own.copied, parent_history_key, strict=False):
+            for (live_col, own_col), parent_col in zip(
+                own.copied, parent_history_key, strict=False
+            ):
                 key = _attribute_key(mapper, live_col) or own_col.key
                 properties[key] = [own_col, parent_col]
     if mapper.polymorphic_on is not None and isinstance(mapper.polymorphic_on, Column):

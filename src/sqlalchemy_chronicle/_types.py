@@ -36,9 +36,7 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_bind_param(
-        self, value: dt.datetime | None, dialect: Dialect
-    ) -> dt.datetime | None:
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         utc = to_utc(value)

@@ -135,7 +135,9 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
-def _key_in(columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
+def _key_in(
+    columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]
+) -> ColumnElement[bool]:
     if len(columns) == 1:
         return columns[0].in_([key[0] for key in keys])
     return tuple_(*columns).in_(keys)
@@ -210,11 +212,11 @@ class _HierarchyWriter:
         for change in changes:
             latest = latest_by_identity.get(change.identity)
             if latest is None:
-                at = self.transaction.timestamp
+                first_at: dt.datetime = self.transaction.timestamp
                 if change.kind == "delete":
-                    plan.new.append(NewVersion(change, 1, at, "delete", is_marker=True))
+                    plan.new.append(NewVersion(change, 1, first_at, "delete", is_marker=True))
                 else:
-                    plan.new.append(NewVersion(change, 1, at, change.kind))
+                    plan.new.append(NewVersion(change, 1, first_at, change.kind))
                 continue
             is_open = latest.valid_to is None
             is_marker = latest.operation == "delete"
@@ -292,7 +294,9 @@ class _HierarchyWriter:
         base = self.base.history
         for table, keys in self._by_table(plan.remove).items():
             for chunk in _chunks(keys):
-                self.connection.execute(delete(table.history).where(self._versions_in(table, chunk)))
+                self.connection.execute(
+                    delete(table.history).where(self._versions_in(table, chunk))
+                )
         for chunk in _chunks(self._keys(plan.to_marker)):
             self.connection.execute(
                 update(base)

@@ -149,9 +149,10 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
     if known is not None and known.root is root:
         return known
     timestamp = to_utc(_settings.clock(connection))
-    row_id = connection.execute(
-        insert(Transaction.__table__).values(timestamp=timestamp)  # type: ignore[arg-type]
-    ).inserted_primary_key[0]
+    result = connection.execute(insert(Transaction).values(timestamp=timestamp))
+    (row_id,) = result.inserted_primary_key or (None,)
+    if row_id is None:
+        raise RuntimeError("the database returned no id for the new transaction row")
     opened = OpenTransaction(id=row_id, timestamp=timestamp, root=root, created_in=current)
     session.info[_SESSION_KEY] = opened
     return opened
