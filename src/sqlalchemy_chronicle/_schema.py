@@ -19,11 +19,17 @@ The primary key is ``(<pk columns>, version)``, which also serves the lookup of 
 versions. An inheriting class follows its mapper: single-table subclasses add their columns to the
 parent's history table, joined-table subclasses get a history table of their own whose rows share
 ``(<pk columns>, version)`` with the parent's; the interval columns live only in the base table.
+
+The copies of the live table's foreign-key columns are indexed too, unless the primary key starts
+with them: an as-of read of a relationship (``order.lines`` as of some past time, see
+:mod:`sqlalchemy_chronicle.query`) filters the history table on that key exactly as the live read
+filters the live table, and without the index it would scan the whole history.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +54,14 @@ from ._types import UTCDateTime
 from .errors import ConfigurationError
 from .transaction import Transaction
 
-__all__ = ["HistorySpec", "TableHistory", "Version", "build_history", "spec_for"]
+__all__ = [
+    "HistorySpec",
+    "TableHistory",
+    "Version",
+    "build_history",
+    "spec_for",
+    "table_history",
+]
 
 INTERVAL_COLUMNS: Final = ("version", "valid_from", "valid_to", "operation", "transaction_id")
 _OPTIONS: Final = frozenset({"exclude"})
@@ -150,6 +163,9 @@ def _attribute_key(mapper: Mapper[Any], column: Column[Any]) -> str | None:
 
 
 _specs: weakref.WeakKeyDictionary[Mapper[Any], HistorySpec] = weakref.WeakKeyDictionary()
+_tables: weakref.WeakKeyDictionary[Table, tuple[TableHistory, TableHistory]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
@@ -160,6 +176,15 @@ def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
 
     mapper = inspect(target, raiseerr=False)
     return _specs.get(mapper) if isinstance(mapper, Mapper) else None
+
+
+def table_history(live: Table) -> tuple[TableHistory, TableHistory] | None:
+    """The history of a versioned live table and its hierarchy's base table, or None.
+
+    The second item holds the interval columns; it is the first one unless ``live`` is the table
+    of a joined-inheritance subclass.
+    """
+    return _tables.get(live)
 
 
 def _options(cls: type[Any]) -> Mapping[str, Any]:
@@ -218,6 +243,33 @@ def _add_copies(
         copy = _copy_column(column)
         table.history.append_column(copy)
         table.copied.append((column, copy))
+    _index_foreign_keys(table)
+
+
+def _index_foreign_keys(table: TableHistory) -> None:
+    """Index the copies of the live table's foreign keys; see the module documentation."""
+    history = table.history
+    copies = {live.name: hist for live, hist in table.copied}
+    primary = [column.name for column in history.primary_key.columns]
+    indexed = {tuple(column.name for column in index.columns) for index in history.indexes}
+    for constraint in table.live.foreign_key_constraints:
+        columns = [copies[column.name] for column in constraint.columns if column.name in copies]
+        names = tuple(column.name for column in columns)
+        if len(columns) < len(constraint.columns) or names in indexed:
+            continue
+        if tuple(primary[: len(names)]) == names:
+            continue
+        Index(_index_name(history.name, names), *columns)
+        indexed.add(names)
+
+
+def _index_name(table: str, columns: tuple[str, ...]) -> str:
+    """``ix_<table>_<columns>``, shortened with a hash to fit every backend's 63-character limit."""
+    name = f"ix_{table}_{'_'.join(columns)}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:54]}_{digest}"
 
 
 def _new_history_table(
@@ -287,7 +339,13 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         {"__versioned_class__": cls, "__module__": cls.__module__},
     )
     mapper_args = _mapper_arguments(mapper, parent, tables)
-    mapper.registry.map_imperatively(history_class, tables[-1].history, **mapper_args)
+    # A single-table subclass is mapped without a table of its own, as SQLAlchemy expects, so that
+    # its queries are limited to its discriminator values.
+    single = parent is not None and tables[-1] is parent.tables[-1]
+    own_table = None if single else tables[-1].history
+    mapper.registry.map_imperatively(history_class, own_table, **mapper_args)
+    if single:
+        history_class.__table__ = tables[-1].history  # type: ignore[attr-defined]
     spec = HistorySpec(
         mapper=mapper,
         history_class=history_class,
@@ -296,6 +354,8 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         excluded=excluded,
     )
     _specs[mapper] = spec
+    for table in tables:
+        _tables[table.live] = (table, tables[0])
     cls.__history__ = history_class
     return spec
 
