@@ -9,8 +9,28 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._schema import Version
-from .errors import ChronicleError, ConcurrentVersionError, ConfigurationError
+from .errors import (
+    ChronicleError,
+    ConcurrentVersionError,
+    ConfigurationError,
+    InvalidKeyError,
+    InvalidTimeError,
+    NotVersionedError,
+    ReadOnlyError,
+)
 from .mixin import Versioned
+from .query import (
+    AsOfSession,
+    Change,
+    TimeLike,
+    as_of,
+    changes,
+    history,
+    next_version,
+    previous_version,
+    query_as_of,
+    set_default_timezone,
+)
 from .transaction import Clock, Transaction, configure, database_clock, default_clock, python_clock
 
 try:
@@ -19,16 +39,30 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "AsOfSession",
+    "Change",
     "ChronicleError",
     "Clock",
     "ConcurrentVersionError",
     "ConfigurationError",
+    "InvalidKeyError",
+    "InvalidTimeError",
+    "NotVersionedError",
+    "ReadOnlyError",
+    "TimeLike",
     "Transaction",
     "Version",
     "Versioned",
     "__version__",
+    "as_of",
+    "changes",
     "configure",
     "database_clock",
     "default_clock",
+    "history",
+    "next_version",
+    "previous_version",
     "python_clock",
+    "query_as_of",
+    "set_default_timezone",
 ]

@@ -1,0 +1,257 @@
+"""As-of SQL: a versioned table read as it was at one point in time.
+
+Time travel comes down to one substitution. Where a statement reads the versioned live table
+``article``, it reads instead the derived table ::
+
+    (SELECT h.id AS id, h.title AS title, ..., h.version AS version, h.valid_from AS valid_from, ...
+     FROM article_history AS h
+     WHERE h.valid_from <= :chronicle_as_of
+       AND (h.valid_to > :chronicle_as_of OR h.valid_to IS NULL)) AS article
+
+that is, the one version of each row whose closed-open validity interval contains the time, under
+the live table's own name and with the live table's column names. Every column reference written
+for the live table (``article.title``) is therefore still valid SQL and now means the historic
+value; a delete marker (an empty interval) never matches, a row created later has no version that
+early. A column left out of history reads as NULL. For a joined-inheritance subclass table, whose
+history has no interval columns, the derived table joins the base history table on
+``(key, version)`` and filters there. The planner merges such a derived table into the enclosing
+query (PostgreSQL, MariaDB and SQLite all do for this shape), so a filter on the primary key or on
+a foreign key reaches the history table's primary key or foreign-key index: one statement, no
+per-row subquery, whatever the length of the history.
+
+The substitution is made in two places:
+
+* **At compile time, for every table.** A statement executed with the parameter
+  ``chronicle_as_of`` renders each versioned :class:`~sqlalchemy.Table` of its FROM clause as
+  the derived table above (:func:`_compile_table`). The ORM compiles relationship loads (lazy,
+  joined, select-in, subquery), ``Session.get`` and secondary tables into ordinary SQL, so all of
+  them travel in time without knowing it. The parameter's name is among the compiled statement's
+  "column keys", which are part of SQLAlchemy's compiled-cache key: the as-of form of a statement
+  is cached apart from its live form, and one compiled form serves every time, which is a bound
+  value.
+
+* **In the statement, for the queried class.** :class:`Snapshot` is that derived table as a
+  statement element, standing in for the live table: it hides the live table from the FROM list
+  and counts as derived from it, so criteria and relationship joins written against the model's
+  attributes land on it, and the history class is aliased to it so that the rows load as
+  versions (:class:`AsOfQuery`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import pendulum
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeEngine
+
+from ._schema import HistorySpec, TableHistory, Version, table_history
+from ._types import UTCDateTime
+from .errors import ConfigurationError
+
+__all__ = ["OPTION", "PARAM", "AsOfQuery", "Snapshot", "as_of_select"]
+
+PARAM: Final = "chronicle_as_of"
+"""The execution parameter that carries the time, and switches a statement to as-of reading."""
+
+OPTION: Final = "chronicle_as_of_query"
+"""The execution option under which a :func:`~sqlalchemy_chronicle.query_as_of` statement keeps
+its :class:`AsOfQuery`."""
+
+_INTERVAL: Final = ("valid_from", "valid_to", "operation", "transaction_id")
+_WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
+_COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile")
+
+
+class _TypedNull(ColumnElement[Any]):
+    """``NULL`` standing for a column that history does not keep.
+
+    PostgreSQL gets ``CAST(NULL AS <type>)``, since it would otherwise type the derived column as
+    text and refuse to compare it with, say, an integer; the other backends take a bare NULL.
+    """
+
+    __visit_name__ = "chronicle_typed_null"
+    inherit_cache = True
+    _traverse_internals = [("type", InternalTraversal.dp_type)]  # noqa: RUF012 - SQLAlchemy's form
+
+    def __init__(self, type_: TypeEngine[Any]) -> None:
+        self.type = type_
+
+
+@compiles(_TypedNull)
+def _compile_typed_null(element: _TypedNull, compiler: SQLCompiler, **kw: Any) -> str:
+    if compiler.dialect.name == "postgresql":
+        type_sql = compiler.dialect.type_compiler_instance.process(element.type)
+        return f"CAST(NULL AS {type_sql})"
+    return "NULL"
+
+
+def as_of_select(live: Table, when: BindParameter[Any] = _WHEN) -> Select[Any]:
+    """The SELECT of the derived table that stands for ``live`` as of ``when``.
+
+    Its columns are named like the live table's, followed by ``version`` and, for a hierarchy's
+    base table, the interval columns.
+    """
+    found = table_history(live)
+    if found is None:
+        raise ConfigurationError(f"table {live.name!r} is not versioned")
+    own, base = found
+    history = own.history
+    copies = {live_column.name: copy for live_column, copy in own.copied}
+    columns: list[ColumnElement[Any]] = [
+        (copies[column.name] if column.name in copies else _TypedNull(column.type)).label(
+            column.name
+        )
+        for column in live.columns
+    ]
+    columns.append(history.c.version.label("version"))
+    if own is base:
+        columns += [history.c[name].label(name) for name in _INTERVAL]
+    interval = base.history
+    query = select(*columns)
+    if own is not base:
+        query = query.join_from(history, interval, _same_version(own, base))
+    return query.where(
+        interval.c.valid_from <= when,
+        or_(interval.c.valid_to > when, interval.c.valid_to.is_(None)),
+    ).correlate(None)
+
+
+def _same_version(own: TableHistory, base: TableHistory) -> ColumnElement[bool]:
+    pairs = zip(own.key, base.key, strict=True)
+    return and_(own.history.c.version == base.history.c.version, *(a == b for a, b in pairs))
+
+
+@compiles(Table)
+def _compile_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
+    """Render a versioned table as its as-of derived table when the statement asks for it."""
+    if (
+        kw.get("asfrom")
+        and not kw.get("iscrud")
+        and PARAM in (getattr(compiler, "column_keys", None) or ())
+    ):
+        live = element._deannotate()
+        if isinstance(live, Table) and table_history(live) is not None:
+            return _render_as_of(element, live, compiler, kw)
+    rendered: str = compiler.visit_table(element, **kw)  # type: ignore[no-untyped-call]
+    return rendered
+
+
+def _render_as_of(element: Table, live: Table, compiler: SQLCompiler, kw: dict[str, Any]) -> str:
+    if live.schema is not None:
+        raise ConfigurationError(
+            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
+            "its columns are addressed through the schema, which a derived table does not have"
+        )
+    linter = kw.get("from_linter")
+    if linter is not None:
+        linter.froms[element] = live.fullname
+    inner = {key: kw[key] for key in _COPIED_KWARGS if key in kw}
+    body = f"({compiler.process(as_of_select(live), asfrom=True, **inner)})"
+    enclosing = kw.get("enclosing_alias")
+    if enclosing is not None and enclosing.element is element:
+        return body  # the alias adds its own name
+    suffix: str = compiler.get_render_as_alias_suffix(  # type: ignore[no-untyped-call]
+        compiler.preparer.quote(live.name)
+    )
+    return body + suffix
+
+
+class Snapshot(Subquery):
+    """The as-of derived table of one versioned table, standing in for it in a statement.
+
+    It is named like the live table, hides the live table from the FROM list (so that criteria on
+    the model's columns do not add the live table back) and counts as derived from it (so that the
+    ORM starts a relationship join such as ``.join(Order.lines)`` from it).
+    """
+
+    inherit_cache = True
+    live: Table
+
+    @classmethod
+    def of(cls, live: Table, when: pendulum.DateTime) -> Snapshot:
+        """The snapshot of ``live`` at ``when``; the time is a unique bound value of its own."""
+        moment = bindparam(PARAM, when, type_=UTCDateTime(), unique=True)
+        snapshot = cls._construct(as_of_select(live, moment), name=live.name)
+        snapshot.live = live
+        return snapshot
+
+    @property
+    def _hide_froms(self) -> Iterable[FromClause]:
+        return itertools.chain((self.live,), super()._hide_froms)
+
+    def is_derived_from(self, fromclause: FromClause | None) -> bool:
+        """True for the live table too; see the class documentation."""
+        if fromclause is not None and hash(fromclause) == hash(self.live):
+            return True
+        return super().is_derived_from(fromclause)
+
+
+class AsOfQuery:
+    """The snapshots behind one :func:`~sqlalchemy_chronicle.query_as_of` statement.
+
+    ``entity`` is the history class aliased to the snapshot of its table (to the join of the
+    snapshots of its tables, for a joined-inheritance subclass). :meth:`adapt` moves criteria
+    written against the history class itself onto the snapshots.
+    """
+
+    def __init__(self, spec: HistorySpec, when: pendulum.DateTime) -> None:
+        self.when = when
+        snapshots = [Snapshot.of(table.live, when) for table in spec.tables]
+        selectable: FromClause = snapshots[0]
+        base = spec.tables[0]
+        for table, snapshot in zip(spec.tables[1:], snapshots[1:], strict=True):
+            onclause = and_(
+                *(
+                    snapshot.c[own.name] == snapshots[0].c[other.name]
+                    for own, other in zip(table.key, base.key, strict=True)
+                )
+            )
+            selectable = selectable.join(snapshot, onclause)
+        self.selectable = selectable
+        self.entity: type[Version] = aliased(spec.history_class, selectable)
+        self.snapshots: Mapping[FromClause, Snapshot] = {
+            table.history: snapshot for table, snapshot in zip(spec.tables, snapshots, strict=True)
+        }
+
+    def adapt(self, statement: Executable) -> Executable:
+        """``statement`` with the history class's columns replaced by the snapshots' columns."""
+        snapshots = self.snapshots
+        selectable = self.selectable
+
+        def replace(element: Any, **kw: Any) -> Any:
+            if isinstance(element, FromClause) and (
+                isinstance(element, Snapshot) or hash(element) == hash(selectable)
+            ):
+                return element  # already as of the time: do not descend
+            if isinstance(element, ColumnClause):
+                snapshot = snapshots.get(element.table) if element.table is not None else None
+                if snapshot is not None:
+                    return snapshot.corresponding_column(element)
+            return None
+
+        options: dict[str, Any] = {}
+        assert isinstance(statement, visitors.ExternallyTraversible)
+        adapted = visitors.replacement_traverse(statement, options, replace)
+        assert isinstance(adapted, Executable)
+        return adapted

@@ -1,0 +1,381 @@
+"""Reading the past: as-of queries, a time-travel session, a row's versions and their changes.
+
+Every version of a row is kept with the closed-open interval ``[valid_from, valid_to)`` in which
+it was the row's state, the current version included (see :mod:`sqlalchemy_chronicle._schema`).
+The state of a table at a time ``T`` is therefore the set of versions whose interval contains
+``T``; a delete leaves a marker with an empty interval, which no time falls into. This module
+reads that state in three forms.
+
+**A time-travel session.** :func:`as_of` opens a read-only :class:`AsOfSession` in which every
+versioned table reads as it was at one time. Ordinary ORM code works unchanged and sees the past:
+``select(Order)``, ``session.get(Order, 7)``, and every relationship load, lazy or eager, through
+association tables too::
+
+    with as_of(session, last_tuesday) as past:
+        order = past.get(Order, 7)
+        order.lines  # the lines as they were last Tuesday
+
+The objects are instances of the models themselves, kept apart from the live ones by the
+session's own identity map. The session refuses to flush and to run INSERT, UPDATE or DELETE.
+
+**An as-of query.** :func:`query_as_of` returns a :class:`~sqlalchemy.Select` of the versions of
+one class that were current at a time; it composes like any other (``.where()``, ``.order_by()``,
+``.limit()``, ``.join()``), and criteria may name the model's attributes, which then mean the
+historic values::
+
+    session.scalars(query_as_of(Article, when).where(Article.title == "x"))
+
+The rows are history objects (``Article.__history__``): the model's attributes plus ``version``,
+``valid_from``, ``valid_to``, ``operation`` and ``transaction_id``. They are read-only: a flush
+that would change or delete one raises :class:`~sqlalchemy_chronicle.ReadOnlyError`.
+
+**A row's versions.** :func:`history` lists them oldest first, from an object or, so that a
+deleted row can still be read, from a class and a primary key; :func:`previous_version` and
+:func:`next_version` step through them, :func:`changes` tells what differs between two.
+
+A time is an aware :class:`~datetime.datetime` (a :class:`pendulum.DateTime` is one) or an
+ISO-8601 string with an offset. A naive time could mean any instant and is refused with
+:class:`~sqlalchemy_chronicle.InvalidTimeError`, unless :func:`set_default_timezone` says where
+naive times are. A time before any history gives no rows, a time in the future the current state.
+
+Each query is one SQL statement, which reads the versions it needs through the history tables'
+indexes; how is told in :mod:`sqlalchemy_chronicle._asof`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple, overload
+
+import pendulum
+from sqlalchemy import Connection, Engine, Select, event, inspect, select
+from sqlalchemy.orm import (
+    Mapper,
+    ORMExecuteState,
+    Session,
+    UOWTransaction,
+    with_polymorphic,
+)
+
+from . import _asof
+from ._schema import HistorySpec, Version, spec_for
+from ._types import to_utc
+from .errors import (
+    ConfigurationError,
+    InvalidKeyError,
+    InvalidTimeError,
+    NotVersionedError,
+    ReadOnlyError,
+)
+
+__all__ = [
+    "AsOfSession",
+    "Change",
+    "TimeLike",
+    "as_of",
+    "changes",
+    "history",
+    "next_version",
+    "previous_version",
+    "query_as_of",
+    "set_default_timezone",
+]
+
+TimeLike = dt.datetime | str
+"""A point in time: an aware datetime or an ISO-8601 string with an offset."""
+
+_EXAMPLE: Final = "'2024-03-05T14:30:00+01:00'"
+_MISSING: Final[Any] = object()
+
+
+# -- times -------------------------------------------------------------------------------------
+
+_default_timezone: dt.tzinfo | None = None
+
+
+def set_default_timezone(timezone: str | dt.tzinfo | None) -> None:
+    """Let naive times (datetimes or strings without an offset) be read in ``timezone``.
+
+    :param timezone: an IANA name such as ``"Europe/Paris"`` or a :class:`~datetime.tzinfo`;
+        ``None`` (the default) makes naive times an error again.
+    """
+    global _default_timezone
+    if isinstance(timezone, str):
+        try:
+            timezone = pendulum.timezone(timezone)
+        except Exception as exc:
+            raise ConfigurationError(f"unknown timezone {timezone!r}") from exc
+    _default_timezone = timezone
+
+
+def to_instant(when: TimeLike) -> pendulum.DateTime:
+    """``when`` as a UTC :class:`pendulum.DateTime`; see the module documentation for the rules."""
+    value: object = when
+    if isinstance(when, str):
+        try:
+            value = pendulum.parse(when, tz=None, exact=True)
+        except (ValueError, TypeError) as exc:
+            raise InvalidTimeError(
+                f"{when!r} is not an ISO-8601 date and time; write it like {_EXAMPLE}"
+            ) from exc
+        if not isinstance(value, dt.datetime):
+            raise InvalidTimeError(
+                f"{when!r} reads as a {type(value).__name__.lower()}, not a point in time; "
+                f"give a date and a time, like {_EXAMPLE}"
+            )
+    elif isinstance(when, dt.date) and not isinstance(when, dt.datetime):
+        raise InvalidTimeError(
+            f"{when!r} is a date, not a point in time; give an aware datetime, such as "
+            "datetime(2024, 3, 5, tzinfo=timezone.utc)"
+        )
+    if not isinstance(value, dt.datetime):
+        raise InvalidTimeError(
+            f"expected an aware datetime or an ISO-8601 string, got {type(when).__name__}"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        if _default_timezone is None:
+            raise InvalidTimeError(
+                f"the time {when!r} is naive: without a timezone it could be any of 24 hours. "
+                "Give an aware time, such as datetime(2024, 3, 5, 14, 30, tzinfo=timezone.utc), "
+                f"pendulum.datetime(2024, 3, 5, 14, 30, tz='Europe/Paris') or {_EXAMPLE}; "
+                "or call sqlalchemy_chronicle.set_default_timezone('Europe/Paris') once so that "
+                "naive times are read in that zone"
+            )
+        value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=_default_timezone)
+    return to_utc(value)
+
+
+# -- as-of queries -----------------------------------------------------------------------------
+
+
+def _spec(cls: Any) -> HistorySpec:
+    spec = spec_for(cls) if isinstance(cls, type | Mapper) else None
+    if spec is None:
+        name = getattr(cls, "__name__", repr(cls))
+        raise NotVersionedError(f"{name} is not a versioned class (it does not inherit Versioned)")
+    return spec
+
+
+def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
+    """A SELECT of the versions of ``cls`` that were current at ``when``.
+
+    One row per row of ``cls``'s table that existed at ``when``, as an instance of
+    ``cls.__history__`` holding the values it had then. Add criteria, ordering, limits and joins
+    as to any ``select(cls)``; criteria on ``cls``'s attributes (``Article.title == "x"``) and on
+    the history class's (``Article.__history__.version > 1``) both filter the historic values,
+    and other versioned classes joined in are read as of ``when`` too. Execute it with a
+    :class:`~sqlalchemy.orm.Session`.
+    """
+    query = _asof.AsOfQuery(_spec(cls), to_instant(when))
+    return (
+        select(query.entity)
+        .select_from(query.entity)
+        .execution_options(**{_asof.OPTION: query}, populate_existing=True)
+    )
+
+
+class AsOfSession(Session):
+    """A read-only :class:`~sqlalchemy.orm.Session` that sees versioned tables as at :attr:`when`.
+
+    Made by :func:`as_of`. Statements run through it read every versioned table as it was at
+    :attr:`when`; tables that are not versioned are read as they are now. It takes its
+    connections from ``source`` (a session, whose binds it follows) or from ``bind``.
+    """
+
+    when: pendulum.DateTime
+    """The time this session shows, in UTC."""
+
+    def __init__(self, when: TimeLike, *, source: Session | None = None, **kwargs: Any) -> None:
+        self.when = to_instant(when)
+        self._source = source
+        super().__init__(**kwargs)
+
+    def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
+        """The source session's bind for ``mapper``, unless this session was given its own."""
+        if self._source is not None and kw.get("bind") is None:
+            kw.pop("bind", None)
+            return self._source.get_bind(mapper, clause=clause, **kw)
+        return super().get_bind(mapper, clause=clause, **kw)
+
+    def __repr__(self) -> str:
+        return f"<AsOfSession at {self.when}>"
+
+
+def as_of(source: Session | Engine | Connection, when: TimeLike) -> AsOfSession:
+    """A read-only session showing the database as it was at ``when``.
+
+    ``source`` is the session (or engine, or connection) whose database to look at. The new
+    session has its own identity map and its own transaction on the same binds; close it when
+    done, for example with ``with as_of(session, when) as past: ...``.
+    """
+    if isinstance(source, Session):
+        return AsOfSession(when, source=source)
+    return AsOfSession(when, bind=source)
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    """Hand the as-of time to the statements of as-of queries and of time-travel sessions."""
+    session = state.session
+    view = session.when if isinstance(session, AsOfSession) else None
+    if view is not None and (state.is_insert or state.is_update or state.is_delete):
+        raise ReadOnlyError(f"{session!r} shows the past and cannot run INSERT, UPDATE or DELETE")
+    query: _asof.AsOfQuery | None = state.execution_options.get(_asof.OPTION)
+    if query is not None:
+        when = query.when
+        state.statement = query.adapt(state.statement)
+    elif view is not None:
+        when = view
+    else:
+        return
+    if isinstance(state.parameters, Mapping) or state.parameters is None:
+        state.parameters = {**(state.parameters or {}), _asof.PARAM: when}
+
+
+def _refuse_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    raise ReadOnlyError(
+        f"{session!r} shows the past and cannot flush changes; make them in the session it was "
+        "made from"
+    )
+
+
+def _refuse_version_write(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    raise ReadOnlyError(
+        f"{target!r} is a stored version, which cannot be changed or deleted; change the live "
+        "object instead"
+    )
+
+
+# -- one row's versions ------------------------------------------------------------------------
+
+
+def _identity(spec: HistorySpec, key: Any) -> tuple[Any, ...]:
+    names = spec.pk_keys
+    if isinstance(key, Mapping):
+        try:
+            values = tuple(key[name] for name in names)
+        except KeyError as exc:
+            raise InvalidKeyError(f"the key {key!r} lacks {exc.args[0]!r}") from exc
+    elif isinstance(key, tuple):
+        values = key
+    else:
+        values = (key,)
+    if len(values) != len(names):
+        raise InvalidKeyError(
+            f"{spec.mapper.class_.__name__} has the primary key ({', '.join(names)}); got {key!r}"
+        )
+    return values
+
+
+@overload
+def history(session: Session, target: object, /) -> list[Version]: ...
+@overload
+def history(session: Session, target: type[Any], key: Any, /) -> list[Version]: ...
+
+
+def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Version]:
+    """Every version of one row, oldest first, as history objects (``Model.__history__``).
+
+    Either ``history(session, obj)``, or ``history(session, Model, key)`` with the primary key
+    (a tuple for a composite key), which also reads the history of a deleted row. Delete markers
+    are included. One statement; every attribute comes loaded.
+    """
+    if key is _MISSING:
+        if isinstance(target, type):
+            raise InvalidKeyError(f"history(session, {target.__name__}, key) needs the key")
+        spec = _spec(type(target))
+        state = inspect(target)
+        identity = state.identity or state.mapper.primary_key_from_instance(target)
+        if identity is None or any(value is None for value in identity):
+            raise InvalidKeyError(f"{target!r} has no primary key yet, so no history")
+        values = tuple(identity)
+    else:
+        spec = _spec(target)
+        values = _identity(spec, key)
+    root = spec.root_spec
+    entity = with_polymorphic(root.history_class, "*")
+    criteria = [
+        getattr(entity, name) == value for name, value in zip(root.pk_keys, values, strict=True)
+    ]
+    query = (
+        select(entity)
+        .where(*criteria)
+        .order_by(entity.version)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+def _neighbour(session: Session, version: Version, number: int) -> Version | None:
+    spec = _spec(version.__versioned_class__)
+    identity = (*(getattr(version, name) for name in spec.pk_keys), number)
+    found = session.get(type(version), identity)
+    if found is None and type(version) is not spec.root_spec.history_class:
+        found = session.get(spec.root_spec.history_class, identity)
+    return found
+
+
+def previous_version(session: Session, version: Version) -> Version | None:
+    """The version before ``version`` of the same row, or None for the first one.
+
+    Taken from the session's identity map when it is there (after :func:`history`, for
+    example), else read by primary key.
+    """
+    if version.version <= 1:
+        return None
+    return _neighbour(session, version, version.version - 1)
+
+
+def next_version(session: Session, version: Version) -> Version | None:
+    """The version after ``version`` of the same row, or None for the latest one."""
+    return _neighbour(session, version, version.version + 1)
+
+
+class Change(NamedTuple):
+    """The values of one attribute in two versions."""
+
+    old: Any
+    new: Any
+
+
+def changes(old: Version | None, new: Version) -> dict[str, Change]:
+    """The attributes whose values differ from ``old`` to ``new``, in mapper order.
+
+    ``old`` None stands for "no row yet", so every attribute of ``new`` with a value counts as
+    changed. Both must be versions of the same row. No SQL is run when the versions are loaded.
+    """
+    spec = _spec(new.__versioned_class__)
+    if old is not None:
+        old_key = [getattr(old, name) for name in spec.pk_keys]
+        new_key = [getattr(new, name) for name in spec.pk_keys]
+        if old_key != new_key:
+            raise InvalidKeyError(f"{old!r} and {new!r} are versions of different rows")
+    found: dict[str, Change] = {}
+    for prop in spec.mapper.column_attrs:
+        if prop.key not in spec.tracked_keys:
+            continue
+        before = getattr(old, prop.key, None) if old is not None else None
+        after = getattr(new, prop.key, None)
+        if before != after:
+            found[prop.key] = Change(before, after)
+    return found
+
+
+# -- installation ------------------------------------------------------------------------------
+
+_installed = False
+
+
+def install() -> None:
+    """Register the listeners that time travel needs, once per process."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "do_orm_execute", _on_execute)
+    event.listen(AsOfSession, "before_flush", _refuse_flush)
+    event.listen(Version, "before_update", _refuse_version_write, propagate=True)
+    event.listen(Version, "before_delete", _refuse_version_write, propagate=True)
+    _installed = True
+
+
+install()
