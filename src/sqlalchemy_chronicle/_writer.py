@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -155,12 +157,30 @@ class _HierarchyWriter:
         self.base = root.base
 
     def latest_versions(self, changes: Sequence[RowChange]) -> dict[tuple[Any, ...], Latest]:
-        """The newest history row of each changed identity, one statement per chunk."""
+        """The newest history row of each changed identity.
+
+        The read runs after the flush has written, and so locked, the live rows: a concurrent
+        writer of the same row has committed or waits for us. On PostgreSQL (read committed) and
+        SQLite each statement sees the newest committed history, so a plain read is enough. A
+        MySQL/MariaDB repeatable-read transaction reads an older snapshot; a locking read would
+        see the newest rows but takes gap locks that make writers of neighbouring rows wait for
+        each other. So there the open versions found are re-read by their exact key with
+        ``FOR UPDATE`` (record locks only), and only rows closed meanwhile by another
+        transaction are read again with a locking range read.
+        """
+        identities = [change.identity for change in changes]
+        found = self._read_latest(identities)
+        if self._is_mysql:
+            stale = self._closed_since_snapshot(found)
+            if stale:
+                found.update(self._read_newer({key: found[key] for key in stale}))
+        return found
+
+    def _read_latest(self, identities: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], Latest]:
         history = self.base.history
         key = self.base.key
-        lock = any(change.kind != "insert" for change in changes)
+        width = len(key)
         found: dict[tuple[Any, ...], Latest] = {}
-        identities = [change.identity for change in changes]
         for chunk in _chunks(identities):
             newest = (
                 select(*key, func.max(history.c.version).label("newest"))
@@ -183,12 +203,59 @@ class _HierarchyWriter:
                     *(column == newest.c[column.key] for column in key),
                 ),
             )
-            if lock:
-                query = query.with_for_update(of=history)
-            width = len(key)
             for row in self.connection.execute(query):
                 found[tuple(row[:width])] = Latest(*row[width:])
         return found
+
+    def _read_newer(self, seen: dict[tuple[Any, ...], Latest]) -> dict[tuple[Any, ...], Latest]:
+        """The newest committed version of rows whose snapshot version ``seen`` is outdated.
+
+        A locking read of the versions after the ones seen; MySQL/MariaDB only, and rare: it
+        happens when a concurrent transaction versioned the row after this one's snapshot.
+        """
+        history = self.base.history
+        key = self.base.key
+        width = len(key)
+        newer = or_(
+            *(
+                and_(
+                    *(c == v for c, v in zip(key, identity, strict=True)),
+                    history.c.version > old.version,
+                )
+                for identity, old in seen.items()
+            )
+        )
+        query = self._by_primary_key(
+            select(
+                *key,
+                history.c.version,
+                history.c.valid_from,
+                history.c.valid_to,
+                history.c.transaction_id,
+                history.c.operation,
+            )
+            .where(newer)
+            .order_by(history.c.version)
+            .with_for_update(),
+            self.base,
+        )
+        return {tuple(row[:width]): Latest(*row[width:]) for row in self.connection.execute(query)}
+
+    def _closed_since_snapshot(self, found: dict[tuple[Any, ...], Latest]) -> list[tuple[Any, ...]]:
+        """Identities whose open version in ``found`` is closed in the newest committed data."""
+        history = self.base.history
+        width = len(self.base.key)
+        keys = [(*identity, v.version) for identity, v in found.items() if v.valid_to is None]
+        stale: list[tuple[Any, ...]] = []
+        for chunk in _chunks(keys):
+            query = self._by_primary_key(
+                select(*self.base.key, history.c.valid_to)
+                .where(self._versions_in(self.base, chunk))
+                .with_for_update(),
+                self.base,
+            )
+            stale += [tuple(row[:width]) for row in self.connection.execute(query) if row[-1]]
+        return stale
 
     def _time_after(self, latest: Latest) -> dt.datetime:
         """This transaction's time, or just after ``latest`` when a concurrent one got ahead."""
@@ -327,9 +394,34 @@ class _HierarchyWriter:
                 grouped.setdefault(table, []).append((*change.identity, version))
         return grouped
 
-    @staticmethod
-    def _versions_in(table: TableHistory, keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
-        return tuple_(*table.key, table.history.c.version).in_(keys)
+    def _versions_in(
+        self, table: TableHistory, keys: Sequence[tuple[Any, ...]]
+    ) -> ColumnElement[bool]:
+        """``(key..., version) IN keys``, in a form each database answers from the primary key.
+
+        MariaDB does not use an index for a row-constructor ``IN`` in a ``SELECT``; there the
+        condition is spelled as ``OR``-ed equalities, which it reads as primary-key ranges.
+        """
+        columns = [*table.key, table.history.c.version]
+        if self._is_mysql:
+            return or_(
+                *(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys)
+            )
+        return tuple_(*columns).in_(keys)
+
+    def _by_primary_key(self, query: Select[Any], table: TableHistory) -> Select[Any]:
+        """On MySQL/MariaDB, make a small table's lookup use the primary key, not a scan.
+
+        A scan would lock (``FOR UPDATE``, ``INSERT .. SELECT``) every row it passes.
+        """
+        if self._is_mysql:
+            for name in ("mysql", "mariadb"):
+                query = query.with_hint(table.history, "FORCE INDEX (PRIMARY)", name)
+        return query
+
+    @property
+    def _is_mysql(self) -> bool:
+        return self.connection.dialect.name in ("mysql", "mariadb")
 
     def _copy_marker(
         self, table: TableHistory, keys: Sequence[tuple[Any, ...]], at: dt.datetime
@@ -348,7 +440,9 @@ class _HierarchyWriter:
                 literal(self.transaction.id).label("transaction_id"),
             ]
             names += ["valid_from", "valid_to", "operation", "transaction_id"]
-        source = select(*selected).where(self._versions_in(table, keys))
+        source = self._by_primary_key(
+            select(*selected).where(self._versions_in(table, keys)), table
+        )
         return insert(history).from_select(names, source)
 
     def _insert_new(self, versions: Sequence[NewVersion]) -> None:
