@@ -107,7 +107,7 @@ def clock() -> Iterator[FrozenClock]:
     frozen = FrozenClock()
     configure(clock=frozen)
     yield frozen
-    configure(clock=None, strict=False)
+    configure(clock=None, strict=False, changelog=True)
 
 
 @pytest.fixture

@@ -141,6 +141,7 @@ def test_insert_then_delete_in_one_transaction_leaves_nothing(session: Session) 
     session.delete(article)
     session.commit()
     assert article_versions(session) == []
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 0
 
 
 def test_update_then_delete_in_one_transaction(session: Session, clock: FrozenClock) -> None:
@@ -379,3 +380,19 @@ def test_database_clock_is_the_default_on_servers(db: Engine) -> None:
         session.commit()
         stamp = article_versions(session)[0].valid_from
     assert abs((stamp - before).total_seconds()) < 60
+
+
+def test_rows_removed_by_a_delete_orphan_cascade_are_versioned(
+    session: Session, clock: FrozenClock
+) -> None:
+    from .models_travel import Order, OrderLine, Product
+
+    product = Product(id=1, name="p", price=1)
+    order = Order(id=1, status="new", lines=[OrderLine(id=1, product=product, quantity=1)])
+    session.add(order)
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    order.lines.clear()
+    session.commit()
+    first, marker = versions(session, OrderLine.__history__, id=1)
+    assert (first.valid_to, marker.operation, marker.valid_from) == (t1, "delete", t1)

@@ -6,12 +6,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sqlalchemy_chronicle import configure
+
 from .models import Article
 from .support import FrozenClock, StatementCounter
 
 
 def history_statements(counter: StatementCounter) -> list[str]:
-    return [s for s in counter.statements if "article_history" in s or "chronicle_transaction" in s]
+    tables = ("article_history", "chronicle_transaction", "chronicle_changelog")
+    return [s for s in counter.statements if any(t in s for t in tables)]
 
 
 def run_workload(
@@ -43,10 +46,12 @@ def run_workload(
     return seen
 
 
+@pytest.mark.parametrize("changelog", [True, False], ids=["with-changelog", "history-only"])
 @pytest.mark.parametrize("rows", [1000])
 def test_history_statements_per_flush_do_not_grow_with_rows(
-    session: Session, clock: FrozenClock, statements: StatementCounter, rows: int
+    session: Session, clock: FrozenClock, statements: StatementCounter, rows: int, changelog: bool
 ) -> None:
+    configure(changelog=changelog)
     small = run_workload(session, clock, statements, rows=10, first=1)
     large = run_workload(session, clock, statements, rows=rows, first=100_000)
     # The transaction row: one INSERT (the frozen test clock reads no SQL).
@@ -55,8 +60,15 @@ def test_history_statements_per_flush_do_not_grow_with_rows(
     # delete: latest-version SELECT + close UPDATE + INSERT .. SELECT of the markers.
     # MySQL/MariaDB add, for updates and deletes, the exact-key re-read FOR UPDATE of the open
     # versions (their plain read sees the transaction's snapshot).
+    # The change log adds a SELECT of the versions written and the ones before them, and one
+    # INSERT of the entries.
     snapshot_reads = session.get_bind().dialect.name in ("mysql", "mariadb")
-    expected = {"insert": 3, "update": 4 + snapshot_reads, "delete": 4 + snapshot_reads}
+    log = 2 * changelog
+    expected = {
+        "insert": 3 + log,
+        "update": 4 + snapshot_reads + log,
+        "delete": 4 + snapshot_reads + log,
+    }
     assert {phase: len(s) for phase, s in large.items()} == expected
     assert {phase: len(s) for phase, s in small.items()} == expected
     for phase in ("update", "delete"):

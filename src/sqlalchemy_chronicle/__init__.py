@@ -9,6 +9,14 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._schema import Version
+from .changelog import (
+    ChangeLog,
+    changelog_between,
+    changelog_by,
+    changelog_for,
+    changelog_of_transaction,
+    format_row_id,
+)
 from .errors import (
     ChronicleError,
     ConcurrentVersionError,
@@ -31,7 +39,17 @@ from .query import (
     query_as_of,
     set_default_timezone,
 )
-from .transaction import Clock, Transaction, configure, database_clock, default_clock, python_clock
+from .transaction import (
+    Attribution,
+    Clock,
+    Transaction,
+    attribute_session,
+    changes_by,
+    configure,
+    database_clock,
+    default_clock,
+    python_clock,
+)
 
 try:
     __version__ = version("sqlalchemy-chronicle")
@@ -40,7 +58,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "AsOfSession",
+    "Attribution",
     "Change",
+    "ChangeLog",
     "ChronicleError",
     "Clock",
     "ConcurrentVersionError",
@@ -55,10 +75,17 @@ __all__ = [
     "Versioned",
     "__version__",
     "as_of",
+    "attribute_session",
+    "changelog_between",
+    "changelog_by",
+    "changelog_for",
+    "changelog_of_transaction",
     "changes",
+    "changes_by",
     "configure",
     "database_clock",
     "default_clock",
+    "format_row_id",
     "history",
     "next_version",
     "previous_version",

@@ -40,10 +40,10 @@ The substitution is made in two places:
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-import pendulum
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -76,7 +76,7 @@ PARAM: Final = "chronicle_as_of"
 
 OPTION: Final = "chronicle_as_of_query"
 """The execution option under which a :func:`~sqlalchemy_chronicle.query_as_of` statement keeps
-its :class:`AsOfQuery`."""
+its :class:`AsOfQuery`; its time is the execution option :data:`PARAM`."""
 
 _INTERVAL: Final = ("valid_from", "valid_to", "operation", "transaction_id")
 _WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
@@ -189,10 +189,9 @@ class Snapshot(Subquery):
     live: Table
 
     @classmethod
-    def of(cls, live: Table, when: pendulum.DateTime) -> Snapshot:
-        """The snapshot of ``live`` at ``when``; the time is a unique bound value of its own."""
-        moment = bindparam(PARAM, when, type_=UTCDateTime(), unique=True)
-        snapshot = cls._construct(as_of_select(live, moment), name=live.name)
+    def of(cls, live: Table) -> Snapshot:
+        """The snapshot of ``live`` at the time of the parameter ``chronicle_as_of``."""
+        snapshot = cls._construct(as_of_select(live), name=live.name)
         snapshot.live = live
         return snapshot
 
@@ -208,16 +207,24 @@ class Snapshot(Subquery):
 
 
 class AsOfQuery:
-    """The snapshots behind one :func:`~sqlalchemy_chronicle.query_as_of` statement.
+    """The snapshots behind the :func:`~sqlalchemy_chronicle.query_as_of` statements of a class.
 
     ``entity`` is the history class aliased to the snapshot of its table (to the join of the
     snapshots of its tables, for a joined-inheritance subclass). :meth:`adapt` moves criteria
-    written against the history class itself onto the snapshots.
+    written against the history class itself onto the snapshots. The time is not part of it (it
+    is the parameter ``chronicle_as_of``), so one serves every time: see :meth:`of`.
     """
 
-    def __init__(self, spec: HistorySpec, when: pendulum.DateTime) -> None:
-        self.when = when
-        snapshots = [Snapshot.of(table.live, when) for table in spec.tables]
+    @classmethod
+    def of(cls, spec: HistorySpec) -> AsOfQuery:
+        """The as-of query of ``spec``'s class, made once."""
+        query = _queries.get(spec)
+        if query is None:
+            query = _queries[spec] = cls(spec)
+        return query
+
+    def __init__(self, spec: HistorySpec) -> None:
+        snapshots = [Snapshot.of(table.live) for table in spec.tables]
         selectable: FromClause = snapshots[0]
         base = spec.tables[0]
         for table, snapshot in zip(spec.tables[1:], snapshots[1:], strict=True):
@@ -255,3 +262,6 @@ class AsOfQuery:
         adapted = visitors.replacement_traverse(statement, options, replace)
         assert isinstance(adapted, Executable)
         return adapted
+
+
+_queries: weakref.WeakKeyDictionary[HistorySpec, AsOfQuery] = weakref.WeakKeyDictionary()

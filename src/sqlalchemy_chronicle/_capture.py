@@ -52,7 +52,7 @@ def install() -> None:
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
-    changes = list(_flushed_changes(session))
+    changes = list(_flushed_changes(session, flush_context))
     if changes:
         _writer.write_history(session, changes)
 
@@ -61,7 +61,13 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
     forget_rolled_back(session, previous_transaction)
 
 
-def _flushed_changes(session: Session) -> Iterator[RowChange]:
+def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterator[RowChange]:
+    """The rows of versioned tables that the flush inserted, updated or deleted.
+
+    Deletions come from ``session.deleted`` and from the unit of work itself: rows removed by a
+    ``delete-orphan`` cascade never appear in ``session.deleted``, and the deleted half of a
+    "row switch" (delete and re-add of one key in one flush) is not marked in the unit of work.
+    """
     for obj in session.new:
         state = inspect(obj)
         spec = spec_for(state.mapper)
@@ -81,8 +87,13 @@ def _flushed_changes(session: Session) -> Iterator[RowChange]:
             yield RowChange(spec, identity, "insert", state)
         else:
             yield RowChange(spec, identity, "update", state, () if known else tuple(unsure))
-    for obj in session.deleted:
-        state = inspect(obj)
+    deleted = {inspect(obj) for obj in session.deleted}
+    deleted.update(
+        state
+        for state, (is_delete, list_only) in flush_context.states.items()
+        if is_delete and not list_only
+    )
+    for state in deleted:
         spec = spec_for(state.mapper)
         if spec is not None and state.key is not None:
             yield RowChange(spec, state.key[1], "delete", state)

@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 INTERVAL_COLUMNS: Final = ("version", "valid_from", "valid_to", "operation", "transaction_id")
-_OPTIONS: Final = frozenset({"exclude"})
+_OPTIONS: Final = frozenset({"exclude", "changelog"})
 
 
 class Version:
@@ -121,6 +121,11 @@ class HistorySpec:
     """The tables an instance of this mapper is stored in, the hierarchy's base table first."""
     root: HistorySpec | None = None
     excluded: frozenset[str] = frozenset()
+
+    @property
+    def changelog(self) -> bool:
+        """Whether this hierarchy writes change-log entries (option ``changelog``)."""
+        return bool(_options(self.root_spec.mapper.class_).get("changelog", True))
 
     @property
     def root_spec(self) -> HistorySpec:

@@ -38,18 +38,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from ._changelog import write_changelog
 from ._schema import HistorySpec, TableHistory
+from ._sql import chunks, key_in
 from ._types import UTCDateTime
 from .errors import ConcurrentVersionError
-from .transaction import OpenTransaction, is_strict, open_transaction
+from .transaction import (
+    OpenTransaction,
+    changelog_enabled,
+    drop_if_unused,
+    is_strict,
+    open_transaction,
+)
 
 if TYPE_CHECKING:
     from ._capture import RowChange
 
 __all__ = ["write_history"]
-
-_CHUNK = 2000
-"""Rows per IN-list; keeps every statement far below the drivers' parameter limits."""
 
 _TICK = dt.timedelta(microseconds=1)
 
@@ -95,6 +100,7 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
     by_root: dict[HistorySpec, list[RowChange]] = defaultdict(list)
     for change in _merge(changes):
         by_root[change.spec.root_spec].append(change)
+    touched: list[tuple[Connection, OpenTransaction]] = []
     for root, group in by_root.items():
         connection = session.connection(bind_arguments={"mapper": root.mapper})
         writer = _HierarchyWriter(connection, root)
@@ -102,7 +108,23 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
         group = writer.without_unchanged(group, latest)
         if group:
             writer.transaction = open_transaction(session, connection)
-            writer.write(writer.plan(group, latest))
+            plan = writer.plan(group, latest)
+            writer.write(plan)
+            if changelog_enabled() and root.changelog:
+                write_changelog(writer, plan)
+            _note_versioned_rows(writer.transaction, root, plan)
+            touched.append((connection, writer.transaction))
+    for connection, transaction in touched:
+        drop_if_unused(session, connection, transaction)
+
+
+def _note_versioned_rows(transaction: OpenTransaction, root: HistorySpec, plan: Plan) -> None:
+    written = {change.identity for change, _ in plan.to_marker}
+    written.update(change.identity for rows in plan.copy_marker.values() for change, _ in rows)
+    written.update(new.change.identity for new in plan.new)
+    removed = {change.identity for change, _ in plan.remove} - written
+    transaction.versioned_rows.difference_update((id(root), identity) for identity in removed)
+    transaction.versioned_rows.update((id(root), identity) for identity in written)
 
 
 def _merge(changes: Iterable[RowChange]) -> list[RowChange]:
@@ -130,19 +152,6 @@ def _same(column: ColumnElement[Any], stored: Any, current: Any) -> bool:
         return bool(column.type.compare_values(stored, current))
     except Exception:
         return False
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _key_in(
-    columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]
-) -> ColumnElement[bool]:
-    if len(columns) == 1:
-        return columns[0].in_([key[0] for key in keys])
-    return tuple_(*columns).in_(keys)
 
 
 class _HierarchyWriter:
@@ -181,10 +190,10 @@ class _HierarchyWriter:
         key = self.base.key
         width = len(key)
         found: dict[tuple[Any, ...], Latest] = {}
-        for chunk in _chunks(identities):
+        for chunk in chunks(identities):
             newest = (
                 select(*key, func.max(history.c.version).label("newest"))
-                .where(_key_in(key, chunk))
+                .where(key_in(key, chunk))
                 .group_by(*key)
                 .subquery()
             )
@@ -247,7 +256,7 @@ class _HierarchyWriter:
         width = len(self.base.key)
         keys = [(*identity, v.version) for identity, v in found.items() if v.valid_to is None]
         stale: list[tuple[Any, ...]] = []
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             query = self._by_primary_key(
                 select(*self.base.key, history.c.valid_to)
                 .where(self._versions_in(self.base, chunk))
@@ -326,7 +335,7 @@ class _HierarchyWriter:
             width = len(table.key)
             pairs = [(hist, live) for live, hist in table.copied[width:]]
             keys = [(*c.identity, latest[c.identity].version) for c in table_changes]
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 query = select(*table.key, *(hist for hist, _ in pairs)).where(
                     self._versions_in(table, chunk)
                 )
@@ -360,24 +369,24 @@ class _HierarchyWriter:
         """Carry out ``plan`` with a fixed number of statements per table."""
         base = self.base.history
         for table, keys in self._by_table(plan.remove).items():
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 self.connection.execute(
                     delete(table.history).where(self._versions_in(table, chunk))
                 )
-        for chunk in _chunks(self._keys(plan.to_marker)):
+        for chunk in chunks(self._keys(plan.to_marker)):
             self.connection.execute(
                 update(base)
                 .where(self._versions_in(self.base, chunk))
                 .values(operation="delete", valid_to=base.c.valid_from)
             )
         for at, rows in plan.close.items():
-            for chunk in _chunks(self._keys(rows)):
+            for chunk in chunks(self._keys(rows)):
                 self.connection.execute(
                     update(base).where(self._versions_in(self.base, chunk)).values(valid_to=at)
                 )
         for at, rows in plan.copy_marker.items():
             for table, keys in self._by_table(rows).items():
-                for chunk in _chunks(keys):
+                for chunk in chunks(keys):
                     self.connection.execute(self._copy_marker(table, chunk, at))
         if plan.new:
             self._insert_new(plan.new)
@@ -480,8 +489,8 @@ class _HierarchyWriter:
         """Fill values the objects do not hold (server defaults, expired or deferred columns)."""
         columns = [live_col for live_col, _ in table.copied]
         width = len(table.key)
-        for chunk in _chunks(list(rows)):
-            query = select(*columns).where(_key_in(table.live_key, chunk))
+        for chunk in chunks(list(rows)):
+            query = select(*columns).where(key_in(table.live_key, chunk))
             for record in self.connection.execute(query):
                 row = rows[tuple(record[:width])]
                 for (_, hist_col), value in zip(table.copied, record, strict=True):

@@ -167,12 +167,9 @@ def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
     and other versioned classes joined in are read as of ``when`` too. Execute it with a
     :class:`~sqlalchemy.orm.Session`.
     """
-    query = _asof.AsOfQuery(_spec(cls), to_instant(when))
-    return (
-        select(query.entity)
-        .select_from(query.entity)
-        .execution_options(**{_asof.OPTION: query}, populate_existing=True)
-    )
+    query = _asof.AsOfQuery.of(_spec(cls))
+    options = {_asof.OPTION: query, _asof.PARAM: to_instant(when), "populate_existing": True}
+    return select(query.entity).select_from(query.entity).execution_options(**options)
 
 
 class AsOfSession(Session):
@@ -222,7 +219,7 @@ def _on_execute(state: ORMExecuteState) -> None:
         raise ReadOnlyError(f"{session!r} shows the past and cannot run INSERT, UPDATE or DELETE")
     query: _asof.AsOfQuery | None = state.execution_options.get(_asof.OPTION)
     if query is not None:
-        when = query.when
+        when = state.execution_options[_asof.PARAM]
         state.statement = query.adapt(state.statement)
     elif view is not None:
         when = view

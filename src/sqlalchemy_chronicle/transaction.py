@@ -13,13 +13,27 @@ for example a frozen one in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pendulum
-from sqlalchemy import JSON, BigInteger, Connection, Integer, String, Text, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.sql import functions
 
@@ -27,8 +41,12 @@ from ._base import LibraryBase
 from ._types import UTCDateTime, to_utc
 
 __all__ = [
+    "ATTRIBUTION_KEY",
+    "Attribution",
     "Clock",
     "Transaction",
+    "attribute_session",
+    "changes_by",
     "configure",
     "database_clock",
     "default_clock",
@@ -95,29 +113,106 @@ def default_clock(connection: Connection) -> dt.datetime:
 class _Settings:
     clock: Clock
     strict: bool
+    changelog: bool
 
 
-_settings = _Settings(clock=default_clock, strict=False)
+_settings = _Settings(clock=default_clock, strict=False, changelog=True)
 _UNSET: Final[Any] = object()
 
 
-def configure(*, clock: Clock | None = _UNSET, strict: bool = _UNSET) -> None:
+def configure(
+    *, clock: Clock | None = _UNSET, strict: bool = _UNSET, changelog: bool = _UNSET
+) -> None:
     """Change the library-wide settings; arguments not given keep their value.
 
     :param clock: the source of transaction times; ``None`` restores :func:`default_clock`.
     :param strict: when true, a write that finds a concurrent transaction's newer version of a
         row raises :class:`~sqlalchemy_chronicle.ConcurrentVersionError` instead of starting the
         new version one microsecond after the newer one.
+    :param changelog: when false, no :class:`~sqlalchemy_chronicle.ChangeLog` rows are written
+        for any class (a class can also opt out with ``__versioned__ = {"changelog": False}``).
     """
     if clock is not _UNSET:
         _settings.clock = default_clock if clock is None else clock
     if strict is not _UNSET:
         _settings.strict = bool(strict)
+    if changelog is not _UNSET:
+        _settings.changelog = bool(changelog)
+
+
+def changelog_enabled() -> bool:
+    """Whether change-log rows are written at all (each class may still opt out)."""
+    return _settings.changelog
 
 
 def is_strict() -> bool:
     """Whether concurrent newer versions raise instead of being stepped over."""
     return _settings.strict
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who makes the changes of a transaction, and why."""
+
+    actor: str | None = None
+    reason: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+_NOBODY: Final = Attribution()
+_attribution: ContextVar[Attribution] = ContextVar("chronicle_attribution")
+ATTRIBUTION_KEY: Final = "chronicle.attribution"
+"""``session.info`` key of a per-session :class:`Attribution`, which wins over the context's."""
+
+
+@contextmanager
+def changes_by(
+    actor: str | None = None, reason: str | None = None, **meta: Any
+) -> Iterator[Attribution]:
+    """Attribute the changes flushed inside the block to ``actor``, for ``reason``.
+
+    ::
+
+        with changes_by(actor="alice", reason="fix typo"):
+            article.title = "Fixed"
+            session.commit()
+
+    The values live in a :class:`contextvars.ContextVar`, so each thread and each asyncio task
+    has its own; blocks nest, an inner block's values winning. They are recorded on the
+    :class:`Transaction` row when the transaction first writes history, and updated if a later
+    flush of the same transaction runs under other values. Keyword arguments other than ``actor``
+    and ``reason`` go to ``Transaction.meta``.
+    """
+    outer = _attribution.get(_NOBODY)
+    current = Attribution(
+        actor=actor if actor is not None else outer.actor,
+        reason=reason if reason is not None else outer.reason,
+        meta={**(outer.meta or {}), **meta} or None,
+    )
+    token = _attribution.set(current)
+    try:
+        yield current
+    finally:
+        _attribution.reset(token)
+
+
+def attribute_session(
+    session: Session, actor: str | None = None, reason: str | None = None, **meta: Any
+) -> None:
+    """Attribute every change ``session`` flushes from now on, whatever the context says.
+
+    Stored in ``session.info`` under :data:`ATTRIBUTION_KEY`; call with no arguments to clear.
+    """
+    if actor is None and reason is None and not meta:
+        session.info.pop(ATTRIBUTION_KEY, None)
+    else:
+        session.info[ATTRIBUTION_KEY] = Attribution(actor, reason, meta or None)
+
+
+def current_attribution(session: Session) -> Attribution:
+    """The attribution that applies to ``session`` now: its own, else the context's."""
+    own: Attribution | None = session.info.get(ATTRIBUTION_KEY)
+    return own if own is not None else _attribution.get(_NOBODY)
 
 
 _SESSION_KEY: Final = "_chronicle.transaction"
@@ -131,6 +226,10 @@ class OpenTransaction:
     timestamp: pendulum.DateTime
     root: SessionTransaction
     created_in: SessionTransaction
+    attribution: Attribution
+    versioned_rows: set[tuple[Any, ...]] = dataclasses.field(default_factory=set)
+    """The rows this transaction holds a version of (an over-estimate after a savepoint
+    rollback); when it empties, the transaction changed nothing and its row is removed."""
 
 
 def _root(transaction: SessionTransaction) -> SessionTransaction:
@@ -146,16 +245,43 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
         raise RuntimeError("open_transaction() needs a session inside a transaction")
     root = _root(current)
     known: OpenTransaction | None = session.info.get(_SESSION_KEY)
+    attribution = current_attribution(session)
     if known is not None and known.root is root:
+        if attribution != known.attribution:
+            connection.execute(
+                update(Transaction)
+                .where(Transaction.id == known.id)
+                .values(actor=attribution.actor, reason=attribution.reason, meta=attribution.meta)
+            )
+            known = dataclasses.replace(known, attribution=attribution)
+            session.info[_SESSION_KEY] = known
         return known
     timestamp = to_utc(_settings.clock(connection))
-    result = connection.execute(insert(Transaction).values(timestamp=timestamp))
+    result = connection.execute(
+        insert(Transaction).values(
+            timestamp=timestamp,
+            actor=attribution.actor,
+            reason=attribution.reason,
+            meta=attribution.meta,
+        )
+    )
     (row_id,) = result.inserted_primary_key or (None,)
     if row_id is None:
         raise RuntimeError("the database returned no id for the new transaction row")
-    opened = OpenTransaction(id=row_id, timestamp=timestamp, root=root, created_in=current)
+    opened = OpenTransaction(row_id, timestamp, root, current, attribution)
     session.info[_SESSION_KEY] = opened
     return opened
+
+
+def drop_if_unused(session: Session, connection: Connection, opened: OpenTransaction) -> None:
+    """Delete the transaction's row when it no longer holds any version.
+
+    That happens when every row it wrote was taken back within it, for example a row inserted in
+    one flush and deleted in a later one: the transaction then changed no versioned data.
+    """
+    if not opened.versioned_rows and session.info.get(_SESSION_KEY) is opened:
+        connection.execute(delete(Transaction).where(Transaction.id == opened.id))
+        del session.info[_SESSION_KEY]
 
 
 def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
