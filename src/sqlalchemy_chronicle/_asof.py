@@ -35,6 +35,10 @@ The substitution is made in two places:
   and counts as derived from it, so criteria and relationship joins written against the model's
   attributes land on it, and the history class is aliased to it so that the rows load as
   versions (:class:`AsOfQuery`).
+
+In both the time is the parameter ``chronicle_as_of``, which the session supplies (see
+:func:`sqlalchemy_chronicle.query._on_execute`): from the time-travel session, or from the
+execution options of a ``query_as_of()`` statement.
 """
 
 from __future__ import annotations
