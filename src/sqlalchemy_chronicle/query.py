@@ -165,7 +165,8 @@ def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
     as to any ``select(cls)``; criteria on ``cls``'s attributes (``Article.title == "x"``) and on
     the history class's (``Article.__history__.version > 1``) both filter the historic values,
     and other versioned classes joined in are read as of ``when`` too. Execute it with a
-    :class:`~sqlalchemy.orm.Session`.
+    :class:`~sqlalchemy.orm.Session`, which hands the time to the statement (it is kept in the
+    statement's execution options, so an enclosing statement does not have it).
     """
     query = _asof.AsOfQuery.of(_spec(cls))
     options = {_asof.OPTION: query, _asof.PARAM: to_instant(when), "populate_existing": True}
