@@ -9,14 +9,16 @@ from typing import Any
 import pendulum
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
     Change,
+    ConfigurationError,
     InvalidKeyError,
     InvalidTimeError,
     NotVersionedError,
     ReadOnlyError,
+    Versioned,
     changes,
     history,
     next_version,
@@ -24,6 +26,7 @@ from sqlalchemy_chronicle import (
     query_as_of,
     set_default_timezone,
 )
+from sqlalchemy_chronicle._asof import PARAM
 from sqlalchemy_chronicle.query import to_instant
 
 from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
@@ -271,10 +274,24 @@ def test_things_that_are_not_times_are_refused(bad: Any) -> None:
 
 
 def test_an_unknown_default_timezone_is_refused() -> None:
-    from sqlalchemy_chronicle import ConfigurationError
-
     with pytest.raises(ConfigurationError):
         set_default_timezone("Mars/Olympus")
+
+
+def test_tables_in_a_schema_are_refused_clearly() -> None:
+    class OtherBase(DeclarativeBase):
+        pass
+
+    class Remote(Versioned, OtherBase):
+        __tablename__ = "remote"
+        __table_args__ = {"schema": "elsewhere"}
+
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    with pytest.raises(ConfigurationError, match="schema-qualified"):
+        query_as_of(Remote, "2030-01-01T00:00:00Z")
+    with pytest.raises(ConfigurationError, match="schema-qualified"):
+        select(Remote).compile(column_keys=[PARAM])  # as a time-travel session compiles it
 
 
 def test_only_versioned_classes_have_a_past(shop: Times) -> None:

@@ -49,7 +49,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     FromClause,
     Select,
@@ -110,8 +109,8 @@ def _compile_typed_null(element: _TypedNull, compiler: SQLCompiler, **kw: Any) -
     return "NULL"
 
 
-def as_of_select(live: Table, when: BindParameter[Any] = _WHEN) -> Select[Any]:
-    """The SELECT of the derived table that stands for ``live`` as of ``when``.
+def as_of_select(live: Table) -> Select[Any]:
+    """The SELECT of the derived table that stands for ``live`` as of ``chronicle_as_of``.
 
     Its columns are named like the live table's, followed by ``version`` and, for a hierarchy's
     base table, the interval columns.
@@ -119,6 +118,11 @@ def as_of_select(live: Table, when: BindParameter[Any] = _WHEN) -> Select[Any]:
     found = table_history(live)
     if found is None:
         raise ConfigurationError(f"table {live.name!r} is not versioned")
+    if live.schema is not None:
+        raise ConfigurationError(
+            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
+            "its columns are addressed through the schema, which a derived table does not have"
+        )
     own, base = found
     history = own.history
     copies = {live_column.name: copy for live_column, copy in own.copied}
@@ -136,8 +140,8 @@ def as_of_select(live: Table, when: BindParameter[Any] = _WHEN) -> Select[Any]:
     if own is not base:
         query = query.join_from(history, interval, _same_version(own, base))
     return query.where(
-        interval.c.valid_from <= when,
-        or_(interval.c.valid_to > when, interval.c.valid_to.is_(None)),
+        interval.c.valid_from <= _WHEN,
+        or_(interval.c.valid_to > _WHEN, interval.c.valid_to.is_(None)),
     ).correlate(None)
 
 
@@ -162,11 +166,6 @@ def _compile_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 def _render_as_of(element: Table, live: Table, compiler: SQLCompiler, kw: dict[str, Any]) -> str:
-    if live.schema is not None:
-        raise ConfigurationError(
-            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
-            "its columns are addressed through the schema, which a derived table does not have"
-        )
     linter = kw.get("from_linter")
     if linter is not None:
         linter.froms[element] = live.fullname
