@@ -25,6 +25,7 @@ from .errors import (
     InvalidTimeError,
     NotVersionedError,
     ReadOnlyError,
+    UnsupportedStatementError,
 )
 from .mixin import Versioned
 from .query import (
@@ -71,6 +72,7 @@ __all__ = [
     "ReadOnlyError",
     "TimeLike",
     "Transaction",
+    "UnsupportedStatementError",
     "Version",
     "Versioned",
     "__version__",

@@ -9,34 +9,49 @@ their pre-flush history, which tells a real change from a value set to itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import InstanceState, Session, SessionTransaction, UOWTransaction
 
 from . import _writer
-from ._schema import HistorySpec, spec_for
+from ._schema import HistorySpec, TableHistory, spec_for
 from .transaction import forget_rolled_back
 
 __all__ = ["RowChange", "install"]
 
-Kind = Literal["insert", "update", "delete"]
+Kind = Literal["insert", "update", "delete", "upsert"]
 
 
 @dataclass
 class RowChange:
-    """One row of a versioned table that a flush inserted, updated or deleted."""
+    """One row of a versioned table that a flush or a bulk statement inserted, updated or deleted.
+
+    ``kind`` ``"upsert"`` (from an ``INSERT .. ON CONFLICT``) is an update when the row has a
+    current version and an insert when it has none.
+    """
 
     spec: HistorySpec
     identity: tuple[Any, ...]
     kind: Kind
-    state: InstanceState[Any]
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """The row's values by attribute name, as far as known: an object's ``__dict__``, or what a
+    bulk statement returned. Whatever is missing is read back from the live table."""
     unsure: tuple[str, ...] = ()
-    """For an update whose every changed attribute had no loaded old value (for example one set
-    after a commit expired the object): those attributes. The writer compares them with the stored
-    version and drops the change when nothing differs."""
+    """Attributes whose old value is unknown (set after a commit expired the object, or written by
+    a bulk statement): the writer compares them with the stored version and drops the change when
+    nothing differs."""
+    read_back: dict[TableHistory, dict[str, Any]] = field(default_factory=dict)
+    """Values read back from the live tables, by history column key; they win over ``values``."""
+
+    def value(self, table: TableHistory, column_key: str, attribute: str | None) -> Any:
+        """The value of a history column of ``table`` for this row (None when unknown)."""
+        fetched = self.read_back.get(table)
+        if fetched is not None:
+            return fetched.get(column_key)
+        return self.values.get(attribute) if attribute is not None else None
 
 
 _installed = False
@@ -72,7 +87,7 @@ def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterato
         state = inspect(obj)
         spec = spec_for(state.mapper)
         if spec is not None:
-            yield RowChange(spec, _current_identity(spec, state), "insert", state)
+            yield RowChange(spec, _current_identity(spec, state), "insert", state.dict)
     for obj in session.dirty:
         state = inspect(obj)
         spec = spec_for(state.mapper)
@@ -83,10 +98,10 @@ def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterato
             continue
         identity = _current_identity(spec, state)
         if state.key is not None and state.key[1] != identity:
-            yield RowChange(spec, state.key[1], "delete", state)
-            yield RowChange(spec, identity, "insert", state)
+            yield RowChange(spec, state.key[1], "delete", state.dict)
+            yield RowChange(spec, identity, "insert", state.dict)
         else:
-            yield RowChange(spec, identity, "update", state, () if known else tuple(unsure))
+            yield RowChange(spec, identity, "update", state.dict, () if known else tuple(unsure))
     deleted = {inspect(obj) for obj in session.deleted}
     deleted.update(
         state
@@ -96,7 +111,7 @@ def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterato
     for state in deleted:
         spec = spec_for(state.mapper)
         if spec is not None and state.key is not None:
-            yield RowChange(spec, state.key[1], "delete", state)
+            yield RowChange(spec, state.key[1], "delete", state.dict)
 
 
 def _changed_attributes(spec: HistorySpec, state: InstanceState[Any]) -> tuple[bool, list[str]]:

@@ -105,6 +105,7 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
         connection = session.connection(bind_arguments={"mapper": root.mapper})
         writer = _HierarchyWriter(connection, root)
         latest = writer.latest_versions(group)
+        writer.read_back(group)
         group = writer.without_unchanged(group, latest)
         if group:
             writer.transaction = open_transaction(session, connection)
@@ -287,27 +288,31 @@ class _HierarchyWriter:
         plan = Plan()
         for change in changes:
             latest = latest_by_identity.get(change.identity)
+            kind = change.kind
+            if kind == "upsert":
+                exists = latest is not None and latest.valid_to is None
+                kind = "update" if exists else "insert"
             if latest is None:
                 first_at: dt.datetime = self.transaction.timestamp
-                if change.kind == "delete":
+                if kind == "delete":
                     plan.new.append(NewVersion(change, 1, first_at, "delete", is_marker=True))
                 else:
-                    plan.new.append(NewVersion(change, 1, first_at, change.kind))
+                    plan.new.append(NewVersion(change, 1, first_at, kind))
                 continue
             is_open = latest.valid_to is None
             is_marker = latest.operation == "delete"
             if latest.transaction_id == own_id:
-                self._plan_own(plan, change, latest, is_marker)
+                self._plan_own(plan, change, kind, latest, is_marker)
                 continue
             at = self._time_after(latest)
-            if change.kind == "delete":
+            if kind == "delete":
                 if is_open:
                     plan.close[at].append((change, latest.version))
                 plan.copy_marker[at].append((change, latest.version))
                 continue
             if is_open:
                 plan.close[at].append((change, latest.version))
-            operation = "insert" if is_marker else change.kind
+            operation = "insert" if is_marker else kind
             plan.new.append(NewVersion(change, latest.version + 1, at, operation))
         return plan
 
@@ -341,21 +346,22 @@ class _HierarchyWriter:
                 )
                 for record in self.connection.execute(query):
                     change = candidates[tuple(record[:width])]
-                    values = change.state.dict
                     for (hist, live), stored in zip(pairs, record[width:], strict=True):
                         attr = change.spec.attribute_key(live)
-                        if attr is None or attr not in change.unsure or attr not in values:
+                        if attr is None or attr not in change.unsure:
                             continue
-                        if not _same(hist, stored, values[attr]):
+                        if not _same(hist, stored, change.value(table, hist.key, attr)):
                             differing.add(change.identity)
                             break
         unchanged = set(candidates) - differing
         return [c for c in changes if c.identity not in unchanged]
 
     @staticmethod
-    def _plan_own(plan: Plan, change: RowChange, latest: Latest, is_marker: bool) -> None:
+    def _plan_own(
+        plan: Plan, change: RowChange, kind: str, latest: Latest, is_marker: bool
+    ) -> None:
         """A row this transaction has versioned already: rewrite its one version in place."""
-        if change.kind == "delete":
+        if kind == "delete":
             if latest.operation == "insert":
                 plan.remove.append((change, latest.version))
             elif not is_marker:
@@ -456,42 +462,45 @@ class _HierarchyWriter:
 
     def _insert_new(self, versions: Sequence[NewVersion]) -> None:
         rows: dict[TableHistory, list[dict[str, Any]]] = defaultdict(list)
-        incomplete: dict[TableHistory, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
         for version in versions:
-            spec = version.change.spec
-            values = version.change.state.dict
-            for table in spec.tables:
-                row: dict[str, Any] = {}
-                missing = False
-                for hist_key, attr in spec.value_keys(table):
-                    if attr is None:
-                        row[hist_key] = None
-                    elif attr in values:
-                        row[hist_key] = values[attr]
-                    else:
-                        row[hist_key] = None
-                        missing = True
+            change = version.change
+            for table in change.spec.tables:
+                row = {
+                    key: change.value(table, key, attr)
+                    for key, attr in change.spec.value_keys(table)
+                }
                 row["version"] = version.version
                 if table is self.base:
                     row["valid_from"] = version.valid_from
                     row["valid_to"] = version.valid_from if version.is_marker else None
                     row["operation"] = version.operation
                     row["transaction_id"] = self.transaction.id
-                if missing and not version.is_marker:
-                    incomplete[table][version.change.identity] = row
                 rows[table].append(row)
-        for table, by_identity in incomplete.items():
-            self._read_back(table, by_identity)
         for table, table_rows in rows.items():
             self.connection.execute(insert(table.history), table_rows)
 
-    def _read_back(self, table: TableHistory, rows: dict[tuple[Any, ...], dict[str, Any]]) -> None:
-        """Fill values the objects do not hold (server defaults, expired or deferred columns)."""
-        columns = [live_col for live_col, _ in table.copied]
-        width = len(table.key)
-        for chunk in chunks(list(rows)):
-            query = select(*columns).where(key_in(table.live_key, chunk))
-            for record in self.connection.execute(query):
-                row = rows[tuple(record[:width])]
-                for (_, hist_col), value in zip(table.copied, record, strict=True):
-                    row[hist_col.key] = value
+    def read_back(self, changes: Sequence[RowChange]) -> None:
+        """Read from the live tables the values that inserted or updated rows do not carry.
+
+        Server defaults, expired or deferred attributes and everything a bulk statement wrote
+        are read with one statement per table, so that a version holds the row as stored.
+        """
+        by_table: dict[TableHistory, dict[tuple[Any, ...], RowChange]] = defaultdict(dict)
+        for change in changes:
+            if change.kind == "delete":
+                continue
+            for table in change.spec.tables:
+                keys = change.spec.value_keys(table)
+                if any(attr is not None and attr not in change.values for _, attr in keys):
+                    by_table[table][change.identity] = change
+        for table, incomplete in by_table.items():
+            columns = [live for live, _ in table.copied]
+            width = len(table.key)
+            for chunk in chunks(list(incomplete)):
+                query = select(*columns).where(key_in(table.live_key, chunk))
+                for record in self.connection.execute(query):
+                    change = incomplete[tuple(record[:width])]
+                    change.read_back[table] = {
+                        hist.key: value
+                        for (_, hist), value in zip(table.copied, record, strict=True)
+                    }

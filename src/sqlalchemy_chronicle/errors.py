@@ -14,6 +14,7 @@ __all__ = [
     "InvalidTimeError",
     "NotVersionedError",
     "ReadOnlyError",
+    "UnsupportedStatementError",
 ]
 
 
@@ -55,4 +56,12 @@ class ReadOnlyError(ChronicleError):
 
     Raised when a time-travel session (:func:`~sqlalchemy_chronicle.as_of`) is asked to flush or to
     run a DML statement, and when a flush would change or delete a stored version.
+    """
+
+
+class UnsupportedStatementError(ChronicleError):
+    """A bulk statement on a versioned class that the library cannot version.
+
+    Raised before the statement runs, so nothing is written; the message says what to do instead.
+    Such a statement is never executed unversioned.
     """

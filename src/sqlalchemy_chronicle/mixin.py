@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Mapper
 
-from . import _capture
+from . import _bulk, _capture
 from ._schema import build_history
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Versioned:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _capture.install()
+        _bulk.install()
         mapper = inspect(cls, raiseerr=False)
         if isinstance(mapper, Mapper) and mapper.class_ is cls:
             build_history(mapper)
