@@ -1,0 +1,204 @@
+"""The change log: one entry per changed row per transaction, written with the change."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from sqlalchemy_chronicle import (
+    ChangeLog,
+    NotVersionedError,
+    Transaction,
+    Versioned,
+    changelog_between,
+    changelog_by,
+    changelog_for,
+    changelog_of_transaction,
+    changes_by,
+    configure,
+    format_row_id,
+)
+
+from .models import Article, Note, Tag
+from .support import FrozenClock, StatementCounter
+
+
+def entries(session: Session) -> list[tuple[str, str, str, dict]]:
+    return [
+        (e.table_name, e.row_id, e.event_type, e.changes)
+        for e in session.scalars(select(ChangeLog).order_by(ChangeLog.id))
+    ]
+
+
+def test_insert_update_delete_entries(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a", body="x"))
+    session.commit()
+    t1 = clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    article.cached_html = "excluded"
+    session.commit()
+    t2 = clock.advance(seconds=1)
+    session.delete(article)
+    session.commit()
+    row = {"id": 1, "title": "a", "body": "x", "views": 0, "slug_column": None}
+    assert entries(session) == [
+        ("article", "1", "INSERT", row),
+        ("article", "1", "UPDATE", {"title": ["a", "b"]}),
+        ("article", "1", "DELETE", {**row, "title": "b"}),
+    ]
+    stamps = list(session.scalars(select(ChangeLog.timestamp).order_by(ChangeLog.id)))
+    assert stamps == [t1 - (t2 - t1), t1, t2]
+    transactions = list(session.scalars(select(ChangeLog.transaction_id).order_by(ChangeLog.id)))
+    assert transactions == list(session.scalars(select(Transaction.id).order_by(Transaction.id)))
+
+
+def test_one_net_entry_per_row_per_transaction(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    for title in ("b", "c", "d"):
+        article.title = title
+        session.flush()
+    article.body = "body"
+    session.commit()
+    assert entries(session)[1:] == [
+        ("article", "1", "UPDATE", {"title": ["a", "d"], "body": [None, "body"]})
+    ]
+
+
+def test_insert_then_update_is_one_insert_entry(session: Session) -> None:
+    article = Article(id=1, title="a")
+    session.add(article)
+    session.flush()
+    article.title = "b"
+    session.commit()
+    assert [(e[2], e[3]["title"]) for e in entries(session)] == [("INSERT", "b")]
+
+
+def test_insert_then_delete_leaves_no_entry(session: Session) -> None:
+    article = Article(id=1, title="a")
+    session.add(article)
+    session.flush()
+    session.delete(article)
+    session.commit()
+    assert entries(session) == []
+
+
+def test_update_then_delete_is_one_delete_entry(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    session.flush()
+    session.delete(article)
+    session.commit()
+    assert [(e[2], e[3]["title"]) for e in entries(session)] == [("INSERT", "a"), ("DELETE", "b")]
+
+
+def test_rollback_removes_entries_with_the_change(session: Session) -> None:
+    session.add(Article(id=1, title="a"))
+    session.flush()
+    assert len(entries(session)) == 1
+    session.rollback()
+    assert entries(session) == []
+
+
+def test_rolled_back_savepoint_removes_its_entries(session: Session, clock: FrozenClock) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    assert article is not None
+    article.title = "b"
+    session.flush()
+    savepoint = session.begin_nested()
+    article.title = "c"
+    session.add(Article(id=2, title="z"))
+    session.flush()
+    savepoint.rollback()
+    session.commit()
+    assert [(e[1], e[2], e[3].get("title")) for e in entries(session)] == [
+        ("1", "INSERT", "a"),
+        ("1", "UPDATE", ["a", "b"]),
+    ]
+
+
+def test_composite_keys_are_json_arrays(session: Session) -> None:
+    session.add(Tag(owner="acme", code=7, label="x"))
+    session.commit()
+    assert entries(session)[0][:3] == ("tag", '["acme",7]', "INSERT")
+    assert format_row_id(("acme", 7)) == '["acme",7]'
+    assert format_row_id((42,)) == "42"
+
+
+def test_query_helpers_are_one_statement_each(
+    session: Session, clock: FrozenClock, statements: StatementCounter
+) -> None:
+    with changes_by(actor="alice"):
+        session.add_all([Article(id=1, title="a"), Article(id=2, title="b")])
+        session.commit()
+    t1 = clock.advance(seconds=10)
+    with changes_by(actor="bob"):
+        article = session.get(Article, 1)
+        assert article is not None
+        article.title = "c"
+        session.add(Tag(owner="o", code=1, label="l"))
+        session.commit()
+    session.expunge_all()
+    statements.reset()
+    article_1 = session.scalars(changelog_for(Article, 1)).all()
+    assert [e.event_type for e in article_1] == ["INSERT", "UPDATE"]
+    by_bob = session.scalars(changelog_by("bob")).all()
+    assert sorted((e.table_name, e.row_id) for e in by_bob) == [
+        ("article", "1"),
+        ("tag", '["o",1]'),
+    ]
+    later = session.scalars(changelog_between(Article, t1, t1.add(seconds=1))).all()
+    assert [e.row_id for e in later] == ["1"]
+    assert (
+        session.scalars(changelog_between("article", t1.add(seconds=1), t1.add(days=1))).all() == []
+    )
+    first = session.scalars(changelog_of_transaction(article_1[0].transaction_id)).all()
+    assert [e.row_id for e in first] == ["1", "2"]
+    assert len([s for s in statements.statements if s.startswith("SELECT")]) == 5
+    assert [e.event_type for e in session.scalars(changelog_for(session.get(Article, 2)))] == [
+        "INSERT"
+    ]
+    with pytest.raises(NotVersionedError):
+        changelog_for(Note, 1)
+
+
+def test_switched_off_globally_writes_history_only(session: Session) -> None:
+    configure(changelog=False)
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    assert entries(session) == []
+    assert session.scalar(select(func.count()).select_from(Article.__history__)) == 1
+
+
+def test_switched_off_per_class() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    class Quiet(Versioned, Other):
+        __tablename__ = "quiet"
+        __versioned__ = {"changelog": False}
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    class Loud(Versioned, Other):
+        __tablename__ = "loud"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    engine = create_engine("sqlite://")
+    Other.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Quiet(id=1), Loud(id=1)])
+        session.commit()
+        assert [e.table_name for e in session.scalars(select(ChangeLog))] == ["loud"]
