@@ -87,6 +87,7 @@ def test_autogenerate_proposes_the_history_table(clean: Engine) -> None:
         "valid_to",
         "operation",
         "transaction_id",
+        "restored_from",
         "title",
     ]
     assert [

@@ -68,7 +68,7 @@ from sqlalchemy.sql.selectable import Subquery
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-from ._schema import HistorySpec, TableHistory, Version, table_history
+from ._schema import INTERVAL_COLUMNS, HistorySpec, TableHistory, Version, table_history
 from ._types import UTCDateTime
 from .errors import ConfigurationError
 
@@ -81,7 +81,6 @@ OPTION: Final = "chronicle_as_of_query"
 """The execution option under which a :func:`~sqlalchemy_chronicle.query_as_of` statement keeps
 its :class:`AsOfQuery`; its time is the execution option :data:`PARAM`."""
 
-_INTERVAL: Final = ("valid_from", "valid_to", "operation", "transaction_id")
 _WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
 _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile")
 
@@ -134,7 +133,7 @@ def as_of_select(live: Table) -> Select[Any]:
     ]
     columns.append(history.c.version.label("version"))
     if own is base:
-        columns += [history.c[name].label(name) for name in _INTERVAL]
+        columns += [history.c[name].label(name) for name in INTERVAL_COLUMNS[1:]]
     interval = base.history
     query = select(*columns)
     if own is not base:

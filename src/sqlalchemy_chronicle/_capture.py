@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import InstanceState, Session, SessionTransaction, UOWTransaction
@@ -45,6 +45,9 @@ class RowChange:
     nothing differs."""
     read_back: dict[TableHistory, dict[str, Any]] = field(default_factory=dict)
     """Values read back from the live tables, by history column key; they win over ``values``."""
+    restored_from: int | None = None
+    """When the change puts back an earlier version: that version's number. The new version is
+    then written with operation ``"restore"``."""
 
     def value(self, table: TableHistory, column_key: str, attribute: str | None) -> Any:
         """The value of a history column of ``table`` for this row (None when unknown)."""
@@ -52,6 +55,20 @@ class RowChange:
         if fetched is not None:
             return fetched.get(column_key)
         return self.values.get(attribute) if attribute is not None else None
+
+
+_RESTORING: Final = "_chronicle.restoring"
+
+
+def mark_restored(session: Session, obj: object, version: int) -> None:
+    """Record that the next flush of ``obj`` puts back its version number ``version``."""
+    state = inspect(obj)
+    spec = spec_for(state.mapper)
+    if spec is None:
+        raise TypeError(f"{type(obj).__name__} is not versioned")
+    identity = state.key[1] if state.key is not None else _current_identity(spec, state)
+    key = (id(spec.root_spec), identity)
+    session.info.setdefault(_RESTORING, {})[key] = version
 
 
 _installed = False
@@ -68,6 +85,10 @@ def install() -> None:
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     changes = list(_flushed_changes(session, flush_context))
+    restoring: dict[tuple[int, tuple[Any, ...]], int] = session.info.pop(_RESTORING, {})
+    for change in changes:
+        if restoring and change.kind != "delete":
+            change.restored_from = restoring.get((id(change.spec.root_spec), change.identity))
     if changes:
         _writer.write_history(session, changes)
 

@@ -14,6 +14,8 @@ nullable but the primary key) and adds:
     ``"insert"``, ``"update"``, ``"delete"`` or ``"restore"``: what produced the version.
 ``transaction_id``
     the :class:`~sqlalchemy_chronicle.Transaction` that wrote it.
+``restored_from``
+    for a ``"restore"`` version, the number of the version it brought back; NULL otherwise.
 
 The primary key is ``(<pk columns>, version)``, which also serves the lookup of one row's
 versions. An inheriting class follows its mapper: single-table subclasses add their columns to the
@@ -63,7 +65,15 @@ __all__ = [
     "table_history",
 ]
 
-INTERVAL_COLUMNS: Final = ("version", "valid_from", "valid_to", "operation", "transaction_id")
+INTERVAL_COLUMNS: Final = (
+    "version",
+    "valid_from",
+    "valid_to",
+    "operation",
+    "transaction_id",
+    "restored_from",
+)
+"""The columns the history base table adds to the copied ones."""
 _OPTIONS: Final = frozenset({"exclude", "changelog"})
 
 
@@ -81,6 +91,7 @@ class Version:
     valid_to: pendulum.DateTime | None
     operation: str
     transaction_id: int
+    restored_from: int | None
     transaction: Transaction
 
     def __repr__(self) -> str:
@@ -299,6 +310,7 @@ def _new_history_table(
                 nullable=False,
                 info={"chronicle": "transaction"},
             ),
+            Column("restored_from", Integer, nullable=True, info={"chronicle": "restore"}),
         ]
     name = f"{live.name}_history"
     if name in metadata.tables or (live.schema and f"{live.schema}.{name}" in metadata.tables):

@@ -67,6 +67,7 @@ class Latest(NamedTuple):
     valid_to: dt.datetime | None
     transaction_id: int
     operation: str
+    restored_from: int | None
 
 
 @dataclass
@@ -78,6 +79,7 @@ class NewVersion:
     valid_from: dt.datetime
     operation: str
     is_marker: bool = False
+    restored_from: int | None = None
 
 
 @dataclass
@@ -205,6 +207,7 @@ class _HierarchyWriter:
                 history.c.valid_to,
                 history.c.transaction_id,
                 history.c.operation,
+                history.c.restored_from,
             ).join_from(
                 history,
                 newest,
@@ -243,6 +246,7 @@ class _HierarchyWriter:
                 history.c.valid_to,
                 history.c.transaction_id,
                 history.c.operation,
+                history.c.restored_from,
             )
             .where(newer)
             .order_by(history.c.version)
@@ -297,7 +301,7 @@ class _HierarchyWriter:
                 if kind == "delete":
                     plan.new.append(NewVersion(change, 1, first_at, "delete", is_marker=True))
                 else:
-                    plan.new.append(NewVersion(change, 1, first_at, kind))
+                    plan.new.append(self._new_version(change, 1, first_at, kind))
                 continue
             is_open = latest.valid_to is None
             is_marker = latest.operation == "delete"
@@ -313,7 +317,7 @@ class _HierarchyWriter:
             if is_open:
                 plan.close[at].append((change, latest.version))
             operation = "insert" if is_marker else kind
-            plan.new.append(NewVersion(change, latest.version + 1, at, operation))
+            plan.new.append(self._new_version(change, latest.version + 1, at, operation))
         return plan
 
     def without_unchanged(
@@ -368,8 +372,21 @@ class _HierarchyWriter:
                 plan.to_marker.append((change, latest.version))
             return
         plan.remove.append((change, latest.version))
+        if change.restored_from is None and latest.operation == "restore":
+            change.restored_from = latest.restored_from
         operation = "update" if is_marker else latest.operation
-        plan.new.append(NewVersion(change, latest.version, latest.valid_from, operation))
+        plan.new.append(
+            _HierarchyWriter._new_version(change, latest.version, latest.valid_from, operation)
+        )
+
+    @staticmethod
+    def _new_version(
+        change: RowChange, version: int, valid_from: dt.datetime, operation: str
+    ) -> NewVersion:
+        """A version to insert; a change that puts back an earlier version is a restore."""
+        if change.restored_from is not None:
+            return NewVersion(change, version, valid_from, "restore", False, change.restored_from)
+        return NewVersion(change, version, valid_from, operation)
 
     def write(self, plan: Plan) -> None:
         """Carry out ``plan`` with a fixed number of statements per table."""
@@ -383,7 +400,7 @@ class _HierarchyWriter:
             self.connection.execute(
                 update(base)
                 .where(self._versions_in(self.base, chunk))
-                .values(operation="delete", valid_to=base.c.valid_from)
+                .values(operation="delete", valid_to=base.c.valid_from, restored_from=None)
             )
         for at, rows in plan.close.items():
             for chunk in chunks(self._keys(rows)):
@@ -475,6 +492,7 @@ class _HierarchyWriter:
                     row["valid_to"] = version.valid_from if version.is_marker else None
                     row["operation"] = version.operation
                     row["transaction_id"] = self.transaction.id
+                    row["restored_from"] = version.restored_from
                 rows[table].append(row)
         for table, table_rows in rows.items():
             self.connection.execute(insert(table.history), table_rows)
