@@ -27,6 +27,7 @@ from .errors import (
     ReadOnlyError,
     UnsupportedStatementError,
 )
+from .migration import backfill_history
 from .mixin import Versioned
 from .query import (
     AsOfSession,
@@ -78,6 +79,7 @@ __all__ = [
     "__version__",
     "as_of",
     "attribute_session",
+    "backfill_history",
     "changelog_between",
     "changelog_by",
     "changelog_for",

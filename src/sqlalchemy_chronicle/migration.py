@@ -1,0 +1,54 @@
+"""Schema changes and adopting history on existing tables.
+
+History tables are ordinary tables of the application's ``MetaData``, so Alembic's autogenerate
+proposes them, and their new columns, like any other (see :doc:`/migrations`). What a migration
+cannot do by itself is give rows that existed before versioning a first version: until their first
+change, an as-of query does not see them. :func:`backfill_history` writes that version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, exists, inspect, select
+from sqlalchemy.orm import Session
+
+from ._capture import RowChange
+from ._schema import spec_for
+from ._writer import write_history
+from .errors import NotVersionedError
+
+__all__ = ["backfill_history"]
+
+
+def backfill_history(session: Session, cls: type[Any], *, batch_size: int = 5000) -> int:
+    """Give every row of ``cls`` that has no history a first version, as it is now.
+
+    The version has operation ``"insert"`` and starts at the time of the session's transaction,
+    like any version that transaction writes; rows that already have history are left alone, so
+    running it twice adds nothing. The rows are read and written ``batch_size`` at a time, each
+    batch with one query and the writer's fixed number of statements. Commit the session afterwards.
+
+    :returns: the number of rows that got a first version.
+    """
+    spec = spec_for(cls)
+    if spec is None:
+        raise NotVersionedError(f"{cls.__name__} is not a versioned class")
+    base = spec.root_spec.base
+    has_history = exists().where(
+        and_(*(hist == live for hist, live in zip(base.key, base.live_key, strict=True)))
+    )
+    query = select(cls).where(~has_history).limit(batch_size)
+    written = 0
+    while batch := session.scalars(query).all():
+        changes = []
+        for obj in batch:
+            state = inspect(obj)
+            row_spec = spec_for(state.mapper)
+            assert row_spec is not None and state.key is not None
+            changes.append(RowChange(row_spec, state.key[1], "insert", state.dict))
+        write_history(session, changes)
+        written += len(changes)
+        for obj in batch:
+            session.expunge(obj)
+    return written
