@@ -46,7 +46,9 @@ def two_rows(db: Engine, clock: FrozenClock) -> Engine:
     return db
 
 
-def test_a_clock_behind_the_newest_version_steps_after_it(two_rows: Engine, clock: FrozenClock) -> None:
+def test_a_clock_behind_the_newest_version_steps_after_it(
+    two_rows: Engine, clock: FrozenClock
+) -> None:
     t0 = clock.now
     clock.advance(seconds=-10)
     with Session(two_rows) as session:
