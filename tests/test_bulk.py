@@ -196,6 +196,10 @@ def test_joined_inheritance_bulk_statements_are_refused(session: Session) -> Non
     with pytest.raises(UnsupportedStatementError, match="joined-inheritance"):
         session.execute(update(Car).where(Car.id == 1).values(doors=5))
     session.rollback()
+    with pytest.raises(UnsupportedStatementError, match="joined-inheritance"):
+        session.execute(update(Vehicle).where(Vehicle.id == 1).values(name="renamed"))
+    session.rollback()
+    assert session.get(Vehicle, 1).name == "c"  # type: ignore[union-attr]
     assert session.get(Car, 1).doors == 3  # type: ignore[union-attr]
     assert [v.doors for v in session.scalars(select(Car.__history__))] == [3]
     assert isinstance(session.get(Vehicle, 1), Car)

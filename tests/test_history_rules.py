@@ -396,3 +396,27 @@ def test_rows_removed_by_a_delete_orphan_cascade_are_versioned(
     session.commit()
     first, marker = versions(session, OrderLine.__history__, id=1)
     assert (first.valid_to, marker.operation, marker.valid_from) == (t1, "delete", t1)
+
+
+def test_a_change_undone_in_the_same_transaction_leaves_nothing(
+    session: Session, clock: FrozenClock
+) -> None:
+    from sqlalchemy_chronicle import ChangeLog
+
+    t0 = clock.now
+    session.add_all([Article(id=1, title="a"), Article(id=2, title="b", body="x")])
+    session.commit()
+    clock.advance(seconds=1)
+    article = session.get(Article, 1)
+    other = session.get(Article, 2)
+    assert article is not None and other is not None
+    article.title = "changed"
+    session.delete(other)
+    session.flush()
+    article.title = "a"
+    session.add(Article(id=2, title="b", body="x"))
+    session.commit()
+    assert summary(session, 1) == [(1, "insert", "a", t0, None)]
+    assert summary(session, 2) == [(1, "insert", "b", t0, None)]
+    assert session.scalar(select(func.count()).select_from(Transaction)) == 1
+    assert session.scalar(select(func.count()).select_from(ChangeLog)) == 2

@@ -95,8 +95,8 @@ class HistoryMachine(RuleBasedStateMachine):
             after = txn.flushed.get(id, before)
             versions = result.setdefault(id, [])
             number = len(versions) + 1
-            if before is None and after is None:
-                continue
+            if before == after:
+                continue  # nothing, or a change undone within the transaction
             if before is not None:
                 versions[-1].valid_to = at
             if after is None:

@@ -59,10 +59,11 @@ def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
     spec = spec_for(state.bind_mapper)
     if spec is None:
         return None
-    if len(spec.tables) > 1:
+    if _has_joined_tables(spec):
         raise UnsupportedStatementError(
-            f"bulk statements on {spec.mapper.class_.__name__}, a joined-inheritance class, are "
-            "not versioned; change the objects through the session instead"
+            f"bulk statements on {spec.mapper.class_.__name__}, whose rows span the tables of a "
+            "joined-inheritance hierarchy, are not versioned; change the objects through the "
+            "session instead"
         )
     if state.is_delete:
         return _delete(state, spec)
@@ -165,6 +166,15 @@ def _returning(
         shown = IteratorResult(SimpleResultMetaData([]), iter([]))
     shown.rowcount = len(rows)  # type: ignore[attr-defined]
     return shown, rows
+
+
+def _has_joined_tables(spec: HistorySpec) -> bool:
+    """Whether the class or a subclass it may match keeps rows in more than one table."""
+    for mapper in spec.mapper.self_and_descendants:
+        descendant = spec_for(mapper)
+        if descendant is not None and len(descendant.tables) > 1:
+            return True
+    return False
 
 
 def _key_attributes(spec: HistorySpec) -> list[Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstanceState, Session, SessionTransaction, UOWTransa
 
 from . import _writer
 from ._schema import HistorySpec, TableHistory, spec_for
-from .transaction import forget_rolled_back
+from .transaction import forget_rolled_back, forget_transaction
 
 __all__ = ["RowChange", "install"]
 
@@ -80,6 +80,7 @@ def install() -> None:
     if not _installed:
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "after_soft_rollback", _after_soft_rollback)
+        event.listen(Session, "after_transaction_end", _after_transaction_end)
         _installed = True
 
 
@@ -95,6 +96,11 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
 
 def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     forget_rolled_back(session, previous_transaction)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        forget_transaction(session)
 
 
 def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterator[RowChange]:

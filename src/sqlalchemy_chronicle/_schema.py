@@ -367,7 +367,7 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         mapper=mapper,
         history_class=history_class,
         tables=tables,
-        root=parent.root if parent else None,
+        root=parent.root_spec if parent else None,
         excluded=excluded,
     )
     _specs[mapper] = spec

@@ -46,6 +46,7 @@ from .errors import ConcurrentVersionError
 from .transaction import (
     OpenTransaction,
     changelog_enabled,
+    current_transaction,
     drop_if_unused,
     is_strict,
     open_transaction,
@@ -95,6 +96,8 @@ class Plan:
         default_factory=lambda: defaultdict(list)
     )
     new: list[NewVersion] = field(default_factory=list)
+    reopen: list[tuple[RowChange, int]] = field(default_factory=list)
+    """Versions made current again because this transaction's change to the row was undone."""
 
 
 def write_history(session: Session, changes: Sequence[RowChange]) -> None:
@@ -109,9 +112,13 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
         latest = writer.latest_versions(group)
         writer.read_back(group)
         group = writer.without_unchanged(group, latest)
+        reverted = writer.reverted(group, latest, current_transaction(session))
         if group:
             writer.transaction = open_transaction(session, connection)
-            plan = writer.plan(group, latest)
+            plan = writer.plan([c for c in group if c.identity not in reverted], latest)
+            for identity, change in reverted.items():
+                plan.remove.append((change, latest[identity].version))
+                plan.reopen.append((change, latest[identity].version - 1))
             writer.write(plan)
             if changelog_enabled() and root.changelog:
                 write_changelog(writer, plan)
@@ -320,6 +327,62 @@ class _HierarchyWriter:
             plan.new.append(self._new_version(change, latest.version + 1, at, operation))
         return plan
 
+    def reverted(
+        self,
+        changes: Sequence[RowChange],
+        latest: dict[tuple[Any, ...], Latest],
+        transaction: OpenTransaction | None,
+    ) -> dict[tuple[Any, ...], RowChange]:
+        """Changes that set a row back to what it was before this transaction changed it.
+
+        An update undone by a later update, or a delete undone by inserting the same values
+        again: the row keeps no version of this transaction, its earlier version becomes current
+        again. Only rows this transaction has already versioned are compared, with one statement
+        per history table involved.
+        """
+        if transaction is None:
+            return {}
+        candidates = {
+            c.identity: c
+            for c in changes
+            if c.kind in ("update", "insert")
+            and (mine := latest.get(c.identity)) is not None
+            and mine.transaction_id == transaction.id
+            and mine.operation in ("update", "delete")
+            and mine.version > 1
+        }
+        if not candidates:
+            return {}
+        differing: set[tuple[Any, ...]] = set()
+        seen: set[tuple[Any, ...]] = set()
+        by_table: dict[TableHistory, list[RowChange]] = defaultdict(list)
+        for change in candidates.values():
+            for table in change.spec.tables:
+                by_table[table].append(change)
+        for table, table_changes in by_table.items():
+            width = len(table.key)
+            pairs = [(hist, live) for live, hist in table.copied[width:]]
+            extra = [table.history.c.operation] if table is self.base else []
+            keys = [(*c.identity, latest[c.identity].version - 1) for c in table_changes]
+            for chunk in chunks(keys):
+                query = select(*table.key, *(hist for hist, _ in pairs), *extra).where(
+                    self._versions_in(table, chunk)
+                )
+                for record in self.connection.execute(query):
+                    change = candidates[tuple(record[:width])]
+                    seen.add(change.identity)
+                    if extra and record[-1] == "delete":
+                        differing.add(change.identity)
+                        continue
+                    for (hist, live), stored in zip(pairs, record[width:], strict=False):
+                        attr = change.spec.attribute_key(live)
+                        if attr is not None and not _same(
+                            hist, stored, change.value(table, hist.key, attr)
+                        ):
+                            differing.add(change.identity)
+                            break
+        return {i: c for i, c in candidates.items() if i in seen and i not in differing}
+
     def without_unchanged(
         self, changes: Sequence[RowChange], latest: dict[tuple[Any, ...], Latest]
     ) -> list[RowChange]:
@@ -411,6 +474,10 @@ class _HierarchyWriter:
             for table, keys in self._by_table(rows).items():
                 for chunk in chunks(keys):
                     self.connection.execute(self._copy_marker(table, chunk, at))
+        for chunk in chunks(self._keys(plan.reopen)):
+            self.connection.execute(
+                update(base).where(self._versions_in(self.base, chunk)).values(valid_to=None)
+            )
         if plan.new:
             self._insert_new(plan.new)
 

@@ -6,14 +6,19 @@ application can catch the library's complaints apart from SQLAlchemy's and the d
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ChronicleError",
     "ConcurrentVersionError",
     "ConfigurationError",
     "InvalidKeyError",
     "InvalidTimeError",
+    "NoVersionAt",
     "NotVersionedError",
     "ReadOnlyError",
+    "RestoreConflictError",
+    "RestoreError",
     "UnsupportedStatementError",
 ]
 
@@ -65,3 +70,44 @@ class UnsupportedStatementError(ChronicleError):
     Raised before the statement runs, so nothing is written; the message says what to do instead.
     Such a statement is never executed unversioned.
     """
+
+
+class RestoreError(ChronicleError):
+    """A restore cannot be carried out as asked; nothing was changed.
+
+    Raised by :func:`~sqlalchemy_chronicle.restore` and :func:`~sqlalchemy_chronicle.restore_all`
+    before they write, or after rolling back their savepoint, so that the session's transaction
+    is still usable.
+    """
+
+
+class NoVersionAt(RestoreError, LookupError):
+    """There is no state to restore: the row did not exist at the time asked for, or never.
+
+    Also raised when the history cannot tell what the row was then (its history begins after that
+    time with an update, so the row existed before its history did), and when a table is restored
+    to a time before its history begins. Restoring a row to "not existing", which deletes it, is
+    done only when asked for with ``allow_delete=True``.
+    """
+
+
+class RestoreConflictError(RestoreError):
+    """Restoring would violate a unique constraint or a foreign key of the live schema.
+
+    :attr:`model` and :attr:`key` name the row that cannot be restored and :attr:`constraint` the
+    constraint, as far as they are known (when the database itself refused a statement, only its
+    message may be).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: type[Any] | None = None,
+        key: tuple[Any, ...] | None = None,
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.key = key
+        self.constraint = constraint

@@ -238,6 +238,15 @@ def _root(transaction: SessionTransaction) -> SessionTransaction:
     return transaction
 
 
+def current_transaction(session: Session) -> OpenTransaction | None:
+    """The session's :class:`Transaction` if its current database transaction has one yet."""
+    known: OpenTransaction | None = session.info.get(_SESSION_KEY)
+    current = session.get_transaction()
+    if known is None or current is None or known.root is not _root(current):
+        return None
+    return known
+
+
 def open_transaction(session: Session, connection: Connection) -> OpenTransaction:
     """Return the session's current :class:`Transaction`, inserting its row on first use."""
     current = session.get_nested_transaction() or session.get_transaction()
@@ -282,6 +291,11 @@ def drop_if_unused(session: Session, connection: Connection, opened: OpenTransac
     if not opened.versioned_rows and session.info.get(_SESSION_KEY) is opened:
         connection.execute(delete(Transaction).where(Transaction.id == opened.id))
         del session.info[_SESSION_KEY]
+
+
+def forget_transaction(session: Session) -> None:
+    """Forget the session's :class:`Transaction` once its database transaction has ended."""
+    session.info.pop(_SESSION_KEY, None)
 
 
 def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
