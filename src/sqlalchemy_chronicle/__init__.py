@@ -24,7 +24,10 @@ from .errors import (
     InvalidKeyError,
     InvalidTimeError,
     NotVersionedError,
+    NoVersionAt,
     ReadOnlyError,
+    RestoreConflictError,
+    RestoreError,
     UnsupportedStatementError,
 )
 from .migration import backfill_history
@@ -41,6 +44,7 @@ from .query import (
     query_as_of,
     set_default_timezone,
 )
+from .restore import RestoreResult, restore, restore_all
 from .transaction import (
     Attribution,
     Clock,
@@ -69,8 +73,12 @@ __all__ = [
     "ConfigurationError",
     "InvalidKeyError",
     "InvalidTimeError",
+    "NoVersionAt",
     "NotVersionedError",
     "ReadOnlyError",
+    "RestoreConflictError",
+    "RestoreError",
+    "RestoreResult",
     "TimeLike",
     "Transaction",
     "UnsupportedStatementError",
@@ -95,5 +103,7 @@ __all__ = [
     "previous_version",
     "python_clock",
     "query_as_of",
+    "restore",
+    "restore_all",
     "set_default_timezone",
 ]
