@@ -351,37 +351,10 @@ class _HierarchyWriter:
             and mine.operation in ("update", "delete")
             and mine.version > 1
         }
-        if not candidates:
-            return {}
-        differing: set[tuple[Any, ...]] = set()
-        seen: set[tuple[Any, ...]] = set()
-        by_table: dict[TableHistory, list[RowChange]] = defaultdict(list)
-        for change in candidates.values():
-            for table in change.spec.tables:
-                by_table[table].append(change)
-        for table, table_changes in by_table.items():
-            width = len(table.key)
-            pairs = [(hist, live) for live, hist in table.copied[width:]]
-            extra = [table.history.c.operation] if table is self.base else []
-            keys = [(*c.identity, latest[c.identity].version - 1) for c in table_changes]
-            for chunk in chunks(keys):
-                query = select(*table.key, *(hist for hist, _ in pairs), *extra).where(
-                    self._versions_in(table, chunk)
-                )
-                for record in self.connection.execute(query):
-                    change = candidates[tuple(record[:width])]
-                    seen.add(change.identity)
-                    if extra and record[-1] == "delete":
-                        differing.add(change.identity)
-                        continue
-                    for (hist, live), stored in zip(pairs, record[width:], strict=False):
-                        attr = change.spec.attribute_key(live)
-                        if attr is not None and not _same(
-                            hist, stored, change.value(table, hist.key, attr)
-                        ):
-                            differing.add(change.identity)
-                            break
-        return {i: c for i, c in candidates.items() if i in seen and i not in differing}
+        equal = self._equal_to_stored(
+            {i: (c, latest[i].version - 1) for i, c in candidates.items()}, only_unsure=False
+        )
+        return {i: candidates[i] for i in equal}
 
     def without_unchanged(
         self, changes: Sequence[RowChange], latest: dict[tuple[Any, ...], Latest]
@@ -396,32 +369,49 @@ class _HierarchyWriter:
             for c in changes
             if c.unsure and c.identity in latest and latest[c.identity].operation != "delete"
         }
+        equal = self._equal_to_stored(
+            {i: (c, latest[i].version) for i, c in candidates.items()}, only_unsure=True
+        )
+        return [c for c in changes if c.identity not in equal]
+
+    def _equal_to_stored(
+        self, candidates: dict[tuple[Any, ...], tuple[RowChange, int]], only_unsure: bool
+    ) -> set[tuple[Any, ...]]:
+        """Identities whose values equal the stored version given for each, one read per table.
+
+        Compares every tracked value, or with ``only_unsure`` the attributes whose old value was
+        unknown. A delete marker, or a value that cannot be compared, counts as different.
+        """
         if not candidates:
-            return list(changes)
+            return set()
+        seen: set[tuple[Any, ...]] = set()
         differing: set[tuple[Any, ...]] = set()
-        by_table: dict[TableHistory, list[RowChange]] = defaultdict(list)
-        for change in candidates.values():
+        by_table: dict[TableHistory, list[tuple[Any, ...]]] = defaultdict(list)
+        for identity, (change, version) in candidates.items():
             for table in change.spec.tables:
-                by_table[table].append(change)
-        for table, table_changes in by_table.items():
+                by_table[table].append((*identity, version))
+        for table, keys in by_table.items():
             width = len(table.key)
             pairs = [(hist, live) for live, hist in table.copied[width:]]
-            keys = [(*c.identity, latest[c.identity].version) for c in table_changes]
+            extra = [table.history.c.operation] if table is self.base else []
             for chunk in chunks(keys):
-                query = select(*table.key, *(hist for hist, _ in pairs)).where(
+                query = select(*table.key, *(hist for hist, _ in pairs), *extra).where(
                     self._versions_in(table, chunk)
                 )
                 for record in self.connection.execute(query):
-                    change = candidates[tuple(record[:width])]
-                    for (hist, live), stored in zip(pairs, record[width:], strict=True):
+                    change, _ = candidates[tuple(record[:width])]
+                    seen.add(change.identity)
+                    if extra and record[-1] == "delete":
+                        differing.add(change.identity)
+                        continue
+                    for (hist, live), stored in zip(pairs, record[width:], strict=False):
                         attr = change.spec.attribute_key(live)
-                        if attr is None or attr not in change.unsure:
+                        if attr is None or (only_unsure and attr not in change.unsure):
                             continue
                         if not _same(hist, stored, change.value(table, hist.key, attr)):
                             differing.add(change.identity)
                             break
-        unchanged = set(candidates) - differing
-        return [c for c in changes if c.identity not in unchanged]
+        return seen - differing
 
     @staticmethod
     def _plan_own(
