@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, create_engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
@@ -38,7 +38,7 @@ from sqlalchemy_chronicle import (
 )
 from sqlalchemy_chronicle import _sql as chronicle_sql
 
-from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
+from .models import Article, Base, Car, Employee, Manager, Note, Tag, Vehicle
 from .models_travel import Order, OrderLine, Product
 from .support import START, FrozenClock, StatementCounter, assert_well_formed
 
@@ -765,3 +765,16 @@ def check_many(session: Session, clock: FrozenClock, rows: int, expected: Restor
         ).all()
     )
     assert operations == {"restore": expected.inserted + expected.updated, "delete": rows // 3}
+
+
+def test_sqlite_without_the_savepoint_recipe_gets_a_warning(tmp_path: Any) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")  # the driver's own transactions
+    Base.metadata.create_all(engine)
+    try:
+        with Session(engine) as session:
+            session.add(Article(id=1, title="a"))
+            session.commit()
+            with pytest.warns(RuntimeWarning, match="savepoint recipe"):
+                restore(session, Article, 1, as_of="2100-01-01T00:00:00+00:00")
+    finally:
+        engine.dispose()

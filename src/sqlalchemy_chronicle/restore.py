@@ -47,6 +47,7 @@ their current values, and a re-inserted row gets their defaults.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, TypeVar, overload
@@ -179,6 +180,7 @@ def restore(
     """
     root, identity, when, expected = _resolve(target, key, as_of)
     paths = _paths(root.mapper, include)
+    _warn_if_savepoints_commit(session, root.mapper)
     try:
         with session.begin_nested():
             plan = _Plan(session, when)
@@ -193,6 +195,30 @@ def restore(
         session.info.pop(_capture._RESTORING, None)
         raise
     return result
+
+
+def _warn_if_savepoints_commit(session: Session, mapper: Mapper[Any]) -> None:
+    """Warn when the savepoint would be the SQLite driver's outermost transaction.
+
+    The ``sqlite3`` module begins transactions by itself, only before a write; a savepoint taken
+    before any write then starts the transaction, and releasing it commits: the restore would be
+    committed at once. SQLAlchemy's recipe (``isolation_level = None`` on connect and ``BEGIN``
+    on begin) avoids that; see :doc:`/restore`.
+    """
+    connection = session.connection(bind_arguments={"mapper": mapper})
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.dbapi_connection
+    if getattr(driver, "isolation_level", None) is not None and not getattr(
+        driver, "in_transaction", True
+    ):
+        warnings.warn(
+            "restore on SQLite without SQLAlchemy's savepoint recipe: the driver lets the "
+            "savepoint's release commit the session's transaction, so this restore is committed "
+            "at once; see the Restore documentation for the recipe",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _resolve(
@@ -614,6 +640,7 @@ def restore_all(
         criteria = [where]
     else:
         criteria = list(where)
+    _warn_if_savepoints_commit(session, spec.mapper)
     try:
         with session.begin_nested():
             connection = session.connection(bind_arguments={"mapper": spec.mapper})
