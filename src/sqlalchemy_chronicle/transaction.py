@@ -286,9 +286,14 @@ def drop_if_unused(session: Session, connection: Connection, opened: OpenTransac
     """Delete the transaction's row when it no longer holds any version.
 
     That happens when every row it wrote was taken back within it, for example a row inserted in
-    one flush and deleted in a later one: the transaction then changed no versioned data.
+    one flush and deleted in a later one: the transaction then changed no versioned data. Inside
+    a savepoint the row is kept, since rolling the savepoint back would bring the versions back.
     """
-    if not opened.versioned_rows and session.info.get(_SESSION_KEY) is opened:
+    if (
+        not opened.versioned_rows
+        and session.info.get(_SESSION_KEY) is opened
+        and session.get_nested_transaction() is None
+    ):
         connection.execute(delete(Transaction).where(Transaction.id == opened.id))
         del session.info[_SESSION_KEY]
 
