@@ -27,6 +27,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    column,
     delete,
     func,
     insert,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     select,
     tuple_,
     update,
+    values,
 )
 from sqlalchemy.orm import Session
 
@@ -271,7 +273,7 @@ class _HierarchyWriter:
         for chunk in chunks(keys):
             query = self._by_primary_key(
                 select(*self.base.key, history.c.valid_to)
-                .where(self._versions_in(self.base, chunk))
+                .where(self._versions_in(self.base, chunk, use="lock"))
                 .with_for_update(),
                 self.base,
             )
@@ -345,7 +347,7 @@ class _HierarchyWriter:
         candidates = {
             c.identity: c
             for c in changes
-            if c.kind in ("update", "insert")
+            if c.kind in ("update", "insert", "upsert")
             and (mine := latest.get(c.identity)) is not None
             and mine.transaction_id == transaction.id
             and mine.operation in ("update", "delete")
@@ -447,18 +449,20 @@ class _HierarchyWriter:
         for table, keys in self._by_table(plan.remove).items():
             for chunk in chunks(keys):
                 self.connection.execute(
-                    delete(table.history).where(self._versions_in(table, chunk))
+                    delete(table.history).where(self._versions_in(table, chunk, use="write"))
                 )
         for chunk in chunks(self._keys(plan.to_marker)):
             self.connection.execute(
                 update(base)
-                .where(self._versions_in(self.base, chunk))
+                .where(self._versions_in(self.base, chunk, use="write"))
                 .values(operation="delete", valid_to=base.c.valid_from, restored_from=None)
             )
         for at, rows in plan.close.items():
             for chunk in chunks(self._keys(rows)):
                 self.connection.execute(
-                    update(base).where(self._versions_in(self.base, chunk)).values(valid_to=at)
+                    update(base)
+                    .where(self._versions_in(self.base, chunk, use="write"))
+                    .values(valid_to=at)
                 )
         for at, rows in plan.copy_marker.items():
             for table, keys in self._by_table(rows).items():
@@ -466,7 +470,9 @@ class _HierarchyWriter:
                     self.connection.execute(self._copy_marker(table, chunk, at))
         for chunk in chunks(self._keys(plan.reopen)):
             self.connection.execute(
-                update(base).where(self._versions_in(self.base, chunk)).values(valid_to=None)
+                update(base)
+                .where(self._versions_in(self.base, chunk, use="write"))
+                .values(valid_to=None)
             )
         if plan.new:
             self._insert_new(plan.new)
@@ -484,18 +490,31 @@ class _HierarchyWriter:
         return grouped
 
     def _versions_in(
-        self, table: TableHistory, keys: Sequence[tuple[Any, ...]]
+        self, table: TableHistory, keys: Sequence[tuple[Any, ...]], use: str = "read"
     ) -> ColumnElement[bool]:
         """``(key..., version) IN keys``, in a form each database answers from the primary key.
 
-        MariaDB does not use an index for a row-constructor ``IN`` in a ``SELECT``; there the
-        condition is spelled as ``OR``-ed equalities, which it reads as primary-key ranges.
+        PostgreSQL plans a long row-constructor ``IN`` list as a filter tried on every row, so
+        there the keys come as a ``VALUES`` list, which it joins. MariaDB may scan for a
+        row-constructor ``IN``, and a scan that locks (``use="write"``: ``UPDATE``, ``DELETE``;
+        ``use="lock"``: ``FOR UPDATE``, ``INSERT .. SELECT``) locks every row it passes: there the
+        keys are spelled as ``OR``-ed equalities, which lock the rows named and no gap between
+        them. A plain read (``use="read"``) gets the first key column's ``IN`` as well, which
+        MariaDB reads as a range.
         """
         columns = [*table.key, table.history.c.version]
-        if self._is_mysql:
+        dialect = self.connection.dialect.name
+        if dialect == "postgresql":
+            rows = values(
+                *(column(f"k{n}", c.type) for n, c in enumerate(columns)), name="chronicle_keys"
+            ).data(list(keys))
+            return tuple_(*columns).in_(select(rows))
+        if self._is_mysql and use != "read":
             return or_(
                 *(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys)
             )
+        if self._is_mysql and use == "read":
+            return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
         return tuple_(*columns).in_(keys)
 
     def _by_primary_key(self, query: Select[Any], table: TableHistory) -> Select[Any]:
@@ -530,7 +549,7 @@ class _HierarchyWriter:
             ]
             names += ["valid_from", "valid_to", "operation", "transaction_id"]
         source = self._by_primary_key(
-            select(*selected).where(self._versions_in(table, keys)), table
+            select(*selected).where(self._versions_in(table, keys, use="lock")), table
         )
         return insert(history).from_select(names, source)
 
