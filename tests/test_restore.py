@@ -293,7 +293,9 @@ def test_undelete(session: Session, clock: FrozenClock) -> None:
     ]
     assert versions[2].valid_from == clock.now and versions[2].valid_to is None
     assert versions[1].valid_to == versions[1].valid_from == t0 + dt.timedelta(seconds=1)
-    entry = session.scalars(select(ChangeLog).where(ChangeLog.row_id == "1")).all()[-1]
+    entry = session.scalars(
+        select(ChangeLog).where(ChangeLog.row_id == "1").order_by(ChangeLog.id)
+    ).all()[-1]
     assert entry.event_type == "RESTORE"
 
 
