@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pendulum
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, MetaData, Table, select
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import Version
@@ -83,3 +86,34 @@ def assert_well_formed(rows: list[tuple[Any, int, str, Any, Any]]) -> None:
                     assert previous_to == valid_from, (key, row_versions)
                 else:
                     assert previous_to <= valid_from, (key, row_versions)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(
+    engine: Engine, tmp_path: Path, script: str, tables: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``examples/<script>`` as a reader would, on the test database of ``engine``.
+
+    On SQLite the example gets a file of its own; on a server the URL of the test database, and
+    its ``tables`` (dependent tables first) are dropped afterwards.
+    """
+    if engine.dialect.name == "sqlite":
+        url = f"sqlite:///{tmp_path / 'example.db'}"
+    else:
+        url = engine.url.render_as_string(hide_password=False)
+    try:
+        return subprocess.run(
+            [sys.executable, str(EXAMPLES / script), url],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            check=False,
+        )
+    finally:
+        if engine.dialect.name != "sqlite":
+            metadata = MetaData()
+            for name in tables:
+                Table(name, metadata).drop(engine, checkfirst=True)

@@ -9,22 +9,20 @@ of the run.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from sqlalchemy_chronicle import configure
 
 from .docblocks import python_blocks, run_page
+from .support import run_example
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "quickstart.py"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-EXAMPLE_TABLES = ("quickstart_article_history", "quickstart_article")
+EXAMPLE_TABLES = ["quickstart_article_history", "quickstart_article"]
 
 
 def _page_id(path: Path) -> str:
@@ -51,24 +49,7 @@ def test_the_pages_that_teach_have_code() -> None:
 
 
 def test_quickstart_example_runs(engine: Engine, tmp_path: Path) -> None:
-    if engine.dialect.name == "sqlite":
-        url = f"sqlite:///{tmp_path / 'quickstart.db'}"
-    else:
-        url = engine.url.render_as_string(hide_password=False)
-    try:
-        result = subprocess.run(
-            [sys.executable, str(EXAMPLE), url],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-            check=False,
-        )
-    finally:
-        if engine.dialect.name != "sqlite":
-            with engine.begin() as connection:
-                for table in EXAMPLE_TABLES:
-                    connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    result = run_example(engine, tmp_path, "quickstart.py", EXAMPLE_TABLES)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("History of article ")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, Table
+from sqlalchemy import Engine
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "restore.py"
+from .support import run_example
+
 EXAMPLE_TABLES = [
     f"{name}{suffix}"
     for name in ("undo_invoice_line", "undo_invoice", "undo_customer")
@@ -17,24 +16,7 @@ EXAMPLE_TABLES = [
 
 
 def test_restore_example_runs(engine: Engine, tmp_path: Path) -> None:
-    if engine.dialect.name == "sqlite":
-        url = f"sqlite:///{tmp_path / 'restore.db'}"
-    else:
-        url = engine.url.render_as_string(hide_password=False)
-    try:
-        result = subprocess.run(
-            [sys.executable, str(EXAMPLE), url],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-            check=False,
-        )
-    finally:
-        if engine.dialect.name != "sqlite":
-            metadata = MetaData()
-            for name in EXAMPLE_TABLES:  # dependent tables first
-                Table(name, metadata).drop(engine, checkfirst=True)
+    result = run_example(engine, tmp_path, "restore.py", EXAMPLE_TABLES)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "Monday: 2 invoices, 3 lines, total 123.00; customers Ada Lovelace, Grace Hopper",
