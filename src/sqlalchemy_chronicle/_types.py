@@ -39,11 +39,20 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        utc = to_utc(value)
-        if dialect.name == "postgresql":
-            return utc
-        return dt.datetime(
-            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond
+        offset = value.utcoffset()
+        if offset is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone-aware datetime")
+        if offset:
+            value = value - offset
+        return dt.datetime(  # a plain datetime: drivers handle pendulum's subclass slowly
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=dt.timezone.utc if dialect.name == "postgresql" else None,
         )
 
     def process_result_value(
@@ -51,6 +60,17 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
     ) -> pendulum.DateTime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return to_utc(value)
+        if value.tzinfo is not None:
+            offset = value.utcoffset()
+            if offset:
+                value = value - offset
+        return pendulum.DateTime(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=pendulum.UTC,
+        )
