@@ -1,0 +1,52 @@
+"""The benchmark's quick mode on every database of the suite, so that the benchmark cannot rot.
+
+It runs ``python -m benchmarks --quick`` (a small standard workload, correctness checks only, no
+timing claims) in a child process against the suite's database. The benchmark uses its own
+tables (``bench_item``, ``bench_item_history``) in its own MetaData and, in the library's shared
+tables, deletes only the transaction and change-log rows it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine, func, inspect, select
+
+from sqlalchemy_chronicle import ChangeLog, Transaction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        before = (
+            conn.scalar(select(func.count()).select_from(Transaction)),
+            conn.scalar(select(func.count()).select_from(ChangeLog)),
+        )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--db", url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| chronicle | 0 / 200 | 0 / 200 | 0 / 5 |" in done.stdout, done.stdout
+    assert "| chronicle-nolog | 0 / 200 | 0 / 200 | 0 / 5 |" in done.stdout, done.stdout
+    with engine.connect() as conn:
+        after = (
+            conn.scalar(select(func.count()).select_from(Transaction)),
+            conn.scalar(select(func.count()).select_from(ChangeLog)),
+        )
+    assert after == before, "the benchmark left rows in the library's tables"
+    names = set(inspect(engine).get_table_names())
+    assert not {"bench_item", "bench_item_history"} & names
