@@ -39,38 +39,31 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        offset = value.utcoffset()
-        if offset is None:
+        if value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r}: give a timezone-aware datetime")
-        if offset:
-            value = value - offset
-        return dt.datetime(  # a plain datetime: drivers handle pendulum's subclass slowly
-            value.year,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            tzinfo=dt.timezone.utc if dialect.name == "postgresql" else None,
-        )
+        tz = dt.timezone.utc if dialect.name == "postgresql" else None
+        # A plain datetime: drivers handle pendulum's subclass slowly.
+        return dt.datetime(*_utc_fields(value), tzinfo=tz)
 
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> pendulum.DateTime | None:
         if value is None:
             return None
-        if value.tzinfo is not None:
-            offset = value.utcoffset()
-            if offset:
-                value = value - offset
-        return pendulum.DateTime(
-            value.year,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            tzinfo=pendulum.UTC,
-        )
+        return pendulum.DateTime(*_utc_fields(value), tzinfo=pendulum.UTC)
+
+
+def _utc_fields(value: dt.datetime) -> tuple[int, int, int, int, int, int, int]:
+    """Year to microsecond of ``value`` in UTC; a naive value is taken as UTC already."""
+    offset = value.utcoffset()
+    if offset:
+        value = value - offset
+    return (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
