@@ -2,9 +2,10 @@
 
 One ``after_flush`` listener on :class:`~sqlalchemy.orm.Session` (and so on every session class,
 the one inside :class:`~sqlalchemy.ext.asyncio.AsyncSession` included) looks at the flushed
-objects only: ``session.new``, ``session.dirty`` and ``session.deleted``, never the whole identity
-map. At that point the rows are written, so their locks are held, and the attributes still carry
-their pre-flush history, which tells a real change from a value set to itself.
+objects only: ``session.new``, ``session.dirty``, ``session.deleted`` and the rows the unit of
+work deleted by cascade, never the whole identity map. At that point the rows are written, so
+their locks are held, and the attributes still carry their pre-flush history, which tells a real
+change from a value set to itself.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import InstanceState, Session, SessionTransaction, UOWTransa
 
 from . import _writer
 from ._schema import HistorySpec, TableHistory, spec_for
+from .errors import NotVersionedError
 from .transaction import forget_rolled_back, forget_transaction
 
 __all__ = ["RowChange", "install"]
@@ -65,7 +67,7 @@ def mark_restored(session: Session, obj: object, version: int) -> None:
     state = inspect(obj)
     spec = spec_for(state.mapper)
     if spec is None:
-        raise TypeError(f"{type(obj).__name__} is not versioned")
+        raise NotVersionedError(f"{type(obj).__name__} is not a versioned class")
     identity = state.key[1] if state.key is not None else _current_identity(spec, state)
     key = (id(spec.root_spec), identity)
     session.info.setdefault(_RESTORING, {})[key] = version
