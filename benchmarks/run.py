@@ -1,9 +1,10 @@
 """Run the standard workload for every variant on every database, side by side, and tabulate.
 
 Each (database, repeat, variant) is a fresh worker process (:mod:`benchmarks.workload`), run one
-after another, the variants interleaved within each repeat, so that a slow spell of the shared
-machine hits them alike. Seconds are the median over the repeats; a ratio is the median of the
-variant over the median of the plain baseline of the same database in the same run.
+after another, the variants interleaved within each repeat (in an order that rotates from one
+repeat to the next), so that a slow spell of the shared machine hits them alike. Seconds are the
+median over the repeats; a ratio is the median of the variant over the median of the plain
+baseline of the same database in the same run.
 
 ``--quick`` runs a small workload (N = 600, commits every 150 rows) once, for the correctness
 checks only: it makes no timing claim, and it is what the test suite runs on each of its
@@ -341,7 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for url in urls:
         by_variant = results.setdefault(backend_of(url), {v: [] for v in variants})
         for index in range(repeat):
-            for variant in variants:
+            # the order rotates with each repeat, so that no variant always follows the same one
+            # (a predecessor's clean-up, such as PostgreSQL's autovacuum, may still be running)
+            shift = index % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
                 record = run_worker(url, variant, params, args.python)
                 by_variant[variant].append(record)
                 _progress(url, index, variant, record)
