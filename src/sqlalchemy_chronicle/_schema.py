@@ -132,6 +132,9 @@ class HistorySpec:
     """The tables an instance of this mapper is stored in, the hierarchy's base table first."""
     root: HistorySpec | None = None
     excluded: frozenset[str] = frozenset()
+    _value_keys: dict[int, tuple[int, list[tuple[str, str | None]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def changelog(self) -> bool:
@@ -158,8 +161,16 @@ class HistorySpec:
         return _attribute_key(self.mapper, column)
 
     def value_keys(self, table: TableHistory) -> list[tuple[str, str | None]]:
-        """(history column key, attribute key of this mapper or None) for ``table``'s columns."""
-        return [(hist.key, self.attribute_key(live)) for live, hist in table.copied]
+        """(history column key, attribute key of this mapper or None) for ``table``'s columns.
+
+        The writer asks once per row, so the answer is kept; it is rebuilt when a single-table
+        subclass has added columns to ``table`` since.
+        """
+        known = self._value_keys.get(id(table))
+        if known is None or known[0] != len(table.copied):
+            keys = [(hist.key, self.attribute_key(live)) for live, hist in table.copied]
+            known = self._value_keys[id(table)] = (len(table.copied), keys)
+        return known[1]
 
     @functools.cached_property
     def tracked_keys(self) -> frozenset[str]:
