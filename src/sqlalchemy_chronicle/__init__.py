@@ -44,7 +44,7 @@ from .query import (
     query_as_of,
     set_default_timezone,
 )
-from .restore import RestoreResult, restore, restore_all
+from .restoration import RestoreResult, restore, restore_all
 from .transaction import (
     Attribution,
     Clock,

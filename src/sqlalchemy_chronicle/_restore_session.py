@@ -1,0 +1,109 @@
+"""A restore and the session's objects.
+
+:func:`~sqlalchemy_chronicle.restore` writes through the session (:func:`write_rows`): it deletes
+the live objects of the rows that did not exist at the time, then sets the kept attributes of
+the others from their versions, creating objects for rows that are gone, and flushes. The unit of
+work orders the statements and ORM cascades apply; the flush is captured like any other, and
+:func:`~._capture.mark_restored` makes its versions ``"restore"`` versions.
+
+:func:`~sqlalchemy_chronicle.restore_all` writes around the session, in SQL; :func:`forget_rows`
+then expunges the session's objects of the rows it deleted and expires those of the rows it
+wrote.
+
+Either way, the relationship collections loaded before may list rows as they were: they are
+expired (:func:`expire_relationships`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Mapper, Session
+
+from ._capture import _RESTORING, mark_restored
+from ._restore import Key, tracked_keys
+from ._restore_rows import RowPlan
+from ._schema import HistorySpec, Version, spec_for
+
+__all__ = ["expire_relationships", "forget_rows", "write_rows"]
+
+
+def write_rows(session: Session, plan: RowPlan) -> Any:
+    """Carry out ``plan`` through the session; the target's live object, or None if deleted."""
+    roots = set(plan.rows)
+    with session.no_autoflush:
+        for rows in plan.rows.values():
+            for key in rows.family.deleted:
+                session.delete(rows.live[key])
+    session.flush()
+    expire_relationships(session, roots)
+    try:
+        with session.no_autoflush:
+            for rows in plan.rows.values():
+                family = rows.family
+                for key in family.present:
+                    obj = rows.live.get(key)
+                    if obj is not None and _gone(obj):
+                        family.written.add(key)  # deleted by a cascade above: insert it again
+                for key in family.written:
+                    version = rows.then[key]
+                    obj = rows.live.get(key)
+                    if obj is None or _gone(obj):
+                        obj = _new_object(version)
+                        session.add(obj)
+                        rows.live[key] = obj
+                    for name in tracked_keys(version):
+                        setattr(obj, name, getattr(version, name))
+                    mark_restored(session, obj, version.version)
+        session.flush()
+    finally:
+        session.info.pop(_RESTORING, None)
+    expire_relationships(session, roots)
+    target = plan.rows[plan.target.root]
+    identity = plan.target.identity
+    return target.live.get(identity) if identity in target.family.present else None
+
+
+def forget_rows(
+    session: Session, root: HistorySpec, deleted: Iterable[Key], written: Iterable[Key]
+) -> None:
+    """Keep the session's objects of rows written behind its back from showing the old state."""
+    mapper = root.mapper
+    identity_map = session.identity_map
+    for key in deleted:
+        obj = identity_map.get(mapper.identity_key_from_primary_key(key))
+        if obj is not None:
+            session.expunge(obj)
+    for key in written:
+        obj = identity_map.get(mapper.identity_key_from_primary_key(key))
+        if obj is not None:
+            session.expire(obj)
+    expire_relationships(session, {root})
+
+
+def expire_relationships(session: Session, roots: set[HistorySpec]) -> None:
+    """Expire the relationship attributes that may show rows of ``roots`` as they were."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Version):
+            continue
+        mapper = inspect(obj).mapper
+        names = [
+            rel.key
+            for rel in mapper.relationships
+            if (spec := spec_for(rel.mapper)) is not None and spec.root_spec in roots
+        ]
+        if names:
+            session.expire(obj, names)
+
+
+def _gone(obj: Any) -> bool:
+    state = inspect(obj)
+    return bool(state.deleted or state.was_deleted or state.detached)
+
+
+def _new_object(version: Version) -> Any:
+    """A new, empty instance of the version's class, without calling its ``__init__``."""
+    mapper: Mapper[Any] = inspect(version.__versioned_class__)
+    return mapper.class_manager.new_instance()

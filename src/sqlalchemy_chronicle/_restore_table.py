@@ -1,0 +1,252 @@
+"""How :func:`~sqlalchemy_chronicle.restore_all` restores a table: set-based SQL, in two halves.
+
+**Planning** (:func:`plan_table`) reads, in two statements whatever the number of rows, the
+selected rows as they are now (locked) and as they were at the time, joined to the live table:
+for each row, whether it existed then and now, and whether it differs from its version then. Rows
+there then but not now are to insert, rows there both times and different are to update, rows
+there now but not then are to delete, and the rest are left alone. A live row with no version at
+the time is only deleted when the history says it did not exist then; one that existed before its
+history began stops the restore.
+
+**Execution** (:func:`write_table`) deletes, updates and inserts with one statement per ``CHUNK``
+(2,000) keys each, reading the values from the snapshot inside the statement, so no row's values
+travel to Python. The history of these changes is written like a flush's (one ``RowChange`` per
+row, the version put back as ``restored_from``), and the session's objects of these rows are
+forgotten or expired so that they do not show what was there before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import Subquery
+
+from ._capture import RowChange
+from ._restore import Family, Key, snap_key, snapshot
+from ._restore_session import forget_rows
+from ._schema import HistorySpec, TableHistory
+from ._sql import chunks, key_in
+from ._writer import write_history
+from .errors import NoVersionAt
+
+__all__ = ["TablePlan", "plan_table", "write_table"]
+
+
+@dataclass
+class TablePlan:
+    """What :func:`write_table` changes: rows by key, with the version each is put back to."""
+
+    spec: HistorySpec
+    when: dt.datetime
+    family: Family
+    inserts: list[tuple[Key, int]] = field(default_factory=list)
+    updates: list[tuple[Key, int]] = field(default_factory=list)
+    deletes: list[Key] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def plan_table(
+    connection: Connection,
+    spec: HistorySpec,
+    when: dt.datetime,
+    criteria: list[ColumnElement[bool]],
+) -> TablePlan:
+    """Classify the rows of ``spec``'s class selected by ``criteria``, now or at ``when``."""
+    table = spec.base
+    _check_time(connection, table, when)
+    live_rows = _live_rows(connection, spec, when, criteria)
+    then_rows = _then_rows(connection, spec, when, criteria)
+    plan = TablePlan(spec, when, Family(spec.root_spec))
+    for key, (version, exists, changed) in then_rows.items():
+        if not exists:
+            plan.inserts.append((key, version))
+        elif changed:
+            plan.updates.append((key, version))
+        else:
+            plan.unchanged += 1
+    unknown = [key for key, known in live_rows.items() if key not in then_rows and not known]
+    if unknown:
+        shown = ", ".join(repr(key) for key in sorted(unknown, key=repr)[:3])
+        raise NoVersionAt(
+            f"{len(unknown)} selected {table.live.name} rows (such as {shown}) have no "
+            f"history that tells their state at {when}: they existed before their "
+            "history began. Narrow where= to leave them out"
+        )
+    plan.deletes = [key for key in live_rows if key not in then_rows]
+    family = plan.family
+    family.scope = set(live_rows) | set(then_rows)
+    family.present = set(then_rows)
+    family.written = {key for key, _ in plan.inserts} | {key for key, _ in plan.updates}
+    family.deleted = set(plan.deletes)
+    return plan
+
+
+def write_table(session: Session, connection: Connection, plan: TablePlan) -> None:
+    """Carry out ``plan``, write its history, and bring the session's objects in line."""
+    table, when = plan.spec.base, plan.when
+    inserted = [key for key, _ in plan.inserts]
+    updated = [key for key, _ in plan.updates]
+    for chunk in chunks(plan.deletes):
+        connection.execute(delete(table.live).where(key_in(table.live_key, chunk)))
+    values = _tracked_columns(table)
+    for chunk in chunks(updated):
+        snap = snapshot(table, when, chunk)
+        on = [k == s for k, s in zip(table.live_key, snap_key(table, snap), strict=True)]
+        if values:
+            connection.execute(
+                update(table.live).where(*on).values({c: snap.c[c.name] for c in values})
+            )
+    columns = [live for live, _ in table.copied]
+    for chunk in chunks(inserted):
+        snap = snapshot(table, when, chunk)
+        source = select(*(snap.c[column.name] for column in columns))
+        connection.execute(insert(table.live).from_select(columns, source))
+    spec = plan.spec
+    changes = [RowChange(spec, key, "delete") for key in plan.deletes]
+    changes += [RowChange(spec, key, "insert", restored_from=v) for key, v in plan.inserts]
+    changes += [RowChange(spec, key, "update", restored_from=v) for key, v in plan.updates]
+    if changes:
+        write_history(session, changes)
+    forget_rows(session, spec.root_spec, plan.deletes, inserted + updated)
+
+
+def _check_time(connection: Connection, table: TableHistory, when: dt.datetime) -> None:
+    """Refuse a time before the table's history begins: nothing is known of the table then."""
+    start = connection.scalar(select(func.min(table.history.c.valid_from)))
+    name = table.live.name
+    if start is None:
+        raise NoVersionAt(f"{name} has no history yet: there is nothing to restore")
+    if when < start:
+        raise NoVersionAt(
+            f"{when} is before the history of {name} begins (at {start}): "
+            "nothing is known of the table then"
+        )
+
+
+def _discriminator(spec: HistorySpec, columns: Any) -> list[ColumnElement[bool]]:
+    """Criteria that keep a single-table subclass's rows (empty for a hierarchy's root)."""
+    mapper = spec.mapper
+    on = mapper.polymorphic_on
+    if mapper.inherits is None or on is None or not hasattr(on, "name"):
+        return []
+    identities = [
+        m.polymorphic_identity
+        for m in mapper.self_and_descendants
+        if m.polymorphic_identity is not None
+    ]
+    return [columns[on.name].in_(identities)]
+
+
+def _live_rows(
+    connection: Connection,
+    spec: HistorySpec,
+    when: dt.datetime,
+    criteria: list[ColumnElement[bool]],
+) -> dict[Key, bool]:
+    """The selected live rows, locked, each with whether its absence then is known."""
+    table = spec.base
+    history = table.history
+    live_key = table.live_key
+    known = (
+        select(1)
+        .select_from(history)
+        .where(
+            *(h == k for h, k in zip(table.key, live_key, strict=True)),
+            (history.c.valid_from <= when)
+            | and_(history.c.version == 1, history.c.operation == "insert"),
+        )
+        .exists()
+    )
+    query = select(*live_key, known).where(*criteria, *_discriminator(spec, table.live.c))
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    width = len(live_key)
+    return {tuple(row[:width]): bool(row[width]) for row in connection.execute(query)}
+
+
+def _then_rows(
+    connection: Connection,
+    spec: HistorySpec,
+    when: dt.datetime,
+    criteria: list[ColumnElement[bool]],
+) -> dict[Key, tuple[int, bool, bool]]:
+    """The selected rows as they were, by key: (version, exists now, differs now)."""
+    table = spec.base
+    live = table.live
+    snap = snapshot(table, when)
+    keys = snap_key(table, snap)
+    live_key = table.live_key
+    joined = snap.outerjoin(live, and_(*(k == s for k, s in zip(live_key, keys, strict=True))))
+    then_scope = [_adapt_to(c, live, snap) for c in criteria]
+    then_scope += _discriminator(spec, snap.c)
+    now_scope = and_(live_key[0].is_not(None), *criteria, *_discriminator(spec, live.c))
+    selected = (and_(*then_scope) if then_scope else true()) | now_scope
+    changed = _differs(table, snap, connection.dialect.name)
+    query = (
+        select(
+            *keys,
+            snap.c.version,
+            case((live_key[0].is_(None), 0), else_=1),
+            case((changed, 1), else_=0),
+        )
+        .select_from(joined)
+        .where(selected)
+    )
+    width = len(keys)
+    return {
+        tuple(row[:width]): (row[width], bool(row[width + 1]), bool(row[width + 2]))
+        for row in connection.execute(query)
+    }
+
+
+def _tracked_columns(table: TableHistory) -> list[Column[Any]]:
+    """The live columns of ``table`` that history keeps, the identity left out."""
+    return [live for live, _ in table.copied[len(table.key) :]]
+
+
+def _differs(table: TableHistory, snap: Subquery, dialect: str) -> ColumnElement[bool]:
+    """True where a live row and its snapshot differ in a column that history keeps."""
+    terms = []
+    for column in _tracked_columns(table):
+        now: ColumnElement[Any] = table.live.c[column.name]
+        then: ColumnElement[Any] = snap.c[column.name]
+        if dialect == "postgresql" and isinstance(column.type, JSON):
+            # ``json`` has no equality operator; ``jsonb`` compares by value.
+            now, then = cast(now, postgresql.JSONB), cast(then, postgresql.JSONB)
+        terms.append(now.is_distinct_from(then))
+    return or_(*terms) if terms else false()
+
+
+def _adapt_to(criteria: ColumnElement[bool], live: Table, target: Subquery) -> ColumnElement[bool]:
+    """``criteria`` written against ``live``'s columns, moved onto ``target``'s same-named ones."""
+
+    def replace(element: Any, **kw: Any) -> Any:
+        if isinstance(element, Column) and element.table is live:
+            return target.c[element.name]
+        return None
+
+    adapted: ColumnElement[bool] = visitors.replacement_traverse(criteria, {}, replace)
+    return adapted

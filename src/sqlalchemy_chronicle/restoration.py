@@ -1,0 +1,256 @@
+"""Restore: put rows back as they were, as a new change that the history keeps.
+
+History is never rewritten. Restoring a row makes its live state equal to an earlier version and
+flushes that as an ordinary change: the row gets a new version with operation ``"restore"`` and
+``restored_from`` set to the number of the version it brought back, the change log gets a
+``RESTORE`` entry, and a later restore can undo this one like any other change.
+
+**One row.** :func:`restore` takes a version (an ``Article.__history__`` object, from
+:func:`~sqlalchemy_chronicle.history` or :func:`~sqlalchemy_chronicle.query_as_of`), or a class,
+a primary key and a time::
+
+    restore(session, old_version)
+    restore(session, Article, 7, as_of="2024-03-05T14:30:00+01:00")
+
+A row deleted since comes back with its old primary key. A row that did not exist at the time is
+an error (:class:`~sqlalchemy_chronicle.NoVersionAt`) unless ``allow_delete=True`` asks for it to
+be deleted. The restore goes through the session like any change (its objects are the live ones,
+the unit of work orders the statements, ORM cascades apply to the rows it deletes); it returns
+the live object, or None when the row is now deleted.
+
+**Related rows.** ``include=`` restores relationships of the row to the same moment: for a
+version, the moment it became current (its ``valid_from``). A path is a relationship attribute, a
+tuple of them, or a dotted string of relationship names: ``include=[Order.lines, (Order.lines,
+OrderLine.product)]`` or ``include=["lines.product"]``; a path includes its prefixes. At each step
+the rows related then are restored, and for a one-to-many relationship also the rows related now:
+children created since are deleted, children deleted since come back, changed ones are put back,
+children moved to another parent since are moved back. Many-to-one steps restore the rows
+referred to then. Many-to-many relationships are not followed; version and include the
+association class instead.
+
+**Whole tables.** :func:`restore_all` puts every matching row of a class back to its state at a
+time in set-based SQL: rows created since are deleted, rows deleted since are re-inserted,
+changed rows are updated, unchanged rows are not touched and get no version. ``where=`` selects
+the rows with criteria on the class's attributes; a row is restored when it matches them now or
+matched them then (the criteria read the row's values at the time).
+
+Both check the live schema's constraints before writing: a row whose restore would break a
+unique constraint or a foreign key raises :class:`~sqlalchemy_chronicle.RestoreConflictError`
+naming the row and the constraint. Both work inside a savepoint (``session.begin_nested()``):
+whatever fails, nothing is half-restored and the session's transaction is still usable. Neither
+commits; commit the session to keep the restore.
+
+Columns left out of history (``__versioned__ = {"exclude": [...]}``) are not restored: they keep
+their current values, and a re-inserted row gets their defaults.
+
+**Where the work is done.** This module holds the public names and the steps of each call; the
+steps live in private modules, each one concept: :mod:`._restore_target` reads a
+:func:`restore` call and its ``include=`` paths, :mod:`._restore_rows` plans which rows it
+changes and :mod:`._restore_session` carries the plan out through the session;
+:mod:`._restore_table` plans and executes :func:`restore_all` in SQL; :mod:`._restore_checks`
+holds the constraint checks both make, and :mod:`._restore` what they all share. (The module is
+not called ``restore``: the package's ``restore`` is the function.)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeVar, overload
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapper, QueryableAttribute, Session
+
+from ._restore import describe
+from ._restore_checks import check_conflicts
+from ._restore_rows import plan_rows
+from ._restore_session import write_rows
+from ._restore_table import plan_table, write_table
+from ._restore_target import MISSING, relationship_paths, resolve_target
+from ._schema import Version, spec_for
+from .errors import RestoreConflictError, UnsupportedStatementError
+from .query import TimeLike, _spec, to_instant
+
+__all__ = ["Include", "RestoreResult", "restore", "restore_all"]
+
+T = TypeVar("T")
+
+Include = QueryableAttribute[Any] | str | Sequence[QueryableAttribute[Any] | str]
+"""One relationship path: an attribute, a tuple of attributes (or names), or a dotted string."""
+
+
+class RestoreResult(NamedTuple):
+    """What :func:`restore_all` did, in rows."""
+
+    inserted: int
+    """Rows deleted since the time, inserted again."""
+    updated: int
+    """Rows changed since the time, put back."""
+    deleted: int
+    """Rows created since the time (or deleted then and back now), deleted."""
+    unchanged: int
+    """Rows in the selection that were already as they were then, left alone."""
+
+
+@overload
+def restore(
+    session: Session,
+    version: Version,
+    /,
+    *,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+) -> Any: ...
+@overload
+def restore(
+    session: Session,
+    cls: type[T],
+    key: Any,
+    /,
+    *,
+    as_of: TimeLike | None = None,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+) -> T | None: ...
+@overload
+def restore(
+    session: Session,
+    obj: T,
+    /,
+    *,
+    as_of: TimeLike,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+) -> T | None: ...
+
+
+def restore(
+    session: Session,
+    target: Any,
+    key: Any = MISSING,
+    /,
+    *,
+    as_of: TimeLike | None = None,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+) -> Any:
+    """Make a row's live state equal to an earlier version, as a new ``"restore"`` version.
+
+    Called as ``restore(session, version)`` with a history object, ``restore(session, Model,
+    key, as_of=when)`` with a class and a primary key (a tuple for a composite key), or
+    ``restore(session, obj, as_of=when)`` with a live object. ``restore(session, Model,
+    version)`` also takes a version and checks that it is one of ``Model``'s.
+
+    :param include: relationship paths to restore to the same moment; see the module docs.
+    :param allow_delete: delete the row when it did not exist at the time (or when ``version``
+        is a delete marker), instead of raising :class:`~sqlalchemy_chronicle.NoVersionAt`.
+    :returns: the live object, or None when the row does not exist afterwards.
+    :raises NoVersionAt: the row did not exist at the time, never existed, or its state then is
+        unknown.
+    :raises RestoreConflictError: a unique constraint or a foreign key would be broken.
+
+    The change is flushed in a savepoint and not committed.
+    """
+    resolved = resolve_target(target, key, as_of)
+    paths = relationship_paths(resolved.root.mapper, include)
+    _warn_if_savepoints_commit(session, resolved.root.mapper)
+    with _savepoint(session, describe(resolved.root, resolved.identity)):
+        plan = plan_rows(session, resolved, paths, allow_delete)
+        connection = session.connection(bind_arguments={"mapper": resolved.root.mapper})
+        check_conflicts(connection, resolved.when, plan.families, incoming=False)
+        return write_rows(session, plan)
+
+
+def restore_all(
+    session: Session,
+    cls: type[Any],
+    *,
+    as_of: TimeLike,
+    where: ColumnElement[bool] | Sequence[ColumnElement[bool]] | None = None,
+) -> RestoreResult:
+    """Put every selected row of ``cls`` back to its state at ``as_of``, in set-based SQL.
+
+    A row is selected when it matches ``where`` now or matched it at ``as_of`` (the criteria,
+    written against ``cls``'s attributes, then read the row's values at that time; other tables
+    they name are read as they are now); without ``where``, every row of ``cls``. Selected rows
+    created since are deleted, rows deleted since are inserted again, changed rows are updated;
+    rows already equal to their state then are not touched and get no version. The history and
+    the change log are written as for :func:`restore`.
+
+    The number of statements does not depend on the number of rows, apart from the lists of
+    keys, which are sent ``CHUNK`` (2,000) at a time like the writer's.
+
+    :raises NoVersionAt: ``as_of`` is before the history of the table begins, or a selected row
+        existed then without history telling its state.
+    :raises RestoreConflictError: a unique constraint or a foreign key would be broken, also by
+        deleting a row that rows outside the selection refer to (nothing cascades).
+    :raises UnsupportedStatementError: ``cls``'s rows span a joined-inheritance hierarchy's
+        tables; restore them one by one with :func:`restore`.
+    """
+    spec = _spec(cls)
+    when = to_instant(as_of)
+    for mapper in spec.mapper.self_and_descendants:
+        descendant = spec_for(mapper)
+        if descendant is not None and len(descendant.tables) > 1:
+            raise UnsupportedStatementError(
+                f"restore_all() on {cls.__name__}, whose rows span the tables of a "
+                "joined-inheritance hierarchy, is not supported; restore the rows one by one "
+                "with restore()"
+            )
+    if where is None:
+        criteria: list[ColumnElement[bool]] = []
+    elif isinstance(where, ColumnElement):
+        criteria = [where]
+    else:
+        criteria = list(where)
+    _warn_if_savepoints_commit(session, spec.mapper)
+    with _savepoint(session, f"{cls.__name__} rows"):
+        connection = session.connection(bind_arguments={"mapper": spec.mapper})
+        plan = plan_table(connection, spec, when, criteria)
+        check_conflicts(connection, when, [plan.family], incoming=True)
+        write_table(session, connection, plan)
+        return RestoreResult(
+            len(plan.inserts), len(plan.updates), len(plan.deletes), plan.unchanged
+        )
+
+
+@contextmanager
+def _savepoint(session: Session, rows: str) -> Iterator[None]:
+    """Run a restore of ``rows`` in a savepoint: whatever fails, nothing is half-restored.
+
+    A constraint that only the database enforces (one the checks before writing do not cover)
+    becomes a :class:`~sqlalchemy_chronicle.RestoreConflictError`.
+    """
+    try:
+        with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise RestoreConflictError(
+            f"the database refused to restore {rows}: {exc.orig}. Nothing was restored."
+        ) from exc
+
+
+def _warn_if_savepoints_commit(session: Session, mapper: Mapper[Any]) -> None:
+    """Warn when the savepoint would be the SQLite driver's outermost transaction.
+
+    The ``sqlite3`` module begins transactions by itself, only before a write; a savepoint taken
+    before any write then starts the transaction, and releasing it commits: the restore would be
+    committed at once. SQLAlchemy's recipe (``isolation_level = None`` on connect and ``BEGIN``
+    on begin) avoids that; see :doc:`/restore`.
+    """
+    connection = session.connection(bind_arguments={"mapper": mapper})
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.dbapi_connection
+    if getattr(driver, "isolation_level", None) is not None and not getattr(
+        driver, "in_transaction", True
+    ):
+        warnings.warn(
+            "restore on SQLite without SQLAlchemy's savepoint recipe: the driver lets the "
+            "savepoint's release commit the session's transaction, so this restore is committed "
+            "at once; see the Restore documentation for the recipe",
+            RuntimeWarning,
+            stacklevel=3,
+        )
