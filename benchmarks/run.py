@@ -9,7 +9,8 @@ baseline of the same database in the same run.
 ``--quick`` runs a small workload (N = 600, commits every 150 rows) once, for the correctness
 checks only: it makes no timing claim, and it is what the test suite runs on each of its
 databases. ``--scale`` measures point and snapshot as-of reads at growing history sizes instead
-(:mod:`benchmarks.scale`).
+(:mod:`benchmarks.scale`), and ``--restore`` times ``restore_all`` of 100,000 rows
+(:mod:`benchmarks.restore`).
 """
 
 from __future__ import annotations
@@ -319,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scale-sizes", default="10000,100000,1000000", help="history rows for --scale"
     )
+    parser.add_argument("--restore", action="store_true", help="restore_all of a large table")
+    parser.add_argument(
+        "--restore-rows", type=int, default=100_000, help="rows for --restore (default 100,000)"
+    )
     parser.add_argument("--markdown", help="also write the report to this file")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the workers")
     args = parser.parse_args(argv)
@@ -329,6 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sizes = [int(float(s)) for s in args.scale_sizes.split(",")]
         report, right = scale.report(urls, sizes, args.python)
+        return _finish(report, right, args.markdown)
+
+    if args.restore:
+        from benchmarks import restore
+
+        report, right = restore.report(urls, args.restore_rows, args.python)
+        command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+        report += f"\nCommand: `{command}`\n\n{environment(urls)}\n"
         return _finish(report, right, args.markdown)
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
