@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
 import pendulum
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
@@ -26,7 +27,8 @@ from sqlalchemy_chronicle import (
     query_as_of,
     set_default_timezone,
 )
-from sqlalchemy_chronicle._asof import PARAM
+from sqlalchemy_chronicle._asof import PARAM, AsOfQuery
+from sqlalchemy_chronicle._schema import spec_for
 from sqlalchemy_chronicle.query import to_instant
 
 from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
@@ -148,6 +150,62 @@ def test_one_statement_per_query(
     assert "order_history" in sql and "order_line_history" in sql and "product_history" in sql
 
 
+def test_one_compiled_statement_serves_every_time(
+    session: Session, shop: Times, db: Engine
+) -> None:
+    """The time is a bound value: the as-of SQL is compiled once and then found in the cache."""
+    compiled: list[Any] = []
+
+    def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        if context.compiled is not None:  # not SQLite's BEGIN (tests/conftest.py)
+            compiled.append(context.compiled)
+
+    event.listen(db, "before_cursor_execute", record)
+    try:
+        for when in (shop.t1, shop.t2, shop.t3, shop.t4):
+            for id_ in (1, 2):
+                with Session(db) as other:
+                    other.scalars(query_as_of(Order, when).where(Order.id == id_)).all()
+    finally:
+        event.remove(db, "before_cursor_execute", record)
+    assert len(compiled) == 8
+    assert len({id(each) for each in compiled}) == 1
+    assert PARAM in compiled[0].binds
+
+
+def test_statements_naming_no_history_column_are_used_as_they_are(shop: Times) -> None:
+    """Only a statement with criteria on the history class is rewritten; the answer is kept per
+    statement shape, and holds for every statement of that shape."""
+    query = AsOfQuery.of(spec_for(Order))
+    for when in (shop.t1, shop.t2):
+        plain = query_as_of(Order, when).where(Order.status == "paid").order_by(Order.id)
+        assert query.adapt(plain) is plain
+        on_history = query_as_of(Order, when).where(OrderHistory.version > 1)
+        adapted = query.adapt(on_history)
+        assert adapted is not on_history
+        assert str(adapted).endswith('WHERE "order".version > :version_1')
+
+
+def test_a_version_already_in_the_session_is_refreshed(
+    db: Engine, shop: Times, clock: FrozenClock
+) -> None:
+    """A version loaded before the row changed again has a stale ``valid_to``; reading it again
+    refreshes it, as the query populates the objects already in the session."""
+    with Session(db, expire_on_commit=False) as reader, Session(db) as writer:
+        query = query_as_of(Product, shop.t4).where(Product.id == 2)
+        (ink,) = reader.scalars(query).all()
+        assert ink.valid_to is None
+        reader.commit()  # a new transaction, so that the next read sees the change
+        clock.advance(days=1)
+        product = writer.get(Product, 2)
+        assert product is not None
+        product.price = 7
+        writer.commit()
+        (again,) = reader.scalars(query).all()
+        assert again is ink
+        assert ink.valid_to is not None
+
+
 def test_inheritance_joined_single_and_polymorphic(session: Session, clock: FrozenClock) -> None:
     t1 = clock.now
     session.add_all([Car(id=1, name="beetle", doors=2), Vehicle(id=2, name="cart")])
@@ -225,6 +283,28 @@ def test_every_form_of_time_is_the_same_instant(session: Session, shop: Times) -
     for form in forms:
         assert to_instant(form) == shop.t2, form
         assert [o.status for o in session.scalars(query_as_of(Order, form))] == ["paid"]
+
+
+def test_times_around_a_dst_change_convert_like_pendulum() -> None:
+    """The quick conversion of aware datetimes agrees with pendulum's, fold included."""
+    zone = zoneinfo.ZoneInfo("Europe/Paris")
+    forms: list[dt.datetime] = [
+        dt.datetime(2024, 10, 27, 2, 30, fold=0, tzinfo=zone),
+        dt.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=zone),
+        dt.datetime(2024, 3, 31, 3, 30, tzinfo=zone),
+        pendulum.datetime(2024, 10, 27, 2, 30, tz="Europe/Paris"),
+        pendulum.datetime(2024, 10, 27, 2, 30, tz="Europe/Paris", fold=0),
+        dt.datetime(2024, 1, 1, 0, 0, 0, 7, tzinfo=dt.timezone(dt.timedelta(hours=5, seconds=9))),
+    ]
+    for form in forms:
+        instant = to_instant(form)
+        expected = pendulum.instance(form).in_timezone("UTC")
+        assert (instant, instant.tzinfo, type(instant)) == (
+            expected,
+            expected.tzinfo,
+            pendulum.DateTime,
+        ), form
+        assert instant.isoformat() == expected.isoformat(), form
 
 
 @pytest.fixture

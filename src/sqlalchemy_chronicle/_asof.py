@@ -62,11 +62,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnClause
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.sql.elements import BindParameter, ColumnClause
+from sqlalchemy.sql.selectable import Subquery, TableClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
+from sqlalchemy.util import LRUCache
 
 from ._schema import INTERVAL_COLUMNS, HistorySpec, TableHistory, Version, table_history
 from ._types import UTCDateTime
@@ -83,6 +85,9 @@ its :class:`AsOfQuery`; its time is the execution option :data:`PARAM`."""
 
 _WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
 _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile")
+_SHAPES: Final = 500
+"""How many statement shapes (cache keys) each :class:`AsOfQuery` remembers for :meth:`adapt`;
+SQLAlchemy's compiled cache keeps as many by default."""
 
 
 class _TypedNull(ColumnElement[Any]):
@@ -189,13 +194,43 @@ class Snapshot(Subquery):
 
     inherit_cache = True
     live: Table
+    _inner: Select[Any]
+    _binds: tuple[BindParameter[Any], ...] | None
 
     @classmethod
     def of(cls, live: Table) -> Snapshot:
         """The snapshot of ``live`` at the time of the parameter ``chronicle_as_of``."""
-        snapshot = cls._construct(as_of_select(live), name=live.name)
+        inner = as_of_select(live)
+        snapshot = cls._construct(inner, name=live.name)
         snapshot.live = live
+        snapshot._inner = inner
+        found = inner._generate_cache_key()
+        snapshot._binds = None if found is None else tuple(found.bindparams)
         return snapshot
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: list[BindParameter[Any]]) -> Any:
+        """A short cache key: the inner SELECT by identity, instead of its whole structure.
+
+        Every statement of an as-of query (and every relationship load built on it) embeds this
+        derived table, and SQLAlchemy computes the cache key of a statement at each execution:
+        walking the inner SELECT's dozen labelled columns and its interval condition each time
+        was most of that key's cost. The inner SELECT is made once and never changed in place,
+        so the object itself identifies the SQL it compiles to, as a :class:`~sqlalchemy.Table`
+        does in its own key; a copy whose inner SELECT was rewritten (an adapter that descends
+        into it) holds another object and gets another key. The inner bound parameters (the
+        time) are reported as the full traversal would.
+        """
+        binds = self._binds
+        if binds is None or self.element is not self._inner:
+            return super()._gen_cache_key(anon_map, bindparams)
+        id_, found = anon_map.get_anon(self)
+        if found:
+            return (id_, self.__class__)
+        bindparams.extend(binds)
+        key: tuple[Any, ...] = (id_, self.__class__, self.element, self.name)
+        if self._annotations:
+            key += self._gen_annotations_cache_key(anon_map)
+        return key
 
     @property
     def _hide_froms(self) -> Iterable[FromClause]:
@@ -242,16 +277,38 @@ class AsOfQuery:
         self.snapshots: Mapping[FromClause, Snapshot] = {
             table.history: snapshot for table, snapshot in zip(spec.tables, snapshots, strict=True)
         }
+        self._shapes: LRUCache[tuple[Any, ...], bool] = LRUCache(_SHAPES)
+        self.statement: Select[Any] = (
+            select(self.entity).select_from(self.entity).execution_options(**{OPTION: self})
+        )
+        """``select(entity)`` as :func:`~sqlalchemy_chronicle.query_as_of` returns it, without the
+        time: built once, since building it costs as much as a small query's execution."""
 
     def adapt(self, statement: Executable) -> Executable:
-        """``statement`` with the history class's columns replaced by the snapshots' columns."""
+        """``statement`` with the history class's columns replaced by the snapshots' columns.
+
+        Most statements name no column of the history tables (criteria on the model's attributes
+        are already right, see :class:`Snapshot`), and copying the statement then costs as much
+        as the rest of a point lookup: such a statement is returned as it is, and keeps the cache
+        key it memoizes, which its execution needs anyway. Whether a statement names history
+        columns depends only on its shape, which is what its cache key describes, so the answer
+        is remembered per cache key (up to :data:`_SHAPES` of them) and a statement of a known
+        shape costs one dictionary look-up.
+        """
+        found = statement._generate_cache_key() if isinstance(statement, HasCacheKey) else None
+        if found is None:
+            names = self._names_history(statement)
+        else:
+            known = self._shapes.get(found.key)
+            if known is None:
+                known = self._shapes[found.key] = self._names_history(statement)
+            names = known
+        if not names:
+            return statement
         snapshots = self.snapshots
-        selectable = self.selectable
 
         def replace(element: Any, **kw: Any) -> Any:
-            if isinstance(element, FromClause) and (
-                isinstance(element, Snapshot) or hash(element) == hash(selectable)
-            ):
+            if self._is_as_of(element):
                 return element  # already as of the time: do not descend
             if isinstance(element, ColumnClause):
                 snapshot = snapshots.get(element.table) if element.table is not None else None
@@ -264,6 +321,34 @@ class AsOfQuery:
         adapted = visitors.replacement_traverse(statement, options, replace)
         assert isinstance(adapted, Executable)
         return adapted
+
+    def _is_as_of(self, element: Any) -> bool:
+        """Whether ``element`` is a snapshot or the join of them, which :meth:`adapt` skips."""
+        return isinstance(element, FromClause) and (
+            isinstance(element, Snapshot) or hash(element) == hash(self.selectable)
+        )
+
+    def _names_history(self, statement: Executable) -> bool:
+        """Whether :meth:`adapt` would replace anything in ``statement``.
+
+        The walk visits what the replacement visits (the children of each element, not those of
+        the snapshots), without copying; a table has no children worth visiting.
+        """
+        snapshots = self.snapshots
+        stack: list[Any] = [statement]
+        seen: set[int] = set()
+        while stack:
+            element = stack.pop()
+            if id(element) in seen:
+                continue
+            seen.add(id(element))
+            if isinstance(element, ColumnClause):
+                if element.table is not None and element.table in snapshots:
+                    return True
+            elif isinstance(element, TableClause) or self._is_as_of(element):
+                continue
+            stack.extend(element.get_children())
+        return False
 
 
 _queries: weakref.WeakKeyDictionary[HistorySpec, AsOfQuery] = weakref.WeakKeyDictionary()

@@ -111,6 +111,14 @@ def set_default_timezone(timezone: str | dt.tzinfo | None) -> None:
 
 def to_instant(when: TimeLike) -> pendulum.DateTime:
     """``when`` as a UTC :class:`pendulum.DateTime`; see the module documentation for the rules."""
+    if type(when) is dt.datetime or type(when) is pendulum.DateTime:
+        offset = when.utcoffset()
+        if offset is not None:
+            # The common case, in a tenth of the time pendulum.instance() takes. The arithmetic
+            # is on the naive wall time: pendulum's own would step over a DST change.
+            fields = when.timetuple()[:6]
+            utc = dt.datetime(*fields, when.microsecond) - offset
+            return pendulum.DateTime(*utc.timetuple()[:6], utc.microsecond, tzinfo=pendulum.UTC)
     value: object = when
     if isinstance(when, str):
         try:
@@ -169,8 +177,7 @@ def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
     statement's execution options, so an enclosing statement does not have it).
     """
     query = _asof.AsOfQuery.of(_spec(cls))
-    options = {_asof.OPTION: query, _asof.PARAM: to_instant(when), "populate_existing": True}
-    return select(query.entity).select_from(query.entity).execution_options(**options)
+    return query.statement.execution_options(**{_asof.PARAM: to_instant(when)})
 
 
 class AsOfSession(Session):
@@ -218,10 +225,16 @@ def _on_execute(state: ORMExecuteState) -> None:
     view = session.when if isinstance(session, AsOfSession) else None
     if view is not None and (state.is_insert or state.is_update or state.is_delete):
         raise ReadOnlyError(f"{session!r} shows the past and cannot run INSERT, UPDATE or DELETE")
-    query: _asof.AsOfQuery | None = state.execution_options.get(_asof.OPTION)
+    options = state.execution_options
+    query: _asof.AsOfQuery | None = options.get(_asof.OPTION)
     if query is not None:
-        when = state.execution_options[_asof.PARAM]
+        when = options[_asof.PARAM]
         state.statement = query.adapt(state.statement)
+        if session.identity_map and "populate_existing" not in options:
+            # A version already in the session may be stale (its valid_to is set when the row
+            # changes again): refresh it. With nothing in the session there is nothing to
+            # refresh, and populating every row "existing" would only cost time per row.
+            state.update_execution_options(populate_existing=True)
     elif view is not None:
         when = view
     else:
