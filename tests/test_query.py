@@ -58,6 +58,21 @@ def test_rows_have_their_values_at_the_time(session: Session, shop: Times) -> No
     assert [(o.id, o.status, o.version) for o in orders] == [(1, "paid", 2), (2, "new", 1)]
 
 
+def test_interval_times_are_utc_pendulum_times_converted_once(
+    session: Session, shop: Times
+) -> None:
+    """The snapshot converts each distinct stored time once: rows written together share it."""
+    lines = session.scalars(query_as_of(OrderLine, shop.t2).order_by(OrderLine.id)).all()
+    assert [(line.id, line.valid_from, line.valid_to) for line in lines] == [
+        (1, shop.t2, shop.t3),
+        (2, shop.t2, None),
+    ]
+    for line in lines:
+        assert type(line.valid_from) is pendulum.DateTime
+        assert line.valid_from.tzinfo is pendulum.UTC
+    assert lines[0].valid_from is lines[1].valid_from
+
+
 def test_rows_created_later_or_deleted_before_are_absent(session: Session, shop: Times) -> None:
     lines = session.scalars(query_as_of(OrderLine, shop.t1).order_by(OrderLine.id)).all()
     assert [(line.id, line.quantity) for line in lines] == [(1, 1)]

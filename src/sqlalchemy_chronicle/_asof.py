@@ -58,13 +58,14 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, ColumnClause
+from sqlalchemy.sql.elements import BindParameter, ColumnClause, Label
 from sqlalchemy.sql.selectable import Subquery, TableClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
@@ -85,6 +86,8 @@ its :class:`AsOfQuery`; its time is the execution option :data:`PARAM`."""
 
 _WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
 _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile")
+_MEMO: Final = 4096
+"""How many distinct interval times the result processor of a snapshot keeps converted."""
 _SHAPES: Final = 500
 """How many statement shapes (cache keys) each :class:`AsOfQuery` remembers for :meth:`adapt`;
 SQLAlchemy's compiled cache keeps as many by default."""
@@ -113,6 +116,39 @@ def _compile_typed_null(element: _TypedNull, compiler: SQLCompiler, **kw: Any) -
     return "NULL"
 
 
+class _Instant(UTCDateTime):
+    """:class:`UTCDateTime` that converts each distinct stored value once.
+
+    A snapshot loads two interval times per row, and the rows written by one transaction share
+    them, so a table has few distinct values among many rows; converting every one to a
+    :class:`pendulum.DateTime` was the largest share of a snapshot's per-row Python work. The
+    converted values are immutable and equal raw values convert equally (an aware time compares
+    as the instant it is), so one instance can stand for all of them. The memo belongs to the
+    processor, which SQLAlchemy keeps per dialect; it is emptied when it reaches :data:`_MEMO`
+    values.
+    """
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        process = super().result_processor(dialect, coltype)
+        if process is None:  # pragma: no cover - UTCDateTime always converts
+            return None
+        memo: dict[Any, Any] = {}
+
+        def convert(value: Any) -> Any:
+            if value is None:
+                return None
+            found = memo.get(value)
+            if found is None:
+                if len(memo) >= _MEMO:
+                    memo.clear()
+                found = memo[value] = process(value)
+            return found
+
+        return convert
+
+
 def as_of_select(live: Table) -> Select[Any]:
     """The SELECT of the derived table that stands for ``live`` as of ``chronicle_as_of``.
 
@@ -138,7 +174,7 @@ def as_of_select(live: Table) -> Select[Any]:
     ]
     columns.append(history.c.version.label("version"))
     if own is base:
-        columns += [history.c[name].label(name) for name in INTERVAL_COLUMNS[1:]]
+        columns += [_interval_label(history.c[name]) for name in INTERVAL_COLUMNS[1:]]
     interval = base.history
     query = select(*columns)
     if own is not base:
@@ -147,6 +183,13 @@ def as_of_select(live: Table) -> Select[Any]:
         interval.c.valid_from <= _WHEN,
         or_(interval.c.valid_to > _WHEN, interval.c.valid_to.is_(None)),
     ).correlate(None)
+
+
+def _interval_label(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` labelled with its name; the times with :class:`_Instant` as their type."""
+    if isinstance(column.type, UTCDateTime):
+        return Label(column.name, column, _Instant())
+    return column.label(column.name)
 
 
 def _same_version(own: TableHistory, base: TableHistory) -> ColumnElement[bool]:
