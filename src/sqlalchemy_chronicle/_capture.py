@@ -16,6 +16,8 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import InstanceState, Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from . import _writer
 from ._schema import HistorySpec, TableHistory, spec_for
@@ -113,12 +115,12 @@ def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterato
     "row switch" (delete and re-add of one key in one flush) is not marked in the unit of work.
     """
     for obj in session.new:
-        state = inspect(obj)
+        state = instance_state(obj)
         spec = spec_for(state.mapper)
         if spec is not None:
             yield RowChange(spec, _current_identity(spec, state), "insert", state.dict)
     for obj in session.dirty:
-        state = inspect(obj)
+        state = instance_state(obj)
         spec = spec_for(state.mapper)
         if spec is None:
             continue
@@ -131,7 +133,7 @@ def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterato
             yield RowChange(spec, identity, "insert", state.dict)
         else:
             yield RowChange(spec, identity, "update", state.dict, () if known else tuple(unsure))
-    deleted = {inspect(obj) for obj in session.deleted}
+    deleted = {instance_state(obj) for obj in session.deleted}
     deleted.update(
         state
         for state, (is_delete, list_only) in flush_context.states.items()
@@ -144,10 +146,17 @@ def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterato
 
 
 def _changed_attributes(spec: HistorySpec, state: InstanceState[Any]) -> tuple[bool, list[str]]:
-    """Whether a tracked attribute changed for sure, and those set without a loaded old value."""
+    """Whether a tracked attribute changed for sure, and those set without a loaded old value.
+
+    Only attributes in the state's ``committed_state`` were set since the object was loaded, so
+    only those are asked for their history.
+    """
     unsure: list[str] = []
-    for key in spec.tracked_keys:
-        history = state.attrs[key].history
+    tracked = spec.tracked_keys
+    for key in state.committed_state:
+        if key not in tracked:
+            continue
+        history = state.get_history(key, PASSIVE_NO_INITIALIZE)
         if not history.has_changes():
             continue
         if history.deleted:

@@ -1,19 +1,23 @@
 """Change-log rows for one flush, derived from the history just written.
 
-An entry compares a row's version written by this transaction with the version before it, both
-read from the history in one statement per history table; so the entry is net per transaction and
-the same for every way a change arrives (objects, bulk statements, restores). Entries this
-transaction wrote for the same rows in earlier flushes are deleted first.
+An entry compares a row's version written by this transaction with the version before it; so the
+entry is net per transaction and the same for every way a change arrives (objects, bulk
+statements, restores). The writer knows most of those versions already (the latest versions it
+read, the versions it wrote); the rest, such as the version before one this transaction rewrites,
+are read with one statement per history table. Entries this transaction wrote for the same rows
+in earlier flushes are deleted first.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, cast, column, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ._schema import HistorySpec, TableHistory
-from ._sql import chunks
+from ._versions import Identity, StoredVersions
 from .changelog import ChangeLog, format_row_id, json_value
 
 if TYPE_CHECKING:
@@ -23,8 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["write_changelog"]
 
 EVENT_TYPES = {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE", "restore": "RESTORE"}
-
-Identity = tuple[Any, ...]
 
 
 def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
@@ -65,15 +67,23 @@ def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
     written = {identity: version for identity, version in own.items() if version is not None}
     if not written:
         return
-    stored = _read_versions(writer, written, specs)
+    stored = writer.stored
+    stored.load(
+        (table, identity, number)
+        for identity, version in written.items()
+        for table in specs[identity].tables
+        for number in (version, version - 1)
+        if number > 0
+    )
     entries = []
     for identity, version in written.items():
-        after = stored.get((identity, version))
+        tables = specs[identity].tables
+        after = _record(stored, tables, identity, version)
         if after is None:
             continue
-        old = stored.get((identity, version - 1))
-        operation = after.pop("__operation__")
-        if old is not None and old.pop("__operation__") == "delete":
+        operation = stored.operations[identity, version]
+        old = _record(stored, tables, identity, version - 1)
+        if stored.operations.get((identity, version - 1)) == "delete":
             old = None
         entries.append(
             {
@@ -86,7 +96,44 @@ def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
             }
         )
     if entries:
+        _insert_entries(connection, entries)
+
+
+def _insert_entries(connection: Connection, entries: list[dict[str, Any]]) -> None:
+    """Insert the entries in one statement.
+
+    PostgreSQL gets them as one JSON document that ``jsonb_to_recordset`` turns into rows: the
+    entries' ``changes`` are JSON already, and one ``json.dumps`` of the whole list costs far
+    less than adapting a thousand JSON values as parameters one by one.
+    """
+    columns = ChangeLog.__table__.c
+    if connection.dialect.name != "postgresql":
         connection.execute(insert(ChangeLog), entries)
+        return
+    names = list(entries[0])
+    document = json.dumps(
+        [{**entry, "timestamp": entry["timestamp"].isoformat()} for entry in entries],
+        separators=(",", ":"),
+    )
+    rows = (
+        func.jsonb_to_recordset(cast(literal(document), JSONB))
+        .table_valued(*(column(name, columns[name].type) for name in names))
+        .render_derived(with_types=True)
+    )
+    connection.execute(insert(ChangeLog).from_select(names, select(*rows.c)))
+
+
+def _record(
+    stored: StoredVersions, tables: list[TableHistory], identity: Identity, version: int
+) -> dict[str, Any] | None:
+    """One stored version's values across ``tables``, by column name; None if not stored."""
+    record: dict[str, Any] = {}
+    for table in tables:
+        values = stored.get(table, identity, version)
+        if values is None:
+            return None
+        record.update((hist.name, values.get(hist.key)) for _, hist in table.copied)
+    return record
 
 
 def _changes(operation: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -98,41 +145,3 @@ def _changes(operation: str, old: dict[str, Any] | None, new: dict[str, Any]) ->
         for name, value in new.items()
         if old is None or before.get(name) != value
     }
-
-
-def _read_versions(
-    writer: _HierarchyWriter,
-    written: dict[Identity, int],
-    specs: dict[Identity, HistorySpec],
-) -> dict[tuple[Identity, int], dict[str, Any]]:
-    """Column values of each written version and of the version before it, by column name."""
-    by_table: dict[TableHistory, list[tuple[Any, ...]]] = {}
-    for identity, version in written.items():
-        for table in specs[identity].tables:
-            keys = by_table.setdefault(table, [])
-            keys.append((*identity, version))
-            if version > 1:
-                keys.append((*identity, version - 1))
-    stored: dict[tuple[Identity, int], dict[str, Any]] = {}
-    for table, keys in by_table.items():
-        history = table.history
-        width = len(table.key)
-        values = [hist for _, hist in table.copied]
-        extra = [history.c.operation] if table is writer.base else []
-        for chunk in chunks(keys):
-            query = writer._by_primary_key(
-                select(*table.key, history.c.version, *values, *extra).where(
-                    writer._versions_in(table, chunk)
-                ),
-                table,
-            )
-            for row in writer.connection.execute(query):
-                identity = tuple(row[:width])
-                record = stored.setdefault((identity, row[width]), {})
-                record.update(
-                    (column.name, value)
-                    for column, value in zip(values, row[width + 1 :], strict=False)
-                )
-                if extra:
-                    record["__operation__"] = row[-1]
-    return stored

@@ -1,18 +1,50 @@
-"""Small SQL helpers shared by the writers."""
+"""SQL helpers shared by the writers: key lists in the form each database answers best."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import ARRAY as AnyArray
 
-__all__ = ["CHUNK", "chunks", "key_in"]
+if TYPE_CHECKING:
+    from ._schema import TableHistory
+
+__all__ = [
+    "CHUNK",
+    "Use",
+    "by_primary_key",
+    "chunks",
+    "insert_rows",
+    "is_mysql",
+    "key_in",
+    "unnest_keys",
+    "versions_in",
+]
 
 CHUNK = 2000
 """Rows per IN-list; keeps every statement far below the drivers' parameter limits."""
 
 T = TypeVar("T")
+
+Use = Literal["read", "lock", "write"]
+"""What a key list is for: a plain read, a locking read (``FOR UPDATE``, ``INSERT .. SELECT``)
+or the ``WHERE`` of an ``UPDATE`` or ``DELETE``."""
 
 
 def chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -28,3 +60,82 @@ def key_in(
     if len(columns) == 1:
         return columns[0].in_([key[0] for key in keys])
     return tuple_(*columns).in_(keys)
+
+
+def is_mysql(connection: Connection) -> bool:
+    """Whether ``connection`` talks to MySQL or MariaDB."""
+    return connection.dialect.name in ("mysql", "mariadb")
+
+
+def unnest_keys(columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]) -> Any:
+    """``keys`` as a PostgreSQL table ``(k0, k1, ..)``, one array parameter per key column.
+
+    The SQL text is the same whatever the number of keys, so it is compiled once and the
+    planner sees one array per column instead of thousands of parameters.
+    """
+    return _unnest(columns, list(zip(*keys, strict=True)), [f"k{n}" for n in range(len(columns))])
+
+
+def _unnest(
+    columns: Sequence[ColumnElement[Any]], parts: Sequence[Sequence[Any]], names: Sequence[str]
+) -> Any:
+    arrays = [
+        cast(bindparam(None, list(part), type_=ARRAY(c.type)), ARRAY(c.type))
+        for c, part in zip(columns, parts, strict=True)
+    ]
+    table: TableValuedAlias = func.unnest(*arrays).table_valued(*names).render_derived()
+    return table
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT`` ``rows`` (dictionaries with the same keys) into ``table``, in one statement.
+
+    On PostgreSQL the rows go as one array per column, unnested by the server: one round trip
+    and one compiled statement, where an executemany sends every row on its own. Elsewhere, and
+    for columns that are arrays themselves (``unnest`` would flatten them), an executemany.
+    """
+    keys = list(rows[0])
+    columns = [table.c[key] for key in keys]
+    if connection.dialect.name != "postgresql" or any(
+        isinstance(c.type, AnyArray) for c in columns
+    ):
+        connection.execute(insert(table), rows)
+        return
+    source = _unnest(columns, [[row[key] for row in rows] for key in keys], keys)
+    connection.execute(insert(table).from_select(keys, Select(*source.c)))
+
+
+def versions_in(
+    connection: Connection,
+    table: TableHistory,
+    keys: Sequence[tuple[Any, ...]],
+    use: Use = "read",
+) -> ColumnElement[bool]:
+    """``(key..., version) IN keys``, in a form each database answers from the primary key.
+
+    PostgreSQL gets the keys as arrays it unnests and joins (a long row-constructor ``IN`` is a
+    filter tried on every row there). MariaDB may scan for a row-constructor ``IN``, and a scan
+    that locks (``use`` ``"lock"`` or ``"write"``) locks every row it passes: there the keys are
+    spelled as ``OR``-ed equalities, which lock the rows named and no gap between them. A plain
+    read gets the first key column's ``IN`` as well, which MariaDB reads as a range.
+    """
+    columns = [*table.key, table.history.c.version]
+    if connection.dialect.name == "postgresql":
+        unnested = unnest_keys(columns, keys)
+        return tuple_(*columns).in_(Select(*unnested.c))
+    if is_mysql(connection) and use != "read":
+        return or_(*(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys))
+    if is_mysql(connection):
+        return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
+    return tuple_(*columns).in_(keys)
+
+
+def by_primary_key(connection: Connection, query: Select[Any], table: TableHistory) -> Select[Any]:
+    """On MySQL/MariaDB, make a lookup in ``table``'s history use the primary key, not a scan.
+
+    A scan would lock (``FOR UPDATE``, ``INSERT .. SELECT``) every row it passes.
+    """
+    if is_mysql(connection):
+        for name in ("mysql", "mariadb"):
+            query = query.with_hint(table.history, "FORCE INDEX (PRIMARY)", name)
+    return query

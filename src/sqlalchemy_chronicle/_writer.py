@@ -20,30 +20,16 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Select,
-    and_,
-    column,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    tuple_,
-    update,
-    values,
-)
+from sqlalchemy import ColumnElement, Connection, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ._changelog import write_changelog
 from ._schema import HistorySpec, TableHistory
-from ._sql import chunks, key_in
+from ._sql import Use, by_primary_key, chunks, insert_rows, key_in, versions_in
 from ._types import UTCDateTime
+from ._versions import Identity, Latest, StoredVersions, read_latest
 from .errors import ConcurrentVersionError
 from .transaction import (
     OpenTransaction,
@@ -60,17 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["write_history"]
 
 _TICK = dt.timedelta(microseconds=1)
-
-
-class Latest(NamedTuple):
-    """The newest history row of one identity, as read at the start of the write."""
-
-    version: int
-    valid_from: dt.datetime
-    valid_to: dt.datetime | None
-    transaction_id: int
-    operation: str
-    restored_from: int | None
 
 
 @dataclass
@@ -176,109 +151,13 @@ class _HierarchyWriter:
         self.connection = connection
         self.root = root
         self.base = root.base
+        self.stored = StoredVersions(connection)
 
-    def latest_versions(self, changes: Sequence[RowChange]) -> dict[tuple[Any, ...], Latest]:
-        """The newest history row of each changed identity.
-
-        The read runs after the flush has written, and so locked, the live rows: a concurrent
-        writer of the same row has committed or waits for us. On PostgreSQL (read committed) and
-        SQLite each statement sees the newest committed history, so a plain read is enough. A
-        MySQL/MariaDB repeatable-read transaction reads an older snapshot; a locking read would
-        see the newest rows but takes gap locks that make writers of neighbouring rows wait for
-        each other. So there the open versions found are re-read by their exact key with
-        ``FOR UPDATE`` (record locks only), and only rows closed meanwhile by another
-        transaction are read again with a locking range read.
-        """
-        identities = [change.identity for change in changes]
-        found = self._read_latest(identities)
-        if self._is_mysql:
-            stale = self._closed_since_snapshot(found)
-            if stale:
-                found.update(self._read_newer({key: found[key] for key in stale}))
-        return found
-
-    def _read_latest(self, identities: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], Latest]:
-        history = self.base.history
-        key = self.base.key
-        width = len(key)
-        found: dict[tuple[Any, ...], Latest] = {}
-        for chunk in chunks(identities):
-            newest = (
-                select(*key, func.max(history.c.version).label("newest"))
-                .where(key_in(key, chunk))
-                .group_by(*key)
-                .subquery()
-            )
-            query = select(
-                *key,
-                history.c.version,
-                history.c.valid_from,
-                history.c.valid_to,
-                history.c.transaction_id,
-                history.c.operation,
-                history.c.restored_from,
-            ).join_from(
-                history,
-                newest,
-                and_(
-                    history.c.version == newest.c.newest,
-                    *(column == newest.c[column.key] for column in key),
-                ),
-            )
-            for row in self.connection.execute(query):
-                found[tuple(row[:width])] = Latest(*row[width:])
-        return found
-
-    def _read_newer(self, seen: dict[tuple[Any, ...], Latest]) -> dict[tuple[Any, ...], Latest]:
-        """The newest committed version of rows whose snapshot version ``seen`` is outdated.
-
-        A locking read of the versions after the ones seen; MySQL/MariaDB only, and rare: it
-        happens when a concurrent transaction versioned the row after this one's snapshot.
-        """
-        history = self.base.history
-        key = self.base.key
-        width = len(key)
-        newer = or_(
-            *(
-                and_(
-                    *(c == v for c, v in zip(key, identity, strict=True)),
-                    history.c.version > old.version,
-                )
-                for identity, old in seen.items()
-            )
+    def latest_versions(self, changes: Sequence[RowChange]) -> dict[Identity, Latest]:
+        """The newest history row of each changed identity; see :func:`read_latest`."""
+        return read_latest(
+            self.connection, self.base, [change.identity for change in changes], self.stored
         )
-        query = self._by_primary_key(
-            select(
-                *key,
-                history.c.version,
-                history.c.valid_from,
-                history.c.valid_to,
-                history.c.transaction_id,
-                history.c.operation,
-                history.c.restored_from,
-            )
-            .where(newer)
-            .order_by(history.c.version)
-            .with_for_update(),
-            self.base,
-        )
-        return {tuple(row[:width]): Latest(*row[width:]) for row in self.connection.execute(query)}
-
-    def _closed_since_snapshot(self, found: dict[tuple[Any, ...], Latest]) -> list[tuple[Any, ...]]:
-        """Identities whose open version in ``found`` is closed in the newest committed data."""
-        history = self.base.history
-        width = len(self.base.key)
-        keys = [(*identity, v.version) for identity, v in found.items() if v.valid_to is None]
-        stale: list[tuple[Any, ...]] = []
-        for chunk in chunks(keys):
-            query = self._by_primary_key(
-                select(*self.base.key, history.c.valid_to)
-                .where(self._versions_in(self.base, chunk, use="lock"))
-                .with_for_update(),
-                self.base,
-            )
-            stale += [tuple(row[:width]) for row in self.connection.execute(query) if row[-1]]
-        return stale
 
     def _time_after(self, latest: Latest) -> dt.datetime:
         """This transaction's time, or just after ``latest`` when a concurrent one got ahead."""
@@ -377,43 +256,43 @@ class _HierarchyWriter:
         return [c for c in changes if c.identity not in equal]
 
     def _equal_to_stored(
-        self, candidates: dict[tuple[Any, ...], tuple[RowChange, int]], only_unsure: bool
-    ) -> set[tuple[Any, ...]]:
-        """Identities whose values equal the stored version given for each, one read per table.
+        self, candidates: dict[Identity, tuple[RowChange, int]], only_unsure: bool
+    ) -> set[Identity]:
+        """Identities whose values equal the stored version given for each.
 
         Compares every tracked value, or with ``only_unsure`` the attributes whose old value was
         unknown. A delete marker, or a value that cannot be compared, counts as different.
         """
-        if not candidates:
-            return set()
-        seen: set[tuple[Any, ...]] = set()
-        differing: set[tuple[Any, ...]] = set()
-        by_table: dict[TableHistory, list[tuple[Any, ...]]] = defaultdict(list)
-        for identity, (change, version) in candidates.items():
-            for table in change.spec.tables:
-                by_table[table].append((*identity, version))
-        for table, keys in by_table.items():
-            width = len(table.key)
-            pairs = [(hist, live) for live, hist in table.copied[width:]]
-            extra = [table.history.c.operation] if table is self.base else []
-            for chunk in chunks(keys):
-                query = select(*table.key, *(hist for hist, _ in pairs), *extra).where(
-                    self._versions_in(table, chunk)
-                )
-                for record in self.connection.execute(query):
-                    change, _ = candidates[tuple(record[:width])]
-                    seen.add(change.identity)
-                    if extra and record[-1] == "delete":
-                        differing.add(change.identity)
-                        continue
-                    for (hist, live), stored in zip(pairs, record[width:], strict=False):
-                        attr = change.spec.attribute_key(live)
-                        if attr is None or (only_unsure and attr not in change.unsure):
-                            continue
-                        if not _same(hist, stored, change.value(table, hist.key, attr)):
-                            differing.add(change.identity)
-                            break
-        return seen - differing
+        self.stored.load(
+            (table, identity, version)
+            for identity, (change, version) in candidates.items()
+            for table in change.spec.tables
+        )
+        return {
+            identity
+            for identity, (change, version) in candidates.items()
+            if self.stored.operations.get((identity, version), "delete") != "delete"
+            and all(
+                self._table_equal(table, change, version, only_unsure)
+                for table in change.spec.tables
+            )
+        }
+
+    def _table_equal(
+        self, table: TableHistory, change: RowChange, version: int, only_unsure: bool
+    ) -> bool:
+        stored = self.stored.get(table, change.identity, version)
+        if stored is None:
+            return False
+        width = len(table.key)
+        for (_, hist), (key, attr) in zip(
+            table.copied[width:], change.spec.value_keys(table)[width:], strict=True
+        ):
+            if attr is None or (only_unsure and attr not in change.unsure):
+                continue
+            if not _same(hist, stored.get(key), change.value(table, key, attr)):
+                return False
+        return True
 
     @staticmethod
     def _plan_own(
@@ -474,8 +353,25 @@ class _HierarchyWriter:
                 .where(self._versions_in(self.base, chunk, use="write"))
                 .values(valid_to=None)
             )
+        self._note_written_markers(plan)
         if plan.new:
             self._insert_new(plan.new)
+
+    def _note_written_markers(self, plan: Plan) -> None:
+        """Keep :attr:`stored` equal to the history after the removals and delete markers."""
+        stored = self.stored
+        for change, version in plan.remove:
+            for table in change.spec.tables:
+                stored.forget(table, change.identity, version)
+        for change, version in plan.to_marker:
+            stored.operations[change.identity, version] = "delete"
+        for rows in plan.copy_marker.values():
+            for change, version in rows:
+                for table in change.spec.tables:
+                    values = stored.get(table, change.identity, version)
+                    if values is not None:
+                        stored.know(table, change.identity, version + 1, values)
+                stored.operations[change.identity, version + 1] = "delete"
 
     def _keys(self, rows: Iterable[tuple[RowChange, int]]) -> list[tuple[Any, ...]]:
         return [(*change.identity, version) for change, version in rows]
@@ -490,46 +386,9 @@ class _HierarchyWriter:
         return grouped
 
     def _versions_in(
-        self, table: TableHistory, keys: Sequence[tuple[Any, ...]], use: str = "read"
+        self, table: TableHistory, keys: Sequence[tuple[Any, ...]], use: Use = "read"
     ) -> ColumnElement[bool]:
-        """``(key..., version) IN keys``, in a form each database answers from the primary key.
-
-        PostgreSQL plans a long row-constructor ``IN`` list as a filter tried on every row, so
-        there the keys come as a ``VALUES`` list, which it joins. MariaDB may scan for a
-        row-constructor ``IN``, and a scan that locks (``use="write"``: ``UPDATE``, ``DELETE``;
-        ``use="lock"``: ``FOR UPDATE``, ``INSERT .. SELECT``) locks every row it passes: there the
-        keys are spelled as ``OR``-ed equalities, which lock the rows named and no gap between
-        them. A plain read (``use="read"``) gets the first key column's ``IN`` as well, which
-        MariaDB reads as a range.
-        """
-        columns = [*table.key, table.history.c.version]
-        dialect = self.connection.dialect.name
-        if dialect == "postgresql":
-            rows = values(
-                *(column(f"k{n}", c.type) for n, c in enumerate(columns)), name="chronicle_keys"
-            ).data(list(keys))
-            return tuple_(*columns).in_(select(rows))
-        if self._is_mysql and use != "read":
-            return or_(
-                *(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys)
-            )
-        if self._is_mysql and use == "read":
-            return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
-        return tuple_(*columns).in_(keys)
-
-    def _by_primary_key(self, query: Select[Any], table: TableHistory) -> Select[Any]:
-        """On MySQL/MariaDB, make a small table's lookup use the primary key, not a scan.
-
-        A scan would lock (``FOR UPDATE``, ``INSERT .. SELECT``) every row it passes.
-        """
-        if self._is_mysql:
-            for name in ("mysql", "mariadb"):
-                query = query.with_hint(table.history, "FORCE INDEX (PRIMARY)", name)
-        return query
-
-    @property
-    def _is_mysql(self) -> bool:
-        return self.connection.dialect.name in ("mysql", "mariadb")
+        return versions_in(self.connection, table, keys, use)
 
     def _copy_marker(
         self, table: TableHistory, keys: Sequence[tuple[Any, ...]], at: dt.datetime
@@ -548,8 +407,10 @@ class _HierarchyWriter:
                 literal(self.transaction.id).label("transaction_id"),
             ]
             names += ["valid_from", "valid_to", "operation", "transaction_id"]
-        source = self._by_primary_key(
-            select(*selected).where(self._versions_in(table, keys, use="lock")), table
+        source = by_primary_key(
+            self.connection,
+            select(*selected).where(self._versions_in(table, keys, use="lock")),
+            table,
         )
         return insert(history).from_select(names, source)
 
@@ -562,6 +423,7 @@ class _HierarchyWriter:
                     key: change.value(table, key, attr)
                     for key, attr in change.spec.value_keys(table)
                 }
+                self.stored.know(table, change.identity, version.version, row)
                 row["version"] = version.version
                 if table is self.base:
                     row["valid_from"] = version.valid_from
@@ -569,9 +431,10 @@ class _HierarchyWriter:
                     row["operation"] = version.operation
                     row["transaction_id"] = self.transaction.id
                     row["restored_from"] = version.restored_from
+                    self.stored.operations[change.identity, version.version] = version.operation
                 rows[table].append(row)
         for table, table_rows in rows.items():
-            self.connection.execute(insert(table.history), table_rows)
+            insert_rows(self.connection, table.history, table_rows)
 
     def read_back(self, changes: Sequence[RowChange]) -> None:
         """Read from the live tables the values that inserted or updated rows do not carry.
