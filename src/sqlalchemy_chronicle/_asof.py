@@ -84,7 +84,6 @@ OPTION: Final = "chronicle_as_of_query"
 """The execution option under which a :func:`~sqlalchemy_chronicle.query_as_of` statement keeps
 its :class:`AsOfQuery`; its time is the execution option :data:`PARAM`."""
 
-_WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
 _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile")
 _MEMO: Final = 4096
 """How many distinct interval times the result processor of a snapshot keeps converted."""
@@ -131,22 +130,38 @@ class _Instant(UTCDateTime):
     cache_ok = True
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        process = super().result_processor(dialect, coltype)
-        if process is None:  # pragma: no cover - UTCDateTime always converts
+        return _memoized(super().result_processor(dialect, coltype))
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """The same memo for the values sent.
+
+        The time of :data:`_WHEN` is sent once per interval condition of a statement, and a
+        series of queries often repeats it.
+        """
+        return _memoized(super().bind_processor(dialect))
+
+
+def _memoized(process: Any) -> Any:
+    """``process`` remembering its results for up to :data:`_MEMO` distinct non-NULL values."""
+    if process is None:  # pragma: no cover - UTCDateTime always converts
+        return None
+    memo: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None:
             return None
-        memo: dict[Any, Any] = {}
+        found = memo.get(value)
+        if found is None:
+            found = process(value)
+            if len(memo) >= _MEMO:
+                memo.clear()
+            memo[value] = found
+        return found
 
-        def convert(value: Any) -> Any:
-            if value is None:
-                return None
-            found = memo.get(value)
-            if found is None:
-                if len(memo) >= _MEMO:
-                    memo.clear()
-                found = memo[value] = process(value)
-            return found
+    return convert
 
-        return convert
+
+_WHEN: Final = bindparam(PARAM, type_=_Instant())
 
 
 def as_of_select(live: Table) -> Select[Any]:
@@ -272,7 +287,9 @@ class Snapshot(Subquery):
         bindparams.extend(binds)
         key: tuple[Any, ...] = (id_, self.__class__, self.element, self.name)
         if self._annotations:
-            key += self._gen_annotations_cache_key(anon_map)
+            # Memoized on the annotated copy, as SQLAlchemy does for a table's columns: the
+            # copies come from the AsOfQuery's aliased class, which is made once.
+            key += self._annotations_cache_key
         return key
 
     @property
