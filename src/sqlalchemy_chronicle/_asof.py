@@ -39,6 +39,12 @@ The substitution is made in two places:
 In both the time is the parameter ``chronicle_as_of``, which the session supplies (see
 :func:`sqlalchemy_chronicle.query._on_execute`): from the time-travel session, or from the
 execution options of a ``query_as_of()`` statement.
+
+What does not depend on the time is made once per class (:class:`AsOfQuery`: the snapshots, the
+aliased class, the statement), so that a point lookup costs about what a primary-key read of the
+history class costs: a snapshot's cache key names its inner SELECT by identity instead of
+walking it, a statement is rewritten only when it names history columns, and the validity times
+convert once per distinct value (:class:`_Instant`).
 """
 
 from __future__ import annotations
