@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     Select,
@@ -19,8 +20,11 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import ARRAY as AnyArray
+from sqlalchemy.types import Integer
 
 if TYPE_CHECKING:
     from ._schema import TableHistory
@@ -116,18 +120,47 @@ def versions_in(
     PostgreSQL gets the keys as arrays it unnests and joins (a long row-constructor ``IN`` is a
     filter tried on every row there). MariaDB may scan for a row-constructor ``IN``, and a scan
     that locks (``use`` ``"lock"`` or ``"write"``) locks every row it passes: there the keys are
-    spelled as ``OR``-ed equalities, which lock the rows named and no gap between them. A plain
-    read gets the first key column's ``IN`` as well, which MariaDB reads as a range.
+    spelled as ``OR``-ed equalities, which lock the rows named and no gap between them (integer
+    keys as SQL text, see :class:`_IntegerKeys`).
+    Otherwise the row-constructor ``IN`` comes with an ``IN`` of the first key column, which
+    MariaDB and SQLite answer from the primary key (alone, SQLite scans the table for it).
     """
     columns = [*table.key, table.history.c.version]
     if connection.dialect.name == "postgresql":
         unnested = unnest_keys(columns, keys)
         return tuple_(*columns).in_(Select(*unnested.c))
     if is_mysql(connection) and use != "read":
+        if all(isinstance(c.type, Integer) for c in columns):
+            return _IntegerKeys(columns, keys)
         return or_(*(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys))
-    if is_mysql(connection):
-        return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
-    return tuple_(*columns).in_(keys)
+    return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
+
+
+class _IntegerKeys(ColumnElement[bool]):
+    """``(a = 1 AND b = 2) OR ..`` for integer keys, rendered as SQL text without parameters.
+
+    Built as expressions, a list of two thousand keys costs thousands of objects, a cache key
+    and a compilation per statement; rendered directly, it costs one string. A new list is a new
+    statement, so the statements it is part of are not cached (``inherit_cache = False``).
+    """
+
+    inherit_cache = False
+    type = Boolean()
+    _is_implicitly_boolean = True
+
+    def __init__(self, columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]):
+        self.columns = list(columns)
+        self.keys = keys
+
+
+@compiles(_IntegerKeys)
+def _render_integer_keys(element: _IntegerKeys, compiler: SQLCompiler, **kw: Any) -> str:
+    names = [compiler.process(column, **kw) for column in element.columns]
+    terms = (
+        " AND ".join(f"{name} = {int(value)}" for name, value in zip(names, key, strict=True))
+        for key in element.keys
+    )
+    return "((" + ") OR (".join(terms) + "))"
 
 
 def by_primary_key(connection: Connection, query: Select[Any], table: TableHistory) -> Select[Any]:
