@@ -94,19 +94,26 @@ def _unnest(
 def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """``INSERT`` ``rows`` (dictionaries with the same keys) into ``table``, in one statement.
 
-    On PostgreSQL the rows go as one array per column, unnested by the server: one round trip
-    and one compiled statement, where an executemany sends every row on its own. Elsewhere, and
-    for columns that are arrays themselves (``unnest`` would flatten them), an executemany.
+    On PostgreSQL the rows go as one array per column, unnested by the server (a value that is
+    the same object in every row, such as the transaction's time, as one parameter): one round
+    trip and one compiled statement, where an executemany sends every row on its own. Elsewhere,
+    and for columns that are arrays themselves (``unnest`` would flatten them), an executemany.
     """
-    keys = list(rows[0])
-    columns = [table.c[key] for key in keys]
-    if connection.dialect.name != "postgresql" or any(
-        isinstance(c.type, AnyArray) for c in columns
+    first = rows[0]
+    if (
+        connection.dialect.name != "postgresql"
+        or len(rows) == 1
+        or any(isinstance(table.c[key].type, AnyArray) for key in first)
     ):
         connection.execute(insert(table), rows)
         return
-    source = _unnest(columns, [[row[key] for row in rows] for key in keys], keys)
-    connection.execute(insert(table).from_select(keys, Select(*source.c)))
+    same = [key for key in first if all(row[key] is first[key] for row in rows)]
+    varying = [key for key in first if key not in same]
+    source = _unnest(
+        [table.c[key] for key in varying], [[row[key] for row in rows] for key in varying], varying
+    )
+    shared = [bindparam(None, first[key], type_=table.c[key].type) for key in same]
+    connection.execute(insert(table).from_select([*varying, *same], Select(*source.c, *shared)))
 
 
 def versions_in(
