@@ -1,17 +1,20 @@
 """Set-based history writes for one flush.
 
 For every versioned base table touched by a flush the writer reads, in one statement, the latest
-version of each touched row, decides in Python what each row needs, and then writes with a small,
-fixed number of statements whatever the number of rows (an executemany counts as one):
+version of each touched row with its values (:mod:`._versions`), decides in Python what each row
+needs, and then writes with a small, fixed number of statements whatever the number of rows (an
+executemany counts as one):
 
 1. delete this transaction's own earlier version of a row that is written again (rule: one
    version per row per transaction), or turn it into the delete marker;
 2. close the open versions of other transactions (``valid_to`` = this transaction's time);
 3. copy delete markers from the history itself;
-4. insert the new versions with one executemany per table.
+4. insert the new versions with one statement per table.
 
 Values come from the flushed objects; columns the object does not hold (server defaults, expired
-or deferred attributes) are read back from the live table in one more statement.
+or deferred attributes) are read back from the live table in one more statement. Whether an
+update changed anything, and the change-log entries, are decided against the versions the writer
+has read or written, so they rarely need a read of their own.
 """
 
 from __future__ import annotations
