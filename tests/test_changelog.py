@@ -20,7 +20,7 @@ from sqlalchemy_chronicle import (
     format_row_id,
 )
 
-from .models import Article, Note, Tag
+from .models import Article, Car, Note, Tag
 from .support import FrozenClock, StatementCounter
 
 
@@ -68,6 +68,31 @@ def test_one_net_entry_per_row_per_transaction(session: Session, clock: FrozenCl
     session.commit()
     assert entries(session)[1:] == [
         ("article", "1", "UPDATE", {"title": ["a", "d"], "body": [None, "body"]})
+    ]
+
+
+def test_joined_inheritance_entries_hold_both_tables(session: Session, clock: FrozenClock) -> None:
+    session.add(Car(id=1, name="a", doors=3))
+    session.commit()
+    clock.advance(seconds=1)
+    car = session.get(Car, 1)
+    assert car is not None
+    car.doors = 5
+    session.commit()
+    clock.advance(seconds=1)
+    car.name = "b"
+    session.flush()
+    car.doors = 4
+    session.commit()
+    clock.advance(seconds=1)
+    session.delete(car)
+    session.commit()
+    row = {"id": 1, "kind": "car", "name": "b", "doors": 4}
+    assert entries(session) == [
+        ("vehicle", "1", "INSERT", {**row, "name": "a", "doors": 3}),
+        ("vehicle", "1", "UPDATE", {"doors": [3, 5]}),
+        ("vehicle", "1", "UPDATE", {"name": ["a", "b"], "doors": [5, 4]}),
+        ("vehicle", "1", "DELETE", row),
     ]
 
 

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-import pendulum
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
 
-from sqlalchemy_chronicle import Transaction
+import pendulum
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Enum,
+    Integer,
+    LargeBinary,
+    Numeric,
+    Text,
+    Uuid,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from sqlalchemy_chronicle import Transaction, Versioned
 
 from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
 from .support import FrozenClock, versions
@@ -420,3 +442,65 @@ def test_a_change_undone_in_the_same_transaction_leaves_nothing(
     assert summary(session, 2) == [(1, "insert", "b", t0, None)]
     assert session.scalar(select(func.count()).select_from(Transaction)) == 1
     assert session.scalar(select(func.count()).select_from(ChangeLog)) == 2
+
+
+@pytest.mark.parametrize("with_array", [False, True], ids=["scalars", "with-array"])
+def test_versions_keep_values_of_many_column_types(db: Engine, with_array: bool) -> None:
+    """The writer sends values in several ways (PostgreSQL: arrays per column, one parameter
+    for a value every row shares, an executemany when a column is an array; elsewhere an
+    executemany): each type must arrive intact."""
+    if with_array and db.dialect.name != "postgresql":
+        pytest.skip("array columns are PostgreSQL's")
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Kinds(Versioned, Other):
+        __tablename__ = "kinds"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        amount: Mapped[decimal.Decimal] = mapped_column(Numeric(12, 2))
+        flag: Mapped[bool] = mapped_column(Boolean)
+        day: Mapped[dt.date] = mapped_column(Date)
+        moment: Mapped[dt.datetime] = mapped_column(DateTime)
+        token: Mapped[uuid.UUID] = mapped_column(Uuid)
+        blob: Mapped[bytes] = mapped_column(LargeBinary(100))
+        doc: Mapped[dict[str, Any]] = mapped_column(JSON)
+        color: Mapped[str] = mapped_column(Enum("red", "blue", name="kinds_color"))
+        text_: Mapped[str | None] = mapped_column("text", Text)
+        if with_array:
+            numbers: Mapped[list[int]] = mapped_column(postgresql.ARRAY(Integer))
+
+    def values(n: int) -> dict[str, Any]:
+        extra = {"numbers": [n, n + 1]} if with_array else {}
+        return {
+            "id": n,
+            "amount": decimal.Decimal(f"{n}.25"),
+            "flag": n % 2 == 0,
+            "day": dt.date(2024, 1, n),
+            "moment": dt.datetime(2024, 1, 1, 12, 0, n),
+            "token": uuid.UUID(int=n),
+            "blob": bytes([n, 0, 255]),
+            "doc": {"n": n, "list": [1, "two"]},
+            "color": "red" if n % 2 else "blue",
+            "text_": None if n == 2 else f'it\'s "{n}"',
+            **extra,
+        }
+
+    Other.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            session.add_all([Kinds(**values(n)) for n in (1, 2, 3)])
+            session.commit()
+            for kinds in session.scalars(select(Kinds)):
+                kinds.flag = not kinds.flag
+            session.commit()
+            history = Kinds.__history__
+            stored = session.scalars(select(history).order_by(history.id, history.version))
+            found = [(v.version, {key: getattr(v, key) for key in values(1)}) for v in stored.all()]
+        expected = []
+        for n in (1, 2, 3):
+            expected.append((1, values(n)))
+            expected.append((2, {**values(n), "flag": not values(n)["flag"]}))
+        assert found == expected
+    finally:
+        Other.metadata.drop_all(db, tables=[Kinds.__table__, Kinds.__history__.__table__])
