@@ -48,7 +48,7 @@ from ._capture import RowChange
 from ._restore import Family, Key, snap_key, snapshot
 from ._restore_session import forget_rows
 from ._schema import HistorySpec, TableHistory
-from ._sql import chunks, key_in
+from ._sql import chunks, rows_in
 from ._writer import write_history
 from .errors import NoVersionAt
 
@@ -110,7 +110,9 @@ def write_table(session: Session, connection: Connection, plan: TablePlan) -> No
     inserted = [key for key, _ in plan.inserts]
     updated = [key for key, _ in plan.updates]
     for chunk in chunks(plan.deletes):
-        connection.execute(delete(table.live).where(key_in(table.live_key, chunk)))
+        connection.execute(
+            delete(table.live).where(rows_in(connection, table.live_key, chunk, use="write"))
+        )
     values = _tracked_columns(table)
     for chunk in chunks(updated):
         snap = snapshot(table, when, chunk)

@@ -37,6 +37,7 @@ __all__ = [
     "insert_rows",
     "is_mysql",
     "key_in",
+    "rows_in",
     "unnest_keys",
     "versions_in",
 ]
@@ -122,17 +123,27 @@ def versions_in(
     keys: Sequence[tuple[Any, ...]],
     use: Use = "read",
 ) -> ColumnElement[bool]:
-    """``(key..., version) IN keys``, in a form each database answers from the primary key.
+    """``(key..., version) IN keys`` for ``table``'s history; see :func:`rows_in`."""
+    return rows_in(connection, [*table.key, table.history.c.version], keys, use)
+
+
+def rows_in(
+    connection: Connection,
+    columns: Sequence[ColumnElement[Any]],
+    keys: Sequence[tuple[Any, ...]],
+    use: Use = "read",
+) -> ColumnElement[bool]:
+    """``(columns) IN keys``, in a form each database answers from the primary key.
 
     PostgreSQL gets the keys as arrays it unnests and joins (a long row-constructor ``IN`` is a
-    filter tried on every row there). MariaDB may scan for a row-constructor ``IN``, and a scan
-    that locks (``use`` ``"lock"`` or ``"write"``) locks every row it passes: there the keys are
-    spelled as ``OR``-ed equalities, which lock the rows named and no gap between them (integer
-    keys as SQL text, see :class:`_IntegerKeys`).
-    Otherwise the row-constructor ``IN`` comes with an ``IN`` of the first key column, which
-    MariaDB and SQLite answer from the primary key (alone, SQLite scans the table for it).
+    filter tried on every row there, and a long list of parameters is parsed anew by the driver
+    for every statement). MariaDB may scan for a row-constructor ``IN``, and a scan that locks
+    (``use`` ``"lock"`` or ``"write"``) locks every row it passes: there the keys are spelled as
+    ``OR``-ed equalities, which lock the rows named and no gap between them (integer keys as SQL
+    text, see :class:`_IntegerKeys`). Otherwise a row-constructor ``IN`` comes with an ``IN`` of
+    the first column, which MariaDB and SQLite answer from the primary key (alone, SQLite scans
+    the table for it).
     """
-    columns = [*table.key, table.history.c.version]
     if connection.dialect.name == "postgresql":
         unnested = unnest_keys(columns, keys)
         return tuple_(*columns).in_(Select(*unnested.c))
@@ -140,6 +151,8 @@ def versions_in(
         if all(isinstance(c.type, Integer) for c in columns):
             return _IntegerKeys(columns, keys)
         return or_(*(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys))
+    if len(columns) == 1:
+        return columns[0].in_([key[0] for key in keys])
     return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
 
 

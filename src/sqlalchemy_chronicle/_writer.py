@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ._changelog import write_changelog
 from ._schema import HistorySpec, TableHistory
-from ._sql import Use, by_primary_key, chunks, insert_rows, key_in, versions_in
+from ._sql import Use, by_primary_key, chunks, insert_rows, rows_in, versions_in
 from ._types import UTCDateTime
 from ._versions import Identity, Latest, StoredVersions, read_latest
 from .errors import ConcurrentVersionError
@@ -457,7 +457,7 @@ class _HierarchyWriter:
             columns = [live for live, _ in table.copied]
             width = len(table.key)
             for chunk in chunks(list(incomplete)):
-                query = select(*columns).where(key_in(table.live_key, chunk))
+                query = select(*columns).where(rows_in(self.connection, table.live_key, chunk))
                 for record in self.connection.execute(query):
                     change = incomplete[tuple(record[:width])]
                     change.read_back[table] = {
