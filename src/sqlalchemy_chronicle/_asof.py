@@ -148,23 +148,30 @@ class _Instant(UTCDateTime):
 
 
 def _memoized(process: Any) -> Any:
-    """``process`` remembering its results for up to :data:`_MEMO` distinct non-NULL values."""
+    """``process`` remembering its results for up to :data:`_MEMO` distinct values."""
     if process is None:  # pragma: no cover - UTCDateTime always converts
         return None
-    memo: dict[Any, Any] = {}
+    return _Memo(process).__getitem__
 
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        found = memo.get(value)
-        if found is None:
-            found = process(value)
-            if len(memo) >= _MEMO:
-                memo.clear()
-            memo[value] = found
+
+class _Memo(dict[Any, Any]):
+    """The converted values by raw value, NULL included; a miss converts and remembers.
+
+    The processor is the dictionary's own ``__getitem__``, so that a value seen before costs a
+    look-up in C and no Python call: a snapshot makes two conversions per row.
+    """
+
+    def __init__(self, process: Any) -> None:
+        super().__init__({None: None})
+        self.process = process
+
+    def __missing__(self, value: Any) -> Any:
+        found = self.process(value)
+        if len(self) >= _MEMO:
+            self.clear()
+            self[None] = None
+        self[value] = found
         return found
-
-    return convert
 
 
 _WHEN: Final = bindparam(PARAM, type_=_Instant())
