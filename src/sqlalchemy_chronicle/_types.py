@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Final
 
 import pendulum
 from sqlalchemy import DateTime, Dialect
@@ -31,6 +31,22 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """The conversion of values sent, done once per distinct value (see :func:`_memoized`).
+
+        The rows a flush writes share their transaction's time, and a series of as-of queries
+        often repeats one.
+        """
+        return _memoized(super().bind_processor(dialect))
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """The conversion of values read, done once per distinct value.
+
+        The versions one transaction wrote share their interval times, so a table holds few
+        distinct values among many rows.
+        """
+        return _memoized(super().result_processor(dialect, coltype))
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
@@ -51,6 +67,36 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
         if value is None:
             return None
         return pendulum.DateTime(*_utc_fields(value), tzinfo=pendulum.UTC)
+
+
+MEMO_SIZE: Final = 4096
+"""Distinct values a conversion remembers before it starts afresh."""
+
+
+def _memoized(process: Any) -> Any:
+    """``process`` remembering its results for up to :data:`MEMO_SIZE` distinct non-NULL values.
+
+    The converted values are immutable and equal inputs convert equally (an aware time compares
+    as the instant it is), so one result can stand for all of them. The memo belongs to the
+    processor, which SQLAlchemy keeps per dialect; a naive time is refused every time, as it is
+    never remembered.
+    """
+    if process is None:  # pragma: no cover - UTCDateTime always converts
+        return None
+    memo: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        found = memo.get(value)
+        if found is None:
+            found = process(value)
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[value] = found
+        return found
+
+    return convert
 
 
 def _utc_fields(value: dt.datetime) -> tuple[int, int, int, int, int, int, int]:
