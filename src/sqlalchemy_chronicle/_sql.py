@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -24,7 +25,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import ARRAY as AnyArray
-from sqlalchemy.types import Integer
+from sqlalchemy.types import Integer, String
 
 if TYPE_CHECKING:
     from ._schema import TableHistory
@@ -151,9 +152,25 @@ def rows_in(
         if all(isinstance(c.type, Integer) for c in columns):
             return _IntegerKeys(columns, keys)
         return or_(*(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys))
+    if connection.dialect.name == "sqlite" and all(
+        isinstance(c.type, Integer | String) for c in columns
+    ):
+        return tuple_(*columns).in_(_json_keys(columns, keys))
     if len(columns) == 1:
         return columns[0].in_([key[0] for key in keys])
     return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
+
+
+def _json_keys(columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]) -> Any:
+    """SQLite: ``SELECT`` of ``keys`` from one JSON parameter, through ``json_each``.
+
+    One parameter instead of one per key value: the statement is compiled once, and the driver
+    binds one value where it would bind thousands.
+    """
+    document = json.dumps([list(key) for key in keys])
+    each = func.json_each(bindparam(None, document, type_=String())).table_valued("value")
+    parts = [func.json_extract(each.c.value, f"$[{n}]") for n in range(len(columns))]
+    return Select(*parts).select_from(each)
 
 
 class _IntegerKeys(ColumnElement[bool]):

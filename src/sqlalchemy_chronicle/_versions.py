@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, true
 
 from ._schema import TableHistory
-from ._sql import by_primary_key, chunks, is_mysql, key_in, unnest_keys, versions_in
+from ._sql import by_primary_key, chunks, is_mysql, rows_in, unnest_keys, versions_in
 
 __all__ = ["Identity", "Latest", "StoredVersions", "read_latest"]
 
@@ -164,7 +164,7 @@ class _LatestReader:
             return self._rows(select(*newest.c).select_from(wanted).join(newest, true()))
         highest = (
             select(*key, func.max(history.c.version).label("highest"))
-            .where(key_in(key, identities))
+            .where(rows_in(self.connection, key, identities))
             .group_by(*key)
             .subquery()
         )
