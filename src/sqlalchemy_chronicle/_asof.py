@@ -122,11 +122,14 @@ def _compile_typed_null(element: _TypedNull, compiler: SQLCompiler, **kw: Any) -
 
 
 class _Instant(UTCDateTime):
-    """:class:`UTCDateTime` that converts each distinct stored value once.
+    """:class:`UTCDateTime` whose processors answer a value seen before without a Python call.
 
     A snapshot loads two interval times per row, and the rows written by one transaction share
     them, so a table has few distinct values among many rows; converting every one to a
-    :class:`pendulum.DateTime` was the largest share of a snapshot's per-row Python work. The
+    :class:`pendulum.DateTime` was the largest share of a snapshot's per-row Python work.
+    :class:`UTCDateTime` now converts each distinct value once too, behind a Python function;
+    this type puts a dictionary in front of it (:class:`_Memo`), whose look-up runs in C, so that
+    a snapshot's rows cost the same Python calls as a plain load of the live table. The
     converted values are immutable and equal raw values convert equally (an aware time compares
     as the instant it is), so one instance can stand for all of them. The memo belongs to the
     processor, which SQLAlchemy keeps per dialect; it is emptied when it reaches :data:`_MEMO`
