@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import decimal
+from typing import Any
+
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, Numeric, String, TypeDecorator, create_engine, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
@@ -227,3 +230,48 @@ def test_switched_off_per_class() -> None:
         session.add_all([Quiet(id=1), Loud(id=1)])
         session.commit()
         assert [e.table_name for e in session.scalars(select(ChangeLog))] == ["loud"]
+
+
+class Lowercase(TypeDecorator[str]):
+    impl = String(50)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.lower()
+
+
+def test_entries_hold_values_as_stored(db: Engine) -> None:
+    """New values are those of the history just written, in the form the database stored."""
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Account(Versioned, Other):
+        __tablename__ = "account"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        email: Mapped[str] = mapped_column(Lowercase)
+        price: Mapped[decimal.Decimal] = mapped_column(Numeric(12, 2))
+        name: Mapped[str] = mapped_column(String(20))
+
+    Other.metadata.create_all(db)
+    try:
+        with Session(db, expire_on_commit=False) as session:
+            account = Account(id=1, email="A@X.ORG", price=decimal.Decimal("1.5"), name="a")
+            session.add(account)
+            session.commit()
+            account.name = "b"
+            session.commit()
+            logged = [
+                (e.event_type, e.changes)
+                for e in session.scalars(
+                    select(ChangeLog)
+                    .where(ChangeLog.table_name == "account")
+                    .order_by(ChangeLog.id)
+                )
+            ]
+        assert logged == [
+            ("INSERT", {"id": 1, "email": "a@x.org", "price": "1.50", "name": "a"}),
+            ("UPDATE", {"name": ["a", "b"]}),
+        ]
+    finally:
+        Other.metadata.drop_all(db, tables=[Account.__table__, Account.__history__.__table__])

@@ -2,9 +2,10 @@
 
 An entry compares a row's version written by this transaction with the version before it; so the
 entry is net per transaction and the same for every way a change arrives (objects, bulk
-statements, restores). The writer knows most of those versions already (the latest versions it
-read, the versions it wrote); the rest, such as the version before one this transaction rewrites,
-are read with one statement per history table. Entries this transaction wrote for the same rows
+statements, restores). The writer knows most of those versions already, as the database stored
+them: the latest versions it read, and the versions it wrote (returned by their ``INSERT``). The
+rest, such as the version before one this transaction rewrites, or all of them where an
+executemany cannot return rows, are read with one statement per history table. Entries this transaction wrote for the same rows
 in earlier flushes are deleted first.
 """
 

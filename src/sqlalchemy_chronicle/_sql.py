@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from operator import index
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import (
     Boolean,
     ColumnElement,
     Connection,
+    Row,
     Select,
     Table,
     and_,
     bindparam,
     cast,
+    false,
     func,
     insert,
     or_,
@@ -86,36 +89,54 @@ def _unnest(
     columns: Sequence[ColumnElement[Any]], parts: Sequence[Sequence[Any]], names: Sequence[str]
 ) -> Any:
     arrays = [
-        cast(bindparam(None, list(part), type_=ARRAY(c.type)), ARRAY(c.type))
+        cast(bindparam(None, list(part), type_=ARRAY(c.type, dimensions=1)), ARRAY(c.type))
         for c, part in zip(columns, parts, strict=True)
     ]
     table: TableValuedAlias = func.unnest(*arrays).table_valued(*names).render_derived()
     return table
 
 
-def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[ColumnElement[Any]] = (),
+) -> Sequence[Row[Any]] | None:
     """``INSERT`` ``rows`` (dictionaries with the same keys) into ``table``, in one statement.
 
     On PostgreSQL the rows go as one array per column, unnested by the server (a value that is
     the same object in every row, such as the transaction's time, as one parameter): one round
     trip and one compiled statement, where an executemany sends every row on its own. Elsewhere,
-    and for columns that are arrays themselves (``unnest`` would flatten them), an executemany.
+    and for columns stored as arrays (``unnest`` would flatten them), an executemany.
+
+    With ``returning``, the rows as stored (in no particular order), or None where the database
+    cannot return the rows of an executemany.
     """
     first = rows[0]
+    dialect = connection.dialect
     if (
-        connection.dialect.name != "postgresql"
+        dialect.name != "postgresql"
         or len(rows) == 1
-        or any(isinstance(table.c[key].type, AnyArray) for key in first)
+        or any(isinstance(table.c[key].type.dialect_impl(dialect), AnyArray) for key in first)
     ):
-        connection.execute(insert(table), rows)
-        return
+        if not returning:
+            connection.execute(insert(table), rows)
+            return None
+        if len(rows) > 1 and not dialect.insert_executemany_returning:
+            connection.execute(insert(table), rows)
+            return None
+        return connection.execute(insert(table).returning(*returning), rows).all()
     same = [key for key in first if all(row[key] is first[key] for row in rows)]
     varying = [key for key in first if key not in same]
     source = _unnest(
         [table.c[key] for key in varying], [[row[key] for row in rows] for key in varying], varying
     )
     shared = [bindparam(None, first[key], type_=table.c[key].type) for key in same]
-    connection.execute(insert(table).from_select([*varying, *same], Select(*source.c, *shared)))
+    statement = insert(table).from_select([*varying, *same], Select(*source.c, *shared))
+    if returning:
+        return connection.execute(statement.returning(*returning)).all()
+    connection.execute(statement)
+    return None
 
 
 def versions_in(
@@ -141,10 +162,13 @@ def rows_in(
     for every statement). MariaDB may scan for a row-constructor ``IN``, and a scan that locks
     (``use`` ``"lock"`` or ``"write"``) locks every row it passes: there the keys are spelled as
     ``OR``-ed equalities, which lock the rows named and no gap between them (integer keys as SQL
-    text, see :class:`_IntegerKeys`). Otherwise a row-constructor ``IN`` comes with an ``IN`` of
-    the first column, which MariaDB and SQLite answer from the primary key (alone, SQLite scans
-    the table for it).
+    text, see :class:`_IntegerKeys`). SQLite gets integer and string keys as one JSON parameter
+    (:func:`_json_keys`). Otherwise a row-constructor ``IN`` comes with an ``IN`` of the first
+    column, which MariaDB and SQLite answer from the primary key (alone, SQLite scans the table
+    for it).
     """
+    if not keys:
+        return false()
     if connection.dialect.name == "postgresql":
         unnested = unnest_keys(columns, keys)
         return tuple_(*columns).in_(Select(*unnested.c))
@@ -152,13 +176,31 @@ def rows_in(
         if all(isinstance(c.type, Integer) for c in columns):
             return _IntegerKeys(columns, keys)
         return or_(*(and_(*(c == v for c, v in zip(columns, key, strict=True))) for key in keys))
-    if connection.dialect.name == "sqlite" and all(
-        isinstance(c.type, Integer | String) for c in columns
-    ):
+    if connection.dialect.name == "sqlite" and _fit_for_json(connection, columns, keys):
         return tuple_(*columns).in_(_json_keys(columns, keys))
     if len(columns) == 1:
         return columns[0].in_([key[0] for key in keys])
     return and_(columns[0].in_({key[0] for key in keys}), tuple_(*columns).in_(keys))
+
+
+def _fit_for_json(
+    connection: Connection, columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]
+) -> bool:
+    """Whether ``keys`` reach SQLite through JSON as they would as parameters.
+
+    Integers and strings (without NUL, at which SQLite's JSON functions stop) of integer and
+    string columns that do not convert their values on the way in.
+    """
+    dialect = connection.dialect
+    if any(
+        not isinstance(c.type, Integer | String) or c.type.bind_processor(dialect) for c in columns
+    ):
+        return False
+    return all(
+        type(value) is int or (type(value) is str and "\x00" not in value)
+        for key in keys
+        for value in key
+    )
 
 
 def _json_keys(columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]) -> Any:
@@ -194,7 +236,7 @@ class _IntegerKeys(ColumnElement[bool]):
 def _render_integer_keys(element: _IntegerKeys, compiler: SQLCompiler, **kw: Any) -> str:
     names = [compiler.process(column, **kw) for column in element.columns]
     terms = (
-        " AND ".join(f"{name} = {int(value)}" for name, value in zip(names, key, strict=True))
+        " AND ".join(f"{name} = {index(value)}" for name, value in zip(names, key, strict=True))
         for key in element.keys
     )
     return "((" + ") OR (".join(terms) + "))"

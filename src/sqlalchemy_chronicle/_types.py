@@ -77,9 +77,11 @@ def _memoized(process: Any) -> Any:
     """``process`` remembering its results for up to :data:`MEMO_SIZE` distinct non-NULL values.
 
     The converted values are immutable and equal inputs convert equally (an aware time compares
-    as the instant it is), so one result can stand for all of them. The memo belongs to the
-    processor, which SQLAlchemy keeps per dialect; a naive time is refused every time, as it is
-    never remembered.
+    as the instant it is), so one result can stand for all of them; except that two local times
+    of the hour repeated when daylight saving time ends compare equal and differ only in
+    ``fold``: a time with ``fold`` set bypasses the memo, and equal times with ``fold`` unset are
+    one instant. The memo belongs to the processor, which SQLAlchemy keeps per dialect; a naive
+    time is refused every time a value is sent, as it is never remembered.
     """
     if process is None:  # pragma: no cover - UTCDateTime always converts
         return None
@@ -88,6 +90,8 @@ def _memoized(process: Any) -> Any:
     def convert(value: Any) -> Any:
         if value is None:
             return None
+        if getattr(value, "fold", 0):
+            return process(value)
         found = memo.get(value)
         if found is None:
             found = process(value)

@@ -99,8 +99,9 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
             for identity, change in reverted.items():
                 plan.remove.append((change, latest[identity].version))
                 plan.reopen.append((change, latest[identity].version - 1))
+            writer.keep_written = changelog_enabled() and root.changelog
             writer.write(plan)
-            if changelog_enabled() and root.changelog:
+            if writer.keep_written:
                 write_changelog(writer, plan)
             _note_versioned_rows(writer.transaction, root, plan)
             touched.append((connection, writer.transaction))
@@ -149,6 +150,9 @@ class _HierarchyWriter:
 
     transaction: OpenTransaction
     """Set once the writer knows there is something to write."""
+
+    keep_written: bool = False
+    """Whether to keep the values of the versions written, as stored, for the change log."""
 
     def __init__(self, connection: Connection, root: HistorySpec):
         self.connection = connection
@@ -426,7 +430,6 @@ class _HierarchyWriter:
                     key: change.value(table, key, attr)
                     for key, attr in change.spec.value_keys(table)
                 }
-                self.stored.know(table, change.identity, version.version, row)
                 row["version"] = version.version
                 if table is self.base:
                     row["valid_from"] = version.valid_from
@@ -437,7 +440,15 @@ class _HierarchyWriter:
                     self.stored.operations[change.identity, version.version] = version.operation
                 rows[table].append(row)
         for table, table_rows in rows.items():
-            insert_rows(self.connection, table.history, table_rows)
+            returning = [table.history.c.version, *(hist for _, hist in table.copied)]
+            stored = insert_rows(
+                self.connection, table.history, table_rows, returning if self.keep_written else ()
+            )
+            width = len(table.key)
+            keys = [hist.key for _, hist in table.copied]
+            for record in stored or ():
+                values: dict[str, Any] = dict(zip(keys, record[1:], strict=True))
+                self.stored.know(table, tuple(record[1 : width + 1]), record[0], values)
 
     def read_back(self, changes: Sequence[RowChange]) -> None:
         """Read from the live tables the values that inserted or updated rows do not carry.
