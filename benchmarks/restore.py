@@ -198,10 +198,7 @@ def run(url: str, n: int, profile: str | None = None) -> Outcome:
 
 def report(urls: Sequence[str], n: int, python: str) -> tuple[str, bool]:
     """Run every database in a worker process of its own and tabulate."""
-    import subprocess
-    import tempfile
-
-    from benchmarks.run import ROOT, backend_of
+    from benchmarks.run import backend_of, run_json_worker
 
     lines = [
         "| backend | rows | history rows | restore_all | commit | total "
@@ -210,18 +207,12 @@ def report(urls: Sequence[str], n: int, python: str) -> tuple[str, bool]:
     ]
     right = True
     for url in urls:
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
-            path = out.name
-        command = [python, "-m", "benchmarks.restore", "--url", url, "--n", str(n), "--out", path]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        sys.stderr.write(done.stderr)
-        text = Path(path).read_text() if Path(path).exists() else ""
-        Path(path).unlink(missing_ok=True)
-        if not text:
+        found, code = run_json_worker(python, "benchmarks.restore", ["--url", url, "--n", str(n)])
+        if found is None:
             right = False
-            lines.append(f"| {backend_of(url)} | ERROR: exit {done.returncode} |")
+            lines.append(f"| {backend_of(url)} | ERROR: exit {code} |")
             continue
-        o = Outcome(**json.loads(text))
+        o = Outcome(**found)
         right = right and o.ok
         counts = " / ".join(f"{o.result[k]:,}" for k in o.expected)
         check = "ok" if o.ok else f"WRONG: {o.wrong_rows} rows, {o.restore_versions} versions"

@@ -50,6 +50,21 @@ def backend_of(url: str) -> str:
     return BACKEND_NAMES.get(name, name)
 
 
+def run_json_worker(python: str, module: str, args: list[str]) -> tuple[Any, int]:
+    """``python -m module args --out FILE`` in a process of its own, its stderr passed on.
+
+    Returns the JSON the worker wrote to ``FILE`` (None if it wrote nothing) and its exit code.
+    """
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = out.name
+    command = [python, "-m", module, *args, "--out", path]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    sys.stderr.write(done.stderr)
+    text = Path(path).read_text() if Path(path).exists() else ""
+    Path(path).unlink(missing_ok=True)
+    return (json.loads(text) if text else None), done.returncode
+
+
 def run_worker(url: str, variant: str, params: Params, python: str, trace: bool = False) -> Record:
     """One variant in a process of its own; its result, or a failure record."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:

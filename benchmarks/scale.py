@@ -267,10 +267,7 @@ def run_shape(url: str, shape: str, sizes: Sequence[int], seed: int) -> list[Poi
 
 def report(urls: Sequence[str], sizes: Sequence[int], python: str) -> tuple[str, bool]:
     """Run every shape on every database (each in a worker process) and tabulate."""
-    import subprocess
-    import tempfile
-
-    from benchmarks.run import ROOT, backend_of
+    from benchmarks.run import backend_of, run_json_worker
 
     lines = [
         "| backend | shape | history rows | rows | versions/row | R1 as-of | R1 live | R1 ratio "
@@ -281,19 +278,13 @@ def report(urls: Sequence[str], sizes: Sequence[int], python: str) -> tuple[str,
     right = True
     for url in urls:
         for shape in SHAPES:
-            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
-                path = out.name
-            command = [python, "-m", "benchmarks.scale", "--url", url, "--shape", shape]
-            command += ["--sizes", ",".join(map(str, sizes)), "--out", path]
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-            sys.stderr.write(done.stderr)
-            text = Path(path).read_text() if Path(path).exists() else ""
-            Path(path).unlink(missing_ok=True)
-            if not text:
+            args = ["--url", url, "--shape", shape, "--sizes", ",".join(map(str, sizes))]
+            found, code = run_json_worker(python, "benchmarks.scale", args)
+            if found is None:
                 right = False
-                lines.append(f"| {backend_of(url)} | {shape} | ERROR: exit {done.returncode} |")
+                lines.append(f"| {backend_of(url)} | {shape} | ERROR: exit {code} |")
                 continue
-            for p in (Point(**d) for d in json.loads(text)):
+            for p in (Point(**d) for d in found):
                 right = right and not p.wrong
                 lines.append(
                     f"| {backend_of(url)} | {shape} | {p.history_rows:,} | {p.rows:,} | "
