@@ -49,9 +49,11 @@ convert once per distinct value (:class:`_Instant`).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import weakref
 from collections.abc import Iterable, Mapping
+from types import NoneType
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -161,7 +163,10 @@ class _Memo(dict[Any, Any]):
     """The converted values by raw value, NULL included; a miss converts and remembers.
 
     The processor is the dictionary's own ``__getitem__``, so that a value seen before costs a
-    look-up in C and no Python call: a snapshot makes two conversions per row.
+    look-up in C and no Python call: a snapshot makes two conversions per row. Only values
+    without a time zone or with a fixed offset are remembered: two local times of the hour
+    repeated when daylight saving time ends compare equal (they differ only in ``fold``), while
+    such a time never equals a time of another zone.
     """
 
     def __init__(self, process: Any) -> None:
@@ -170,10 +175,11 @@ class _Memo(dict[Any, Any]):
 
     def __missing__(self, value: Any) -> Any:
         found = self.process(value)
-        if len(self) >= _MEMO:
-            self.clear()
-            self[None] = None
-        self[value] = found
+        if isinstance(getattr(value, "tzinfo", None), NoneType | dt.timezone):
+            if len(self) >= _MEMO:
+                self.clear()
+                self[None] = None
+            self[value] = found
         return found
 
 

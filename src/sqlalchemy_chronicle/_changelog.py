@@ -5,8 +5,8 @@ entry is net per transaction and the same for every way a change arrives (object
 statements, restores). The writer knows most of those versions already, as the database stored
 them: the latest versions it read, and the versions it wrote (returned by their ``INSERT``). The
 rest, such as the version before one this transaction rewrites, or all of them where an
-executemany cannot return rows, are read with one statement per history table. Entries this transaction wrote for the same rows
-in earlier flushes are deleted first.
+executemany cannot return rows, are read with one statement per history table. Entries this
+transaction wrote for the same rows in earlier flushes are deleted first.
 """
 
 from __future__ import annotations
