@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import create_engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from benchmarks.workload import Chronicle, Row, inserted, row_of, updated
@@ -128,26 +128,12 @@ def expected_counts(n: int) -> dict[str, int]:
     }
 
 
-def use_savepoints(engine: Engine) -> None:
-    """SQLAlchemy's recipe for SQLite savepoints: SQLAlchemy, not the driver, begins."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
-
-
 def run(url: str, n: int, profile: str | None = None) -> Outcome:
     """Build the history, time the restore, check it; the tables are dropped at the end."""
-    from sqlalchemy_chronicle import restore_all
+    from sqlalchemy_chronicle import restore_all, use_sqlite_savepoints
 
     engine = create_engine(url)
-    use_savepoints(engine)
+    use_sqlite_savepoints(engine)
     chronicle = Chronicle(engine)
     item, history = chronicle.item, chronicle.history
     chronicle.setup()

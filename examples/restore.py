@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
 
 import pendulum
 from sqlalchemy import (
@@ -33,7 +32,6 @@ from sqlalchemy import (
     ForeignKey,
     String,
     create_engine,
-    event,
     func,
     select,
     update,
@@ -49,6 +47,7 @@ from sqlalchemy_chronicle import (
     history,
     restore,
     restore_all,
+    use_sqlite_savepoints,
 )
 
 
@@ -99,17 +98,9 @@ class StoryClock:
 
 def connect(url: str) -> Engine:
     engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        # A restore works in a savepoint; on SQLite, savepoints need SQLAlchemy to begin the
-        # transactions (the recipe of SQLAlchemy's SQLite documentation).
-        @event.listens_for(engine, "connect")
-        def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN")
-
+    # A restore works in a savepoint; on SQLite, savepoints need SQLAlchemy to begin the
+    # transactions (a no-op on other databases).
+    use_sqlite_savepoints(engine)
     return engine
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from sqlalchemy_chronicle import configure
+from sqlalchemy_chronicle import configure, use_sqlite_savepoints
 
 from . import models_travel  # noqa: F401 - registers its tables on Base
 from .models import Base
@@ -64,8 +64,7 @@ def _label(name: str) -> str:
 def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     url = KNOWN.get(db_url, db_url).format(tmp=tmp_path_factory.mktemp("sqlite"))
     engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        use_sqlite_savepoints(engine)
+    use_sqlite_savepoints(engine)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -78,21 +77,6 @@ def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
     yield engine
     Base.metadata.drop_all(engine)
     engine.dispose()
-
-
-def use_sqlite_savepoints(engine: Engine) -> None:
-    """Let SQLAlchemy, not the pysqlite driver, begin transactions, so savepoints work.
-
-    The recipe from SQLAlchemy's SQLite dialect notes ("Serializable isolation / Savepoints").
-    """
-
-    @event.listens_for(engine, "connect")
-    def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
 
 
 def _clear(engine: Engine) -> None:

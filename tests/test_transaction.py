@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from sqlalchemy_chronicle import (
     attribute_session,
     changelog_by,
     changes_by,
+    use_sqlite_savepoints,
 )
 
 from .models import Article
@@ -162,3 +163,22 @@ def test_async_sessions_are_versioned_and_tasks_do_not_share_attribution(
         ]
         titles = [v.title for v in session.scalars(select(Article.__history__).filter_by(id=1))]
         assert sorted(titles) == ["alice", "changed"]
+
+
+def test_use_sqlite_savepoints_is_idempotent_and_leaves_other_databases_alone(
+    engine: Engine,
+) -> None:
+    fresh = create_engine(engine.url)
+
+    def listeners() -> int:
+        return len(fresh.pool.dispatch.connect) + len(fresh.dispatch.begin)
+
+    try:
+        before = listeners()
+        added = []
+        for _ in range(2):
+            use_sqlite_savepoints(fresh)
+            added.append(listeners() - before)
+        assert added == ([2, 2] if fresh.dialect.name == "sqlite" else [0, 0])
+    finally:
+        fresh.dispose()

@@ -55,6 +55,7 @@ from .transaction import (
     database_clock,
     default_clock,
     python_clock,
+    use_sqlite_savepoints,
 )
 
 try:
@@ -106,4 +107,5 @@ __all__ = [
     "restore",
     "restore_all",
     "set_default_timezone",
+    "use_sqlite_savepoints",
 ]

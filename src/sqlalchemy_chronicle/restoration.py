@@ -237,8 +237,8 @@ def _warn_if_savepoints_commit(session: Session, mapper: Mapper[Any]) -> None:
 
     The ``sqlite3`` module begins transactions by itself, only before a write; a savepoint taken
     before any write then starts the transaction, and releasing it commits: the restore would be
-    committed at once. SQLAlchemy's recipe (``isolation_level = None`` on connect and ``BEGIN``
-    on begin) avoids that; see :doc:`/restore`.
+    committed at once. SQLAlchemy's recipe, installed by
+    :func:`~sqlalchemy_chronicle.use_sqlite_savepoints`, avoids that.
     """
     connection = session.connection(bind_arguments={"mapper": mapper})
     if connection.dialect.name != "sqlite":
@@ -250,7 +250,8 @@ def _warn_if_savepoints_commit(session: Session, mapper: Mapper[Any]) -> None:
         warnings.warn(
             "restore on SQLite without SQLAlchemy's savepoint recipe: the driver lets the "
             "savepoint's release commit the session's transaction, so this restore is committed "
-            "at once; see the Restore documentation for the recipe",
+            "at once; call sqlalchemy_chronicle.use_sqlite_savepoints(engine) after creating "
+            "the engine",
             RuntimeWarning,
             stacklevel=3,
         )

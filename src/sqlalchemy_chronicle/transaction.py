@@ -26,10 +26,12 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Connection,
+    Engine,
     Integer,
     String,
     Text,
     delete,
+    event,
     insert,
     select,
     update,
@@ -51,6 +53,7 @@ __all__ = [
     "database_clock",
     "default_clock",
     "python_clock",
+    "use_sqlite_savepoints",
 ]
 
 Clock = Callable[[Connection], dt.datetime]
@@ -314,3 +317,28 @@ def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> Non
             del session.info[_SESSION_KEY]
             return
         transaction = transaction.parent
+
+
+def use_sqlite_savepoints(engine: Engine) -> None:
+    """Let SQLAlchemy, not SQLite's driver, begin the transactions of ``engine``.
+
+    :func:`~sqlalchemy_chronicle.restore` and :func:`~sqlalchemy_chronicle.restore_all` work in
+    a savepoint. Python's ``sqlite3`` begins a transaction by itself, only before a write, so a
+    savepoint taken first becomes the outermost transaction and releasing it commits. This
+    installs the recipe of SQLAlchemy's SQLite documentation ("Serializable isolation /
+    Savepoints"): the driver begins nothing, SQLAlchemy emits ``BEGIN``. Other databases need
+    nothing, and for them this does nothing. For an ``AsyncEngine``, pass its ``sync_engine``.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    if not event.contains(engine, "connect", _no_driver_transactions):
+        event.listen(engine, "connect", _no_driver_transactions)
+        event.listen(engine, "begin", _begin_explicitly)
+
+
+def _no_driver_transactions(dbapi_connection: Any, connection_record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_explicitly(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
