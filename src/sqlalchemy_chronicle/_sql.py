@@ -110,7 +110,7 @@ def insert_rows(
     and for columns stored as arrays (``unnest`` would flatten them), an executemany.
 
     With ``returning``, the rows as stored (in no particular order), or None where the database
-    cannot return the rows of an executemany.
+    cannot return inserted rows (MySQL).
     """
     first = rows[0]
     dialect = connection.dialect
@@ -119,10 +119,10 @@ def insert_rows(
         or len(rows) == 1
         or any(isinstance(table.c[key].type.dialect_impl(dialect), AnyArray) for key in first)
     ):
-        if not returning:
-            connection.execute(insert(table), rows)
-            return None
-        if len(rows) > 1 and not dialect.insert_executemany_returning:
+        can_return = (
+            dialect.insert_executemany_returning if len(rows) > 1 else dialect.insert_returning
+        )
+        if not (returning and can_return):
             connection.execute(insert(table), rows)
             return None
         return connection.execute(insert(table).returning(*returning), rows).all()

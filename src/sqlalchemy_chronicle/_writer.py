@@ -88,7 +88,7 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
     touched: list[tuple[Connection, OpenTransaction]] = []
     for root, group in by_root.items():
         connection = session.connection(bind_arguments={"mapper": root.mapper})
-        writer = _HierarchyWriter(connection, root)
+        writer = _HierarchyWriter(connection, root, changelog_enabled() and root.changelog)
         latest = writer.latest_versions(group)
         writer.read_back(group)
         group = writer.without_unchanged(group, latest)
@@ -99,7 +99,6 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
             for identity, change in reverted.items():
                 plan.remove.append((change, latest[identity].version))
                 plan.reopen.append((change, latest[identity].version - 1))
-            writer.keep_written = changelog_enabled() and root.changelog
             writer.write(plan)
             if writer.keep_written:
                 write_changelog(writer, plan)
@@ -151,11 +150,12 @@ class _HierarchyWriter:
     transaction: OpenTransaction
     """Set once the writer knows there is something to write."""
 
-    keep_written: bool = False
-    """Whether to keep the values of the versions written, as stored, for the change log."""
+    keep_written: bool
+    """Whether to keep the versions written, as stored (the change log compares them)."""
 
-    def __init__(self, connection: Connection, root: HistorySpec):
+    def __init__(self, connection: Connection, root: HistorySpec, keep_written: bool):
         self.connection = connection
+        self.keep_written = keep_written
         self.root = root
         self.base = root.base
         self.stored = StoredVersions(connection)
