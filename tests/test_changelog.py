@@ -6,7 +6,7 @@ import decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Numeric, String, TypeDecorator, create_engine, func, select
+from sqlalchemy import Engine, Float, Numeric, String, TypeDecorator, create_engine, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
@@ -275,3 +275,37 @@ def test_entries_hold_values_as_stored(db: Engine) -> None:
         ]
     finally:
         Other.metadata.drop_all(db, tables=[Account.__table__, Account.__history__.__table__])
+
+
+def test_entries_keep_any_text_and_name_non_finite_floats(db: Engine) -> None:
+    """Text survives the JSON document the entries travel in; JSON has no NaN or infinity."""
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Reading(Versioned, Other):
+        __tablename__ = "reading"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        label: Mapped[str] = mapped_column(String(50))
+        value: Mapped[float | None] = mapped_column(Float)
+
+    # MariaDB stores no infinity and SQLite no NaN (it reads back as NULL).
+    stored = {"postgresql": ["nan", "inf", "-inf"], "sqlite": ["inf", "-inf"], "mysql": []}
+    values = [float(name) for name in stored[db.dialect.name]] + [0.25]
+    names = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+    label = 'say "hi" \\ \u00e9 \u2603 \n\t {"not": "json"}'
+    Other.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            session.add_all(Reading(id=n, label=label, value=v) for n, v in enumerate(values))
+            session.commit()
+            logged = sorted(
+                (int(e.row_id), e.changes)
+                for e in session.scalars(select(ChangeLog).where(ChangeLog.table_name == "reading"))
+            )
+        assert logged == [
+            (n, {"id": n, "label": label, "value": names.get(str(v), v)})
+            for n, v in enumerate(values)
+        ]
+    finally:
+        Other.metadata.drop_all(db, tables=[Reading.__table__, Reading.__history__.__table__])

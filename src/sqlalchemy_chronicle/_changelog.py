@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, cast, column, delete, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, delete, insert, literal, literal_column, select, text
 
 from ._schema import HistorySpec, TableHistory
 from ._versions import Identity, StoredVersions
@@ -24,6 +23,7 @@ from .changelog import ChangeLog, format_row_id, json_value
 if TYPE_CHECKING:
     from ._capture import RowChange
     from ._writer import Plan, _HierarchyWriter
+    from .transaction import OpenTransaction
 
 __all__ = ["write_changelog"]
 
@@ -76,7 +76,7 @@ def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
         for number in (version, version - 1)
         if number > 0
     )
-    entries = []
+    entries: list[tuple[str, str, dict[str, Any]]] = []
     for identity, version in written.items():
         tables = specs[identity].tables
         after = _record(stored, tables, identity, version)
@@ -87,41 +87,86 @@ def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
         if stored.operations.get((identity, version - 1)) == "delete":
             old = None
         entries.append(
-            {
-                "transaction_id": writer.transaction.id,
-                "table_name": table_name,
-                "row_id": format_row_id(identity),
-                "event_type": EVENT_TYPES[operation],
-                "timestamp": writer.transaction.timestamp,
-                "changes": _changes(operation, old, after),
-            }
+            (format_row_id(identity), EVENT_TYPES[operation], _changes(operation, old, after))
         )
     if entries:
-        _insert_entries(connection, entries)
+        _insert_entries(connection, writer.transaction, table_name, entries)
 
 
-def _insert_entries(connection: Connection, entries: list[dict[str, Any]]) -> None:
-    """Insert the entries in one statement.
+_DOCUMENT_ROWS: dict[str, tuple[str, str, str, str]] = {
+    "postgresql": (
+        "jsonb_array_elements(CAST(:entries AS JSONB)) AS entry",
+        "entry.value ->> 0",
+        "entry.value ->> 1",
+        "entry.value -> 2",
+    ),
+    "sqlite": (
+        "json_each(:entries) AS entry",
+        "json_extract(entry.value, '$[0]')",
+        "json_extract(entry.value, '$[1]')",
+        "json_extract(entry.value, '$[2]')",
+    ),
+    "mysql": (
+        "JSON_TABLE(:entries, '$[*]' COLUMNS (row_id VARCHAR(255) PATH '$[0]', "
+        "event_type VARCHAR(8) PATH '$[1]', changes JSON PATH '$[2]')) AS entry",
+        "entry.row_id",
+        "entry.event_type",
+        "entry.changes",
+    ),
+}
+"""Per dialect: the ``FROM`` clause that turns the JSON document of entries into rows, and the
+expressions of an entry's ``row_id``, ``event_type`` and ``changes``."""
 
-    PostgreSQL gets them as one JSON document that ``jsonb_to_recordset`` turns into rows: the
-    entries' ``changes`` are JSON already, and one ``json.dumps`` of the whole list costs far
-    less than adapting a thousand JSON values as parameters one by one.
+
+def _reads_documents(connection: Connection) -> bool:
+    """Whether the database turns a JSON document into rows (MySQL 8, MariaDB 10.6 and later)."""
+    dialect = connection.dialect
+    if dialect.name != "mysql":
+        return dialect.name in _DOCUMENT_ROWS
+    version = dialect.server_version_info or ()
+    return version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0, 4))
+
+
+def _insert_entries(
+    connection: Connection,
+    transaction: OpenTransaction,
+    table_name: str,
+    entries: list[tuple[str, str, dict[str, Any]]],
+) -> None:
+    """Insert the entries of one flush in one statement.
+
+    They go as one JSON document of ``[row_id, event_type, changes]`` arrays, which the database
+    turns into rows (:data:`_DOCUMENT_ROWS`), and what all entries share goes as single
+    parameters: one ``json.dumps`` of the whole list costs far less than an executemany, which
+    binds every entry's values and serializes each ``changes`` on its own. A value that JSON
+    cannot hold (NaN), or a database without such a function, takes the executemany.
     """
-    columns = ChangeLog.__table__.c
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(ChangeLog), entries)
+    shared = {
+        "transaction_id": transaction.id,
+        "table_name": table_name,
+        "timestamp": transaction.timestamp,
+    }
+    try:
+        document = json.dumps(entries, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        document = None
+    if document is None or not _reads_documents(connection):
+        rows = [
+            {**shared, "row_id": row_id, "event_type": event_type, "changes": changes}
+            for row_id, event_type, changes in entries
+        ]
+        connection.execute(insert(ChangeLog), rows)
         return
-    names = list(entries[0])
-    document = json.dumps(
-        [{**entry, "timestamp": entry["timestamp"].isoformat()} for entry in entries],
-        separators=(",", ":"),
-    )
-    rows = (
-        func.jsonb_to_recordset(cast(literal(document), JSONB))
-        .table_valued(*(column(name, columns[name].type) for name in names))
-        .render_derived(with_types=True)
-    )
-    connection.execute(insert(ChangeLog).from_select(names, select(*rows.c)))
+    source, row_id, event_type, changes = _DOCUMENT_ROWS[connection.dialect.name]
+    columns = ChangeLog.__table__.c
+    document_rows = select(
+        *(literal(value, columns[name].type).label(name) for name, value in shared.items()),
+        literal_column(row_id).label("row_id"),
+        literal_column(event_type).label("event_type"),
+        literal_column(changes).label("changes"),
+    ).select_from(text(source).bindparams(entries=document))
+    names = [*shared, "row_id", "event_type", "changes"]
+    connection.execute(insert(ChangeLog).from_select(names, document_rows))
 
 
 def _record(

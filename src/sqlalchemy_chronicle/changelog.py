@@ -15,7 +15,8 @@ array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it.
 
 ``changes`` is JSON keyed by column name: for an insert the new values, for a delete the last
 values, for an update or restore ``{"column": [old, new]}`` for each column that differs. Values
-that JSON cannot hold are written as text (dates and times in ISO 8601, decimals as strings).
+that JSON cannot hold are written as text (dates and times in ISO 8601, decimals as strings,
+NaN and infinities by name).
 
 Every helper here returns a :class:`~sqlalchemy.Select` (one SQL statement) to run with
 ``session.scalars(...)`` and to refine with ``.where()``, ``.order_by()`` or ``.limit()``.
@@ -28,6 +29,7 @@ import datetime as dt
 import decimal
 import enum
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -95,10 +97,19 @@ def format_row_id(identity: tuple[Any, ...]) -> str:
     return json.dumps([json_value(v) for v in identity], separators=(",", ":"))
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def json_value(value: Any) -> Any:
-    """``value`` as JSON can hold it: text for dates, times, decimals, UUIDs and bytes."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """``value`` as JSON can hold it: text for dates, times, decimals, UUIDs and bytes.
+
+    Floats that JSON has no number for become the text ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``.
+    """
+    if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE[str(value)]
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal | uuid.UUID):
