@@ -182,3 +182,27 @@ def test_use_sqlite_savepoints_is_idempotent_and_leaves_other_databases_alone(
         assert added == ([2, 2] if fresh.dialect.name == "sqlite" else [0, 0])
     finally:
         fresh.dispose()
+
+
+def test_a_rolled_back_savepoint_brings_back_the_rows_it_unversioned(
+    session: Session, clock: FrozenClock
+) -> None:
+    """Versions removed inside a rolled-back savepoint are the transaction's own again.
+
+    Found by the state machine of ``test_stateful.py`` on MariaDB: the transaction had forgotten
+    them, dropped its row at the next flush, and a later flush took its own version for a
+    concurrent one.
+    """
+    session.add_all([Article(id=1, title="a"), Article(id=2, title="a")])
+    session.flush()
+    savepoint = session.begin_nested()
+    session.delete(session.get(Article, 1))
+    session.delete(session.get(Article, 2))
+    session.flush()
+    savepoint.rollback()
+    session.delete(session.get(Article, 1))
+    session.flush()
+    session.delete(session.get(Article, 2))
+    session.commit()
+    assert session.scalars(select(Article.__history__)).all() == []
+    assert session.scalars(select(Transaction)).all() == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -231,8 +232,13 @@ class OpenTransaction:
     created_in: SessionTransaction
     attribution: Attribution
     versioned_rows: set[tuple[Any, ...]] = dataclasses.field(default_factory=set)
-    """The rows this transaction holds a version of (an over-estimate after a savepoint
-    rollback); when it empties, the transaction changed nothing and its row is removed."""
+    """The rows this transaction holds a version of; when it empties, the transaction changed
+    nothing and its row is removed."""
+    rows_at_savepoints: weakref.WeakKeyDictionary[SessionTransaction, set[tuple[Any, ...]]] = (
+        dataclasses.field(default_factory=weakref.WeakKeyDictionary)
+    )
+    """:attr:`versioned_rows` as it was when each savepoint began: rolling the savepoint back
+    brings the versions of that time back, those it removed included."""
 
 
 def _root(transaction: SessionTransaction) -> SessionTransaction:
@@ -306,8 +312,19 @@ def forget_transaction(session: Session) -> None:
     session.info.pop(_SESSION_KEY, None)
 
 
+def remember_savepoint(session: Session, savepoint: SessionTransaction) -> None:
+    """Note which rows the session's :class:`Transaction` has versioned as ``savepoint`` begins."""
+    known = current_transaction(session)
+    if known is not None:
+        known.rows_at_savepoints[savepoint] = set(known.versioned_rows)
+
+
 def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
-    """Drop the session's :class:`Transaction` if ``rolled_back`` took its row away."""
+    """Drop the session's :class:`Transaction` if ``rolled_back`` took its row away.
+
+    A rolled-back savepoint that began after the row leaves it, with the versioned rows of the
+    savepoint's beginning.
+    """
     known: OpenTransaction | None = session.info.get(_SESSION_KEY)
     if known is None:
         return
@@ -317,6 +334,10 @@ def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> Non
             del session.info[_SESSION_KEY]
             return
         transaction = transaction.parent
+    before = known.rows_at_savepoints.pop(rolled_back, None)
+    if before is not None:
+        known.versioned_rows.clear()
+        known.versioned_rows.update(before)
 
 
 def use_sqlite_savepoints(engine: Engine) -> None:
