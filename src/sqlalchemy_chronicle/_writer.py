@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Connection, delete, insert, literal, selec
 from sqlalchemy.orm import Session
 
 from ._changelog import write_changelog
+from ._copy import copy_updates
 from ._schema import HistorySpec, TableHistory
 from ._sql import Use, by_primary_key, chunks, insert_rows, rows_in, versions_in
 from ._types import UTCDateTime
@@ -89,21 +90,18 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
     for root, group in by_root.items():
         connection = session.connection(bind_arguments={"mapper": root.mapper})
         writer = _HierarchyWriter(connection, root, changelog_enabled() and root.changelog)
-        latest = writer.latest_versions(group)
-        writer.read_back(group)
-        group = writer.without_unchanged(group, latest)
-        reverted = writer.reverted(group, latest, current_transaction(session))
-        if group:
-            writer.transaction = open_transaction(session, connection)
-            plan = writer.plan([c for c in group if c.identity not in reverted], latest)
-            for identity, change in reverted.items():
-                plan.remove.append((change, latest[identity].version))
-                plan.reopen.append((change, latest[identity].version - 1))
-            writer.write(plan)
-            if writer.keep_written:
-                write_changelog(writer, plan)
-            _note_versioned_rows(writer.transaction, root, plan)
-            touched.append((connection, writer.transaction))
+        copied = copy_updates(session, writer, group)
+        if copied is not None:
+            at = writer.transaction.timestamp
+            plan: Plan | None = Plan(new=[NewVersion(c, v, at, "update") for c, v in copied])
+        else:
+            plan = writer.plan_and_write(session, group)
+        if plan is None:
+            continue
+        if writer.keep_written:
+            write_changelog(writer, plan)
+        _note_versioned_rows(writer.transaction, root, plan)
+        touched.append((connection, writer.transaction))
     for connection, transaction in touched:
         drop_if_unused(session, connection, transaction)
 
@@ -159,6 +157,22 @@ class _HierarchyWriter:
         self.root = root
         self.base = root.base
         self.stored = StoredVersions(connection)
+
+    def plan_and_write(self, session: Session, changes: Sequence[RowChange]) -> Plan | None:
+        """The full path: read the latest versions, decide per row, write; None if nothing to."""
+        latest = self.latest_versions(changes)
+        self.read_back(changes)
+        changes = self.without_unchanged(changes, latest)
+        reverted = self.reverted(changes, latest, current_transaction(session))
+        if not changes:
+            return None
+        self.transaction = open_transaction(session, self.connection)
+        plan = self.plan([c for c in changes if c.identity not in reverted], latest)
+        for identity, change in reverted.items():
+            plan.remove.append((change, latest[identity].version))
+            plan.reopen.append((change, latest[identity].version - 1))
+        self.write(plan)
+        return plan
 
     def latest_versions(self, changes: Sequence[RowChange]) -> dict[Identity, Latest]:
         """The newest history row of each changed identity; see :func:`read_latest`."""
