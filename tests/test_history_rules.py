@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     Date,
     DateTime,
     Engine,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    Table,
     Text,
     Uuid,
     func,
@@ -548,3 +550,48 @@ def test_enum_primary_key(db: Engine) -> None:
         ]
     finally:
         Other.metadata.drop_all(db, tables=[Paint.__table__, Paint.__history__.__table__])
+
+
+def test_columns_whose_key_is_not_their_name(db: Engine, clock: FrozenClock) -> None:
+    """A table declared with ``Column("doc_id", key="id")``: statements name columns by key."""
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Sheet(Versioned, Other):
+        __table__ = Table(
+            "sheet",
+            Other.metadata,
+            Column("sheet_id", Integer, key="id", primary_key=True, autoincrement=False),
+            Column("title_text", Text, key="title"),
+        )
+
+    Other.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            session.add_all([Sheet(id=1, title="a"), Sheet(id=2, title="b")])
+            session.commit()
+            clock.advance(seconds=1)
+            for sheet in session.scalars(select(Sheet)):
+                sheet.title += "!"
+            session.commit()
+            clock.advance(seconds=1)
+            session.delete(session.get_one(Sheet, 1))
+            session.add(Sheet(id=3, title="c"))
+            session.commit()
+            history = Sheet.__history__
+            stored = session.execute(
+                select(history.id, history.version, history.title, history.operation).order_by(
+                    history.id, history.version
+                )
+            ).all()
+        assert [tuple(row) for row in stored] == [
+            (1, 1, "a", "insert"),
+            (1, 2, "a!", "update"),
+            (1, 3, "a!", "delete"),
+            (2, 1, "b", "insert"),
+            (2, 2, "b!", "update"),
+            (3, 1, "c", "insert"),
+        ]
+    finally:
+        Other.metadata.drop_all(db, tables=[Sheet.__table__, Sheet.__history__.__table__])

@@ -1,27 +1,32 @@
-"""The writer's short path: updates whose new versions the database copies from the live table.
+"""The writer's short path: versions the database copies from the live rows.
 
-The commonest flush updates rows that this transaction has not versioned yet, and knows every old
-value it changed. For such rows the full path of :mod:`._writer` (read the latest versions,
-decide per row, write) is more than needed: the database can close the open versions and copy
-the new ones from the live rows the flush has just written, in two set-based statements keyed by
-the rows' keys, with no value passing through Python::
+The commonest flushes insert rows, or update rows that this transaction has not versioned yet
+with every old value known. For such rows the full path of :mod:`._writer` (read the latest
+versions, decide per row, write) is more than needed: the database can close the open versions
+and copy the new ones from the live rows the flush has just written, in set-based statements
+keyed by the rows' keys, with no value passing through Python::
 
-    UPDATE h SET valid_to = :now
+    UPDATE h SET valid_to = :now                                       -- updated rows
      WHERE (key) IN (:keys) AND valid_to IS NULL AND valid_from < :now
     INSERT INTO h (columns..., version, valid_from, operation, transaction_id)
-    SELECT live.columns..., (SELECT max(version) + 1 FROM h WHERE h.key = live.key),
-           :now, 'update', :transaction
+    SELECT live.columns..., coalesce((SELECT max(version) FROM h WHERE h.key = live.key), 0) + 1,
+           :now, :operation, :transaction
       FROM live WHERE (key) IN (:keys)
+       AND NOT EXISTS (SELECT 1 FROM h WHERE h.key = live.key          -- inserted rows only
+                        AND (valid_to IS NULL OR valid_from >= :now))
 
-Both return what the change log compares (the closed versions and the new ones, as stored), so
-the change log needs no read either. The versions hold the live rows as stored, as on the full
-path.
+Each returns the rows it wrote, with the values the change log compares (the closed versions
+and the new ones, as stored), so the change log needs no read either. The versions hold the live
+rows as stored. The full path writes the flushed objects' values, and reads back only those the
+objects do not hold; so a column that a trigger changed behind the ORM's back is recorded here
+and not there (triggers are outside what the library captures, see the concepts page).
 
-The ``UPDATE`` checks the rules of the full path: it must close exactly one version per key.
-A row without history, a version written by a concurrent transaction at or after this one's time
-(which the full path starts after, or refuses in strict mode) and a version of this transaction
-itself all make it close fewer; the group then takes the full path, to which the versions closed
-here read as closed at this transaction's time, which is what it would have made of them.
+The conditions keep the rules of the full path: an update must find its row's open version begun
+before this transaction's time, and an inserted row must have no open version and none at or
+after that time. A row without history, a version written by a concurrent transaction at or
+after this one's time (which the full path starts after, or refuses in strict mode) and a
+version of this transaction itself fail them; such rows take the full path, to which a version
+closed here reads as closed at this transaction's time, which is what it would have made of it.
 
 Only PostgreSQL and SQLite take this path: MySQL and MariaDB cannot return the rows an
 ``UPDATE`` changes, and an ``INSERT .. SELECT`` there takes shared locks on the rows it reads.
@@ -38,9 +43,11 @@ from sqlalchemy import (
     Select,
     Update,
     and_,
+    exists,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -57,63 +64,118 @@ if TYPE_CHECKING:
     from ._versions import Identity
     from ._writer import _HierarchyWriter
 
-__all__ = ["copy_updates"]
+__all__ = ["Copied", "copy_versions"]
 
 _DIALECTS = frozenset({"postgresql", "sqlite"})
+_STAMPS = ("version", "valid_from", "operation", "transaction_id")
+"""The history columns a copied version gets from the writer, after the live row's columns."""
+
+Copied = tuple["RowChange", int, str]
+"""A change written on the short path, with the number and operation of its new version."""
 
 
-def copy_updates(
+def copy_versions(
     session: Session, writer: _HierarchyWriter, changes: Sequence[RowChange]
-) -> list[tuple[RowChange, int]] | None:
-    """Write the history of ``changes`` on the short path; None if they need the full path.
+) -> tuple[list[Copied], list[RowChange]]:
+    """Write what history it can of ``changes`` on the short path.
 
-    Returns each change with the number of the version written for it. With the change log on,
+    Returns the changes written, and the changes left for the full path. With the change log on,
     the versions closed and written are recorded in ``writer.stored``.
     """
-    if not _eligible(session, writer, changes):
-        return None
-    connection = writer.connection
-    transaction = writer.transaction = open_transaction(session, connection)
+    if not _takes_short_path(writer):
+        return [], list(changes)
+    own = current_transaction(session)
+    versioned = own.versioned_rows if own is not None else set()
+    root = id(writer.root)
+    updates: dict[Identity, RowChange] = {}
+    inserts: dict[Identity, RowChange] = {}
+    rest: list[RowChange] = []
+    for change in changes:
+        if not _eligible(change) or (versioned and (root, change.identity) in versioned):
+            rest.append(change)
+        elif change.kind == "update":
+            updates[change.identity] = change
+        else:
+            inserts[change.identity] = change
+    if not updates and not inserts:
+        return [], rest
+    writer.transaction = open_transaction(session, writer.connection)
+    closed = _close_versions(writer, list(updates))
+    rest += [change for identity, change in updates.items() if identity not in closed]
+    copied = _copy_versions(writer, {i: c for i, c in updates.items() if i in closed}, "update")
+    inserted = _copy_versions(writer, inserts, "insert")
+    rest += [change for identity, change in inserts.items() if identity not in inserted]
+    return [*copied.values(), *inserted.values()], rest
+
+
+def _close_versions(writer: _HierarchyWriter, identities: list[Identity]) -> set[Identity]:
+    """Close the open versions of ``identities`` begun before this transaction's time.
+
+    Returns the identities closed; with the change log on, their closed versions are recorded.
+    """
     base = writer.base
     history = base.history
-    now = literal(transaction.timestamp, UTCDateTime)
+    now = literal(writer.transaction.timestamp, UTCDateTime)
     values = [hist for _, hist in base.copied]
     keys = [hist.key for hist in values]
     width = len(base.key)
-    identities = [change.identity for change in changes]
-    closed = 0
-    for chunk in chunks(identities):
-        close = _close(connection, base, chunk, now)
-        if not writer.keep_written:
-            closed += connection.execute(close).rowcount
-            continue
-        returning = close.returning(history.c.version, history.c.operation, *values)
-        for version, operation, *stored in connection.execute(returning):
-            row = dict(zip(keys, stored, strict=True))
-            writer.stored.know(base, tuple(stored[:width]), version, row, operation)
-            closed += 1
-    if closed != len(identities):
-        return None
-
-    names = [*keys, "version", "valid_from", "operation", "transaction_id"]
     returned = values if writer.keep_written else values[:width]
-    by_identity = {change.identity: change for change in changes}
-    written: list[tuple[RowChange, int]] = []
+    closed: set[Identity] = set()
     for chunk in chunks(identities):
-        rows = _live_rows(connection, base, chunk).add_columns(
-            _newest_version(base, [live for live, _ in base.copied[:width]]) + 1,
+        close = _close(writer.connection, base, chunk, now)
+        close = close.returning(history.c.version, history.c.operation, *returned)
+        for version, operation, *stored in writer.connection.execute(close):
+            identity = tuple(stored[:width])
+            closed.add(identity)
+            if writer.keep_written:
+                row = dict(zip(keys, stored, strict=True))
+                writer.stored.know(base, identity, version, row, operation)
+    return closed
+
+
+def _copy_versions(
+    writer: _HierarchyWriter, changes: dict[Identity, RowChange], operation: str
+) -> dict[Identity, Copied]:
+    """Insert new versions of ``changes`` copied from the live rows.
+
+    For inserted rows, only those without an open version or one at or after this
+    transaction's time; the others are left out of the answer.
+    """
+    if not changes:
+        return {}
+    base = writer.base
+    history = base.history
+    now = literal(writer.transaction.timestamp, UTCDateTime)
+    values = [hist for _, hist in base.copied]
+    keys = [hist.key for hist in values]
+    width = len(base.key)
+    live_key = [live for live, _ in base.copied[:width]]
+    returned = values if writer.keep_written else values[:width]
+    names = [*values, *(history.c[name] for name in _STAMPS)]
+    copied: dict[Identity, Copied] = {}
+    for chunk in chunks(list(changes)):
+        rows = _live_rows(writer.connection, base, chunk).add_columns(
+            func.coalesce(_newest_version(base, live_key), 0) + 1,
             now,
-            literal("update"),
-            literal(transaction.id),
+            literal(operation),
+            literal(writer.transaction.id),
         )
+        if operation == "insert":
+            blocking = base.history.alias("blocking")
+            rows = rows.where(
+                ~exists().where(
+                    *(blocking.c[c.key] == v for c, v in zip(base.key, live_key, strict=True)),
+                    or_(blocking.c.valid_to.is_(None), blocking.c.valid_from >= now),
+                )
+            )
         statement = insert(history).from_select(names, rows).returning(history.c.version, *returned)
-        for version, *stored in connection.execute(statement):
+        for version, *stored in writer.connection.execute(statement):
             identity = tuple(stored[:width])
             if writer.keep_written:
                 row = dict(zip(keys, stored, strict=True))
-                writer.stored.know(base, identity, version, row, "update")
-            written.append((by_identity[identity], version))
-    return written
+                writer.stored.know(base, identity, version, row, operation)
+            copied[identity] = (changes[identity], version, operation)
+    return copied
 
 
 def _newest_version(base: TableHistory, identity: Sequence[ColumnElement[Any]]) -> Any:
@@ -124,7 +186,7 @@ def _newest_version(base: TableHistory, identity: Sequence[ColumnElement[Any]]) 
     previous = base.history.alias("previous")
     return (
         select(func.max(previous.c.version))
-        .where(*(previous.c[c.name] == v for c, v in zip(base.key, identity, strict=True)))
+        .where(*(previous.c[c.key] == v for c, v in zip(base.key, identity, strict=True)))
         .scalar_subquery()
     )
 
@@ -167,27 +229,16 @@ def _live_rows(
     return select(*columns).select_from(wanted).join(base.copied[0][0].table, on)
 
 
-def _eligible(session: Session, writer: _HierarchyWriter, changes: Sequence[RowChange]) -> bool:
-    """Whether the short path can take ``changes``.
-
-    It can if every change updates a row of a one-table hierarchy, with its old values known,
-    that this transaction has not versioned yet, on a database that returns changed rows.
-    """
+def _takes_short_path(writer: _HierarchyWriter) -> bool:
+    """Whether the database returns the rows an ``UPDATE`` or ``INSERT .. SELECT`` writes."""
     dialect = writer.connection.dialect
-    if dialect.name not in _DIALECTS or not (dialect.update_returning and dialect.insert_returning):
+    return dialect.name in _DIALECTS and dialect.update_returning and dialect.insert_returning
+
+
+def _eligible(change: RowChange) -> bool:
+    """Whether ``change`` inserts or updates, with its old values known, a whole-row version."""
+    if change.kind not in ("insert", "update") or change.unsure:
         return False
-    transaction = current_transaction(session)
-    own = transaction.versioned_rows if transaction is not None else set()
-    root = id(writer.root)
-    checked: set[int] = set()
-    for change in changes:
-        if change.kind != "update" or change.unsure or change.restored_from is not None:
-            return False
-        if own and (root, change.identity) in own:
-            return False
-        spec = change.spec
-        if id(spec) not in checked:
-            if len(spec.tables) != 1 or any(a is None for _, a in spec.value_keys(spec.tables[0])):
-                return False
-            checked.add(id(spec))
-    return True
+    if change.restored_from is not None:
+        return False
+    return change.spec.copies_whole_rows

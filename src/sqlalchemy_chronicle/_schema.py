@@ -172,6 +172,16 @@ class HistorySpec:
             known = self._value_keys[id(table)] = (len(table.copied), keys)
         return known[1]
 
+    @property
+    def copies_whole_rows(self) -> bool:
+        """Whether a version of this class is its one table's row, every column of it mapped.
+
+        Such versions can be copied from the live table by the database (:mod:`._copy`).
+        """
+        if len(self.tables) != 1:
+            return False
+        return all(attr is not None for _, attr in self.value_keys(self.tables[0]))
+
     @functools.cached_property
     def tracked_keys(self) -> frozenset[str]:
         """Attribute names whose change makes a new version."""

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Connection, delete, insert, literal, selec
 from sqlalchemy.orm import Session
 
 from ._changelog import write_changelog
-from ._copy import copy_updates
+from ._copy import copy_versions
 from ._schema import HistorySpec, TableHistory
 from ._sql import Use, by_primary_key, chunks, insert_rows, rows_in, versions_in
 from ._types import UTCDateTime
@@ -90,14 +90,13 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
     for root, group in by_root.items():
         connection = session.connection(bind_arguments={"mapper": root.mapper})
         writer = _HierarchyWriter(connection, root, changelog_enabled() and root.changelog)
-        copied = copy_updates(session, writer, group)
-        if copied is not None:
+        copied, rest = copy_versions(session, writer, group)
+        plan = (rest and writer.plan_and_write(session, rest)) or Plan()
+        if copied:
             at = writer.transaction.timestamp
-            plan: Plan | None = Plan(new=[NewVersion(c, v, at, "update") for c, v in copied])
-        else:
-            plan = writer.plan_and_write(session, group)
-        if plan is None:
-            continue
+            plan.new += [NewVersion(c, number, at, operation) for c, number, operation in copied]
+        if not hasattr(writer, "transaction"):
+            continue  # nothing to write
         if writer.keep_written:
             write_changelog(writer, plan)
         _note_versioned_rows(writer.transaction, root, plan)
