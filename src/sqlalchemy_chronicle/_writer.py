@@ -416,9 +416,8 @@ class _HierarchyWriter:
         """``INSERT .. SELECT`` of delete markers from the versions they follow."""
         history = table.history
         values = [hist for _, hist in table.copied]
-        names = [column.name for column in values]
+        targets: list[ColumnElement[Any]] = [*values, history.c.version]
         selected: list[ColumnElement[Any]] = [*values, (history.c.version + 1).label("version")]
-        names.append("version")
         if table is self.base:
             selected += [
                 literal(at, UTCDateTime).label("valid_from"),
@@ -426,13 +425,14 @@ class _HierarchyWriter:
                 literal("delete").label("operation"),
                 literal(self.transaction.id).label("transaction_id"),
             ]
-            names += ["valid_from", "valid_to", "operation", "transaction_id"]
+            targets += [history.c[name] for name in ("valid_from", "valid_to")]
+            targets += [history.c.operation, history.c.transaction_id]
         source = by_primary_key(
             self.connection,
             select(*selected).where(self._versions_in(table, keys, use="lock")),
             table,
         )
-        return insert(history).from_select(names, source)
+        return insert(history).from_select(targets, source)
 
     def _insert_new(self, versions: Sequence[NewVersion]) -> None:
         rows: dict[TableHistory, list[dict[str, Any]]] = defaultdict(list)
