@@ -53,7 +53,6 @@ import datetime as dt
 import itertools
 import weakref
 from collections.abc import Iterable, Mapping
-from types import NoneType
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -163,10 +162,10 @@ class _Memo(dict[Any, Any]):
     """The converted values by raw value, NULL included; a miss converts and remembers.
 
     The processor is the dictionary's own ``__getitem__``, so that a value seen before costs a
-    look-up in C and no Python call: a snapshot makes two conversions per row. Only values
-    without a time zone or with a fixed offset are remembered: two local times of the hour
-    repeated when daylight saving time ends compare equal (they differ only in ``fold``), while
-    such a time never equals a time of another zone.
+    look-up in C and no Python call: a snapshot makes two conversions per row. Only times that
+    are one instant whatever their ``fold`` are remembered: two local times of the hour repeated
+    when daylight saving time ends compare equal (they differ only in ``fold``), while such a
+    time never equals a time of another zone.
     """
 
     def __init__(self, process: Any) -> None:
@@ -175,12 +174,25 @@ class _Memo(dict[Any, Any]):
 
     def __missing__(self, value: Any) -> Any:
         found = self.process(value)
-        if isinstance(getattr(value, "tzinfo", None), NoneType | dt.timezone):
+        if _is_one_instant(value):
             if len(self) >= _MEMO:
                 self.clear()
                 self[None] = None
             self[value] = found
         return found
+
+
+def _is_one_instant(value: Any) -> bool:
+    """Whether ``value`` stands for one instant whatever its ``fold``.
+
+    True of naive times, of every time in UTC or at a fixed offset, and of local times outside
+    the hours that daylight saving time repeats or skips.
+    """
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        return True
+    if isinstance(value.tzinfo, dt.timezone):
+        return True
+    return value.utcoffset() == value.replace(fold=1 - value.fold).utcoffset()
 
 
 _WHEN: Final = bindparam(PARAM, type_=_Instant())
