@@ -76,14 +76,15 @@ def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
         for number in (version, version - 1)
         if number > 0
     )
+    records = _Records(stored)
     entries: list[tuple[str, str, dict[str, Any]]] = []
     for identity, version in written.items():
         tables = specs[identity].tables
-        after = _record(stored, tables, identity, version)
+        after = records.get(tables, identity, version)
         if after is None:
             continue
         operation = stored.operations[identity, version]
-        old = _record(stored, tables, identity, version - 1)
+        old = records.get(tables, identity, version - 1)
         if stored.operations.get((identity, version - 1)) == "delete":
             old = None
         entries.append(
@@ -169,17 +170,37 @@ def _insert_entries(
     connection.execute(insert(ChangeLog).from_select(names, document_rows))
 
 
-def _record(
-    stored: StoredVersions, tables: list[TableHistory], identity: Identity, version: int
-) -> dict[str, Any] | None:
-    """One stored version's values across ``tables``, by column name; None if not stored."""
-    record: dict[str, Any] = {}
-    for table in tables:
-        values = stored.get(table, identity, version)
-        if values is None:
-            return None
-        record.update((hist.name, values.get(hist.key)) for _, hist in table.copied)
-    return record
+class _Records:
+    """Stored versions' values across a row's tables, by column name."""
+
+    def __init__(self, stored: StoredVersions) -> None:
+        self.stored = stored
+        self._keyed_by_name: dict[TableHistory, bool] = {}
+
+    def get(
+        self, tables: list[TableHistory], identity: Identity, version: int
+    ) -> dict[str, Any] | None:
+        """One version's values by column name; None if it is not stored."""
+        if len(tables) == 1 and self.keyed_by_name(tables[0]):
+            return self.stored.get(tables[0], identity, version)
+        record: dict[str, Any] = {}
+        for table in tables:
+            values = self.stored.get(table, identity, version)
+            if values is None:
+                return None
+            record.update((hist.name, values.get(hist.key)) for _, hist in table.copied)
+        return record
+
+    def keyed_by_name(self, table: TableHistory) -> bool:
+        """Whether every history column of ``table`` has its name for key.
+
+        The values the writer keeps by key are then by name already.
+        """
+        known = self._keyed_by_name.get(table)
+        if known is None:
+            known = all(hist.name == hist.key for _, hist in table.copied)
+            self._keyed_by_name[table] = known
+        return known
 
 
 def _changes(operation: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

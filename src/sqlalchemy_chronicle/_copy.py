@@ -90,8 +90,13 @@ def copy_versions(
     updates: dict[Identity, RowChange] = {}
     inserts: dict[Identity, RowChange] = {}
     rest: list[RowChange] = []
+    whole_rows = {spec for spec in {change.spec for change in changes} if spec.copies_whole_rows}
     for change in changes:
-        if not _eligible(change) or (versioned and (root, change.identity) in versioned):
+        if (
+            change.spec not in whole_rows
+            or not _eligible(change)
+            or (root, change.identity) in versioned
+        ):
             rest.append(change)
         elif change.kind == "update":
             updates[change.identity] = change
@@ -124,7 +129,7 @@ def _close_versions(writer: _HierarchyWriter, identities: list[Identity]) -> set
     for chunk in chunks(identities):
         close = _close(writer.connection, base, chunk, now)
         close = close.returning(history.c.version, history.c.operation, *returned)
-        for version, operation, *stored in writer.connection.execute(close):
+        for version, operation, *stored in writer.connection.execute(close).all():
             identity = tuple(stored[:width])
             closed.add(identity)
             if writer.keep_written:
@@ -169,7 +174,7 @@ def _copy_versions(
                 )
             )
         statement = insert(history).from_select(names, rows).returning(history.c.version, *returned)
-        for version, *stored in writer.connection.execute(statement):
+        for version, *stored in writer.connection.execute(statement).all():
             identity = tuple(stored[:width])
             if writer.keep_written:
                 row = dict(zip(keys, stored, strict=True))
@@ -236,9 +241,7 @@ def _takes_short_path(writer: _HierarchyWriter) -> bool:
 
 
 def _eligible(change: RowChange) -> bool:
-    """Whether ``change`` inserts or updates, with its old values known, a whole-row version."""
-    if change.kind not in ("insert", "update") or change.unsure:
-        return False
-    if change.restored_from is not None:
-        return False
-    return change.spec.copies_whole_rows
+    """Whether ``change`` inserts, or updates with its old values known, and restores nothing."""
+    return (
+        change.kind in ("insert", "update") and not change.unsure and change.restored_from is None
+    )

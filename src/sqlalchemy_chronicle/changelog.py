@@ -98,6 +98,8 @@ def format_row_id(identity: tuple[Any, ...]) -> str:
 
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_AS_IS: frozenset[type] = frozenset({type(None), bool, int, str})
+"""Types JSON holds as they are; subclasses (enums among them) are checked one by one."""
 
 
 def json_value(value: Any) -> Any:
@@ -106,7 +108,9 @@ def json_value(value: Any) -> Any:
     Floats that JSON has no number for become the text ``"NaN"``, ``"Infinity"`` or
     ``"-Infinity"``.
     """
-    if value is None or isinstance(value, bool | int | str):
+    if type(value) in _AS_IS:
+        return value
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else _NON_FINITE[str(value)]
