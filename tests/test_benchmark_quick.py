@@ -1,7 +1,8 @@
 """The benchmark's quick mode on every database of the suite, so that the benchmark cannot rot.
 
 It runs ``python -m benchmarks --quick`` (a small standard workload, correctness checks only, no
-timing claims) in a child process against the suite's database. The benchmark uses its own
+timing claims) and a small ``python -m benchmarks.floor`` in child processes against the suite's
+database. The benchmark uses its own
 tables (``bench_item``, ``bench_item_history``) in its own MetaData and, in the library's shared
 tables, deletes only the transaction and change-log rows it wrote.
 """
@@ -20,6 +21,21 @@ from sqlalchemy_chronicle import ChangeLog, Transaction
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_benchmark(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_quick_benchmark(engine: Engine) -> None:
     url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as conn:
@@ -27,18 +43,7 @@ def test_quick_benchmark(engine: Engine) -> None:
             conn.scalar(select(func.count()).select_from(Transaction)),
             conn.scalar(select(func.count()).select_from(ChangeLog)),
         )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--db", url],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_benchmark("benchmarks", "--quick", "--db", url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| chronicle | 0 / 200 | 0 / 200 | 0 / 5 |" in done.stdout, done.stdout
     assert "| chronicle-nolog | 0 / 200 | 0 / 200 | 0 / 5 |" in done.stdout, done.stdout
@@ -48,5 +53,15 @@ def test_quick_benchmark(engine: Engine) -> None:
             conn.scalar(select(func.count()).select_from(ChangeLog)),
         )
     assert after == before, "the benchmark left rows in the library's tables"
+    names = set(inspect(engine).get_table_names())
+    assert not {"bench_item", "bench_item_history"} & names
+
+
+def test_floor_benchmark_runs_its_statements(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    done = run_benchmark("benchmarks.floor", "--n", "2000", "--db", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "x |" in line]
+    assert len(rows) == 1, done.stdout
     names = set(inspect(engine).get_table_names())
     assert not {"bench_item", "bench_item_history"} & names
