@@ -1,32 +1,37 @@
 """The writer's short path: versions the database copies from the live rows.
 
-The commonest flushes insert rows, or update rows that this transaction has not versioned yet
-with every old value known. For such rows the full path of :mod:`._writer` (read the latest
-versions, decide per row, write) is more than needed: the database can close the open versions
-and copy the new ones from the live rows the flush has just written, in set-based statements
-keyed by the rows' keys, with no value passing through Python::
+The commonest flushes insert rows, or update or delete rows that this transaction has not
+versioned yet, with every old value known. For such rows the full path of :mod:`._writer` (read
+the latest versions, decide per row, write) is more than needed: the database can close the open
+versions and copy the new ones from the live rows the flush has just written, in set-based
+statements keyed by the rows' keys, with no value passing through Python::
 
-    UPDATE h SET valid_to = :now                                       -- updated rows
+    UPDATE h SET valid_to = :now                                -- updated and deleted rows
      WHERE (key) IN (:keys) AND valid_to IS NULL AND valid_from < :now
     INSERT INTO h (columns..., version, valid_from, operation, transaction_id)
     SELECT live.columns..., coalesce((SELECT max(version) FROM h WHERE h.key = live.key), 0) + 1,
            :now, :operation, :transaction
       FROM live WHERE (key) IN (:keys)
-       AND NOT EXISTS (SELECT 1 FROM h WHERE h.key = live.key          -- inserted rows only
+       AND NOT EXISTS (SELECT 1 FROM h WHERE h.key = live.key   -- inserted rows only
                         AND (valid_to IS NULL OR valid_from >= :now))
 
-Each returns the rows it wrote, with the values the change log compares (the closed versions
-and the new ones, as stored), so the change log needs no read either. The versions hold the live
+and, for deleted rows, the full path's ``INSERT .. SELECT`` of delete markers from the versions
+just closed.
+
+The ``UPDATE`` and the copies return the rows they wrote, with the values the change log
+compares (the closed versions and the new ones, as stored; a marker holds its closed version's
+values), so the change log needs no read either. The versions hold the live
 rows as stored. The full path writes the flushed objects' values, and reads back only those the
 objects do not hold; so a column that a trigger changed behind the ORM's back is recorded here
 and not there (triggers are outside what the library captures, see the concepts page).
 
-The conditions keep the rules of the full path: an update must find its row's open version begun
-before this transaction's time, and an inserted row must have no open version and none at or
-after that time. A row without history, a version written by a concurrent transaction at or
-after this one's time (which the full path starts after, or refuses in strict mode) and a
-version of this transaction itself fail them; such rows take the full path, to which a version
-closed here reads as closed at this transaction's time, which is what it would have made of it.
+The conditions keep the rules of the full path: an update or a delete must find its row's open
+version begun before this transaction's time, and an inserted row must have no open version and
+none at or after that time. A row without history, a version written by a concurrent
+transaction at or after this one's time (which the full path starts after, or refuses in strict
+mode) and a version of this transaction itself fail them; such rows take the full path, to which
+a version closed here reads as closed at this transaction's time, which is what it would have
+made of it.
 
 Only PostgreSQL and SQLite take this path: MySQL and MariaDB cannot return the rows an
 ``UPDATE`` changes, and an ``INSERT .. SELECT`` there takes shared locks on the rows it reads.
@@ -87,8 +92,7 @@ def copy_versions(
     own = current_transaction(session)
     versioned = own.versioned_rows if own is not None else set()
     root = id(writer.root)
-    updates: dict[Identity, RowChange] = {}
-    inserts: dict[Identity, RowChange] = {}
+    by_kind: dict[str, dict[Identity, RowChange]] = {"insert": {}, "update": {}, "delete": {}}
     rest: list[RowChange] = []
     whole_rows = {spec for spec in {change.spec for change in changes} if spec.copies_whole_rows}
     for change in changes:
@@ -98,25 +102,26 @@ def copy_versions(
             or (root, change.identity) in versioned
         ):
             rest.append(change)
-        elif change.kind == "update":
-            updates[change.identity] = change
         else:
-            inserts[change.identity] = change
-    if not updates and not inserts:
+            by_kind[change.kind][change.identity] = change
+    inserts, updates, deletes = by_kind["insert"], by_kind["update"], by_kind["delete"]
+    if not (inserts or updates or deletes):
         return [], rest
     writer.transaction = open_transaction(session, writer.connection)
-    closed = _close_versions(writer, list(updates))
-    rest += [change for identity, change in updates.items() if identity not in closed]
+    closed = _close_versions(writer, [*updates, *deletes])
+    rest += [c for i, c in (*updates.items(), *deletes.items()) if i not in closed]
     copied = _copy_versions(writer, {i: c for i, c in updates.items() if i in closed}, "update")
+    marked = _mark_deleted(writer, {i: (c, closed[i]) for i, c in deletes.items() if i in closed})
     inserted = _copy_versions(writer, inserts, "insert")
     rest += [change for identity, change in inserts.items() if identity not in inserted]
-    return [*copied.values(), *inserted.values()], rest
+    return [*copied.values(), *marked, *inserted.values()], rest
 
 
-def _close_versions(writer: _HierarchyWriter, identities: list[Identity]) -> set[Identity]:
+def _close_versions(writer: _HierarchyWriter, identities: list[Identity]) -> dict[Identity, int]:
     """Close the open versions of ``identities`` begun before this transaction's time.
 
-    Returns the identities closed; with the change log on, their closed versions are recorded.
+    Returns the number of the version closed of each identity closed; with the change log on,
+    the closed versions are recorded.
     """
     base = writer.base
     history = base.history
@@ -125,17 +130,42 @@ def _close_versions(writer: _HierarchyWriter, identities: list[Identity]) -> set
     keys = [hist.key for hist in values]
     width = len(base.key)
     returned = values if writer.keep_written else values[:width]
-    closed: set[Identity] = set()
+    closed: dict[Identity, int] = {}
     for chunk in chunks(identities):
         close = _close(writer.connection, base, chunk, now)
         close = close.returning(history.c.version, history.c.operation, *returned)
         for version, operation, *stored in writer.connection.execute(close).all():
             identity = tuple(stored[:width])
-            closed.add(identity)
+            closed[identity] = version
             if writer.keep_written:
                 row = dict(zip(keys, stored, strict=True))
                 writer.stored.know(base, identity, version, row, operation)
     return closed
+
+
+def _mark_deleted(
+    writer: _HierarchyWriter, closed: dict[Identity, tuple[RowChange, int]]
+) -> list[Copied]:
+    """Insert the delete markers of deleted rows whose versions were just closed.
+
+    A marker copies the closed version's values, as on the full path; with the change log on, it
+    is recorded with them.
+    """
+    if not closed:
+        return []
+    base = writer.base
+    at = writer.transaction.timestamp
+    versions = [(*identity, version) for identity, (_, version) in closed.items()]
+    for chunk in chunks(versions):
+        writer.connection.execute(writer.copy_marker(base, chunk, at))
+    marked: list[Copied] = []
+    for identity, (change, version) in closed.items():
+        if writer.keep_written:
+            values = writer.stored.get(base, identity, version)
+            if values is not None:
+                writer.stored.know(base, identity, version + 1, values, "delete")
+        marked.append((change, version + 1, "delete"))
+    return marked
 
 
 def _copy_versions(
@@ -241,7 +271,7 @@ def _takes_short_path(writer: _HierarchyWriter) -> bool:
 
 
 def _eligible(change: RowChange) -> bool:
-    """Whether ``change`` inserts, or updates with its old values known, and restores nothing."""
-    return (
-        change.kind in ("insert", "update") and not change.unsure and change.restored_from is None
-    )
+    """Whether ``change`` restores nothing, and inserts, deletes, or updates knowing old values."""
+    if change.kind not in ("insert", "update", "delete"):
+        return False
+    return not change.unsure and change.restored_from is None

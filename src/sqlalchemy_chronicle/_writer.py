@@ -94,7 +94,10 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
         plan = (rest and writer.plan_and_write(session, rest)) or Plan()
         if copied:
             at = writer.transaction.timestamp
-            plan.new += [NewVersion(c, number, at, operation) for c, number, operation in copied]
+            plan.new += [
+                NewVersion(c, number, at, operation, is_marker=operation == "delete")
+                for c, number, operation in copied
+            ]
         if not hasattr(writer, "transaction"):
             continue  # nothing to write
         if writer.keep_written:
@@ -366,7 +369,7 @@ class _HierarchyWriter:
         for at, rows in plan.copy_marker.items():
             for table, keys in self._by_table(rows).items():
                 for chunk in chunks(keys):
-                    self.connection.execute(self._copy_marker(table, chunk, at))
+                    self.connection.execute(self.copy_marker(table, chunk, at))
         for chunk in chunks(self._keys(plan.reopen)):
             self.connection.execute(
                 update(base)
@@ -410,7 +413,7 @@ class _HierarchyWriter:
     ) -> ColumnElement[bool]:
         return versions_in(self.connection, table, keys, use)
 
-    def _copy_marker(
+    def copy_marker(
         self, table: TableHistory, keys: Sequence[tuple[Any, ...]], at: dt.datetime
     ) -> Any:
         """``INSERT .. SELECT`` of delete markers from the versions they follow."""
