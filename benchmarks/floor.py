@@ -2,7 +2,8 @@
 
 For each 1,000-row range of the standard workload's table, after its writes W1 and W2 (N rows,
 6 versions each), this times the set-based statements that versioning an update of those rows
-needs at the least, sent as SQL with no Python work per row, each in a transaction rolled back:
+needs at the least, sent as SQL with no Python work per row, in one transaction per range that
+is rolled back (the change-log statement reads the versions the copy wrote):
 
 ``close``
     ``UPDATE`` of the open versions (``valid_to`` = the time);
@@ -119,7 +120,8 @@ def measure(url: str, n: int) -> dict[str, float]:
             for start in range(1, n + 1, RANGE):
                 with Session(engine) as session:
                     began = time.perf_counter()
-                    query = select(plain.item).where(plain.item.id.between(start, start + 999))
+                    ids = plain.item.id.between(start, start + RANGE - 1)
+                    query = select(plain.item).where(ids)
                     for obj in session.scalars(query):
                         obj.qty += 1
                         obj.price += 1

@@ -11,6 +11,7 @@ from typing import Any
 import pendulum
 import pytest
 from sqlalchemy import (
+    CHAR,
     JSON,
     Boolean,
     Column,
@@ -595,3 +596,56 @@ def test_columns_whose_key_is_not_their_name(db: Engine, clock: FrozenClock) -> 
         ]
     finally:
         Other.metadata.drop_all(db, tables=[Sheet.__table__, Sheet.__history__.__table__])
+
+
+@pytest.mark.parametrize(
+    "key_type",
+    [CHAR(5), DateTime(timezone=True)],
+    ids=["char", "aware-datetime"],
+)
+def test_keys_the_database_gives_back_in_another_form(
+    db: Engine, clock: FrozenClock, key_type: Any
+) -> None:
+    """A ``CHAR`` key comes back padded, an aware time may come back naive or in another zone:
+    the rows are still versioned, inserted, updated and deleted."""
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Slot(Versioned, Other):
+        __tablename__ = "slot"
+        code: Mapped[Any] = mapped_column(key_type, primary_key=True)
+        label: Mapped[str] = mapped_column(Text)
+
+    keys = (
+        ["ab", "cd"]
+        if isinstance(key_type, CHAR)
+        else [dt.datetime(2024, 5, 1, 12, hour, tzinfo=dt.timezone.utc) for hour in (1, 2)]
+    )
+    Other.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            session.add_all([Slot(code=key, label="a") for key in keys])
+            session.commit()
+            clock.advance(seconds=1)
+            for slot in session.scalars(select(Slot)):
+                slot.label = "b"
+            session.commit()
+            clock.advance(seconds=1)
+            session.delete(session.scalars(select(Slot)).first())
+            session.commit()
+            history = Slot.__history__
+            stored = session.execute(
+                select(history.version, history.label, history.operation).order_by(
+                    history.version, history.operation
+                )
+            ).all()
+        assert [tuple(row) for row in stored] == [
+            (1, "a", "insert"),
+            (1, "a", "insert"),
+            (2, "b", "update"),
+            (2, "b", "update"),
+            (3, "b", "delete"),
+        ]
+    finally:
+        Other.metadata.drop_all(db, tables=[Slot.__table__, Slot.__history__.__table__])

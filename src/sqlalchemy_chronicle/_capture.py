@@ -22,7 +22,7 @@ from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 from . import _writer
 from ._schema import HistorySpec, TableHistory, spec_for
 from .errors import NotVersionedError
-from .transaction import forget_rolled_back, forget_transaction, remember_savepoint
+from .transaction import forget_rolled_back, forget_transaction
 
 __all__ = ["RowChange", "install"]
 
@@ -83,7 +83,6 @@ def install() -> None:
     global _installed
     if not _installed:
         event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_transaction_create", _after_transaction_create)
         event.listen(Session, "after_soft_rollback", _after_soft_rollback)
         event.listen(Session, "after_transaction_end", _after_transaction_end)
         _installed = True
@@ -97,11 +96,6 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
             change.restored_from = restoring.get((id(change.spec.root_spec), change.identity))
     if changes:
         _writer.write_history(session, changes)
-
-
-def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.nested:
-        remember_savepoint(session, transaction)
 
 
 def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:

@@ -3,9 +3,11 @@
 An entry compares a row's version written by this transaction with the version before it; so the
 entry is net per transaction and the same for every way a change arrives (objects, bulk
 statements, restores). The writer knows most of those versions already, as the database stored
-them: the latest versions it read, and the versions it wrote (returned by their ``INSERT``). The
-rest, such as the version before one this transaction rewrites, or all of them where an
-executemany cannot return rows, are read with one statement per history table. Entries this
+them: the latest versions it read, the versions the short path closed (returned by its
+``UPDATE``), and the versions it wrote (returned by their ``INSERT``). The rest, such as the
+version before one this transaction rewrites, the delete marker before a row inserted again, or
+all of them where an executemany cannot return rows, are read with one statement per history
+table. Entries this
 transaction wrote for the same rows in earlier flushes are deleted first.
 """
 
@@ -108,7 +110,7 @@ _DOCUMENT_ROWS: dict[str, tuple[str, str, str, str]] = {
         "json_extract(entry.value, '$[2]')",
     ),
     "mysql": (
-        "JSON_TABLE(:entries, '$[*]' COLUMNS (row_id VARCHAR(255) PATH '$[0]', "
+        "JSON_TABLE(:entries, '$[*]' COLUMNS (row_id VARCHAR(1024) PATH '$[0]', "
         "event_type VARCHAR(8) PATH '$[1]', changes JSON PATH '$[2]')) AS entry",
         "entry.row_id",
         "entry.event_type",
@@ -139,25 +141,22 @@ def _insert_entries(
     They go as one JSON document of ``[row_id, event_type, changes]`` arrays, which the database
     turns into rows (:data:`_DOCUMENT_ROWS`), and what all entries share goes as single
     parameters: one ``json.dumps`` of the whole list costs far less than an executemany, which
-    binds every entry's values and serializes each ``changes`` on its own. A value that JSON
-    cannot hold (NaN), or a database without such a function, takes the executemany.
+    binds every entry's values and serializes each ``changes`` on its own. A database without
+    such a function takes the executemany.
     """
     shared = {
         "transaction_id": transaction.id,
         "table_name": table_name,
         "timestamp": transaction.timestamp,
     }
-    try:
-        document = json.dumps(entries, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        document = None
-    if document is None or not _reads_documents(connection):
+    if not _reads_documents(connection):
         rows = [
             {**shared, "row_id": row_id, "event_type": event_type, "changes": changes}
             for row_id, event_type, changes in entries
         ]
         connection.execute(insert(ChangeLog), rows)
         return
+    document = json.dumps(entries, separators=(",", ":"))
     source, row_id, event_type, changes = _DOCUMENT_ROWS[connection.dialect.name]
     columns = ChangeLog.__table__.c
     document_rows = select(

@@ -16,14 +16,17 @@ statements keyed by the rows' keys, with no value passing through Python::
                         AND (valid_to IS NULL OR valid_from >= :now))
 
 and, for deleted rows, the full path's ``INSERT .. SELECT`` of delete markers from the versions
-just closed.
+just closed. On PostgreSQL the ``UPDATE`` names each row's newest version by its full primary
+key instead of ``(key) IN (:keys) AND valid_to IS NULL`` (see :func:`_close`).
 
 The ``UPDATE`` and the copies return the rows they wrote, with the values the change log
 compares (the closed versions and the new ones, as stored; a marker holds its closed version's
-values), so the change log needs no read either. The versions hold the live
+values), so the change log needs no read either, except of the marker before a row inserted
+again. The versions hold the live
 rows as stored. The full path writes the flushed objects' values, and reads back only those the
 objects do not hold; so a column that a trigger changed behind the ORM's back is recorded here
-and not there (triggers are outside what the library captures, see the concepts page).
+and not there (changes a trigger makes are outside what the library captures, see "What is
+captured" on the concepts page).
 
 The conditions keep the rules of the full path: an update or a delete must find its row's open
 version begun before this transaction's time, and an inserted row must have no open version and
@@ -60,7 +63,7 @@ from sqlalchemy import (
 from ._schema import TableHistory
 from ._sql import chunks, rows_in, unnest_keys
 from ._types import UTCDateTime
-from .transaction import current_transaction, open_transaction
+from .transaction import current_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -87,17 +90,18 @@ def copy_versions(
     Returns the changes written, and the changes left for the full path. With the change log on,
     the versions closed and written are recorded in ``writer.stored``.
     """
-    if not _takes_short_path(writer):
+    dialect = writer.connection.dialect
+    if dialect.name not in _DIALECTS or not (dialect.update_returning and dialect.insert_returning):
         return [], list(changes)
     own = current_transaction(session)
     versioned = own.versioned_rows if own is not None else set()
     root = id(writer.root)
     by_kind: dict[str, dict[Identity, RowChange]] = {"insert": {}, "update": {}, "delete": {}}
     rest: list[RowChange] = []
-    whole_rows = {spec for spec in {change.spec for change in changes} if spec.copies_whole_rows}
+    fitting = {spec for spec in {change.spec for change in changes} if spec.copies_whole_rows}
     for change in changes:
         if (
-            change.spec not in whole_rows
+            change.spec not in fitting
             or not _eligible(change)
             or (root, change.identity) in versioned
         ):
@@ -107,116 +111,115 @@ def copy_versions(
     inserts, updates, deletes = by_kind["insert"], by_kind["update"], by_kind["delete"]
     if not (inserts or updates or deletes):
         return [], rest
-    writer.transaction = open_transaction(session, writer.connection)
-    closed = _close_versions(writer, [*updates, *deletes])
-    rest += [c for i, c in (*updates.items(), *deletes.items()) if i not in closed]
-    copied = _copy_versions(writer, {i: c for i, c in updates.items() if i in closed}, "update")
-    marked = _mark_deleted(writer, {i: (c, closed[i]) for i, c in deletes.items() if i in closed})
-    inserted = _copy_versions(writer, inserts, "insert")
-    rest += [change for identity, change in inserts.items() if identity not in inserted]
+    writer.open(session)
+    path = _ShortPath(writer)
+    closed = path.close([*updates, *deletes])
+    copied = path.copy({i: c for i, c in updates.items() if i in closed}, "update")
+    marked = path.mark_deleted({i: (c, closed[i]) for i, c in deletes.items() if i in closed})
+    inserted = path.copy(inserts, "insert")
+    # An update closed but not copied (its live row gone) is left to the full path too, to which
+    # its version reads as closed by this transaction.
+    done = {*copied, *(change.identity for change, _, _ in marked), *inserted}
+    rest += [c for i, c in (*updates.items(), *deletes.items(), *inserts.items()) if i not in done]
     return [*copied.values(), *marked, *inserted.values()], rest
 
 
-def _close_versions(writer: _HierarchyWriter, identities: list[Identity]) -> dict[Identity, int]:
-    """Close the open versions of ``identities`` begun before this transaction's time.
+class _ShortPath:
+    """The statements of the short path for one hierarchy's base table, in one flush."""
 
-    Returns the number of the version closed of each identity closed; with the change log on,
-    the closed versions are recorded.
-    """
-    base = writer.base
-    history = base.history
-    now = literal(writer.transaction.timestamp, UTCDateTime)
-    values = [hist for _, hist in base.copied]
-    keys = [hist.key for hist in values]
-    width = len(base.key)
-    returned = values if writer.keep_written else values[:width]
-    closed: dict[Identity, int] = {}
-    for chunk in chunks(identities):
-        close = _close(writer.connection, base, chunk, now)
-        close = close.returning(history.c.version, history.c.operation, *returned)
-        for version, operation, *stored in writer.connection.execute(close).all():
-            identity = tuple(stored[:width])
-            closed[identity] = version
-            if writer.keep_written:
-                row = dict(zip(keys, stored, strict=True))
-                writer.stored.know(base, identity, version, row, operation)
-    return closed
+    def __init__(self, writer: _HierarchyWriter) -> None:
+        self.writer = writer
+        self.base = writer.base
+        self.history = writer.base.history
+        self.now = literal(writer.transaction.timestamp, UTCDateTime)
+        self.values = [hist for _, hist in self.base.copied]
+        self.width = len(self.base.key)
+        self.returned = self.values if writer.keep_written else self.values[: self.width]
+        """What the statements return after the version number: the values the change log
+        compares, or only the key."""
 
+    def close(self, identities: list[Identity]) -> dict[Identity, int]:
+        """Close the open versions of ``identities`` begun before this transaction's time.
 
-def _mark_deleted(
-    writer: _HierarchyWriter, closed: dict[Identity, tuple[RowChange, int]]
-) -> list[Copied]:
-    """Insert the delete markers of deleted rows whose versions were just closed.
-
-    A marker copies the closed version's values, as on the full path; with the change log on, it
-    is recorded with them.
-    """
-    if not closed:
-        return []
-    base = writer.base
-    at = writer.transaction.timestamp
-    versions = [(*identity, version) for identity, (_, version) in closed.items()]
-    for chunk in chunks(versions):
-        writer.connection.execute(writer.copy_marker(base, chunk, at))
-    marked: list[Copied] = []
-    for identity, (change, version) in closed.items():
-        if writer.keep_written:
-            values = writer.stored.get(base, identity, version)
-            if values is not None:
-                writer.stored.know(base, identity, version + 1, values, "delete")
-        marked.append((change, version + 1, "delete"))
-    return marked
-
-
-def _copy_versions(
-    writer: _HierarchyWriter, changes: dict[Identity, RowChange], operation: str
-) -> dict[Identity, Copied]:
-    """Insert new versions of ``changes`` copied from the live rows.
-
-    For inserted rows, only those without an open version or one at or after this
-    transaction's time; the others are left out of the answer.
-    """
-    if not changes:
-        return {}
-    base = writer.base
-    history = base.history
-    now = literal(writer.transaction.timestamp, UTCDateTime)
-    values = [hist for _, hist in base.copied]
-    keys = [hist.key for hist in values]
-    width = len(base.key)
-    live_key = [live for live, _ in base.copied[:width]]
-    returned = values if writer.keep_written else values[:width]
-    names = [*values, *(history.c[name] for name in _STAMPS)]
-    copied: dict[Identity, Copied] = {}
-    for chunk in chunks(list(changes)):
-        rows = _live_rows(writer.connection, base, chunk).add_columns(
-            func.coalesce(_newest_version(base, live_key), 0) + 1,
-            now,
-            literal(operation),
-            literal(writer.transaction.id),
-        )
-        if operation == "insert":
-            blocking = base.history.alias("blocking")
-            rows = rows.where(
-                ~exists().where(
-                    *(blocking.c[c.key] == v for c, v in zip(base.key, live_key, strict=True)),
-                    or_(blocking.c.valid_to.is_(None), blocking.c.valid_from >= now),
-                )
+        Returns the number of the version closed of each identity closed.
+        """
+        closed: dict[Identity, int] = {}
+        for chunk in chunks(identities):
+            close = _close(self.writer.connection, self.base, chunk, self.now)
+            close = close.returning(
+                self.history.c.version, self.history.c.operation, *self.returned
             )
-        statement = insert(history).from_select(names, rows).returning(history.c.version, *returned)
-        for version, *stored in writer.connection.execute(statement).all():
-            identity = tuple(stored[:width])
-            if writer.keep_written:
-                row = dict(zip(keys, stored, strict=True))
-                writer.stored.know(base, identity, version, row, operation)
-            copied[identity] = (changes[identity], version, operation)
-    return copied
+            for version, operation, *stored in self.writer.connection.execute(close).all():
+                closed[self._remember(version, stored, operation)] = version
+        return closed
+
+    def mark_deleted(self, closed: dict[Identity, tuple[RowChange, int]]) -> list[Copied]:
+        """Insert the delete markers of deleted rows whose versions were just closed.
+
+        A marker copies the closed version's values, as on the full path.
+        """
+        if not closed:
+            return []
+        writer = self.writer
+        at = writer.transaction.timestamp
+        versions = [(*identity, version) for identity, (_, version) in closed.items()]
+        for chunk in chunks(versions):
+            writer.connection.execute(writer.copy_marker(self.base, chunk, at))
+        marked: list[Copied] = []
+        for identity, (change, version) in closed.items():
+            values = writer.stored.get(self.base, identity, version)
+            if values is not None:
+                writer.stored.know(self.base, identity, version + 1, values, "delete")
+            marked.append((change, version + 1, "delete"))
+        return marked
+
+    def copy(self, changes: dict[Identity, RowChange], operation: str) -> dict[Identity, Copied]:
+        """Insert new versions of ``changes`` copied from the live rows.
+
+        For inserted rows, only those without an open version or one at or after this
+        transaction's time; the others are left out of the answer.
+        """
+        if not changes:
+            return {}
+        base, history = self.base, self.history
+        live_key = [live for live, _ in base.copied[: self.width]]
+        targets = [*self.values, *(history.c[name] for name in _STAMPS)]
+        copied: dict[Identity, Copied] = {}
+        for chunk in chunks(list(changes)):
+            rows = _live_rows(self.writer.connection, base, chunk).add_columns(
+                func.coalesce(_newest_version(base, live_key), 0) + 1,
+                self.now,
+                literal(operation),
+                literal(self.writer.transaction.id),
+            )
+            if operation == "insert":
+                blocking = history.alias("blocking")
+                rows = rows.where(
+                    ~exists().where(
+                        *(blocking.c[c.key] == v for c, v in zip(base.key, live_key, strict=True)),
+                        or_(blocking.c.valid_to.is_(None), blocking.c.valid_from >= self.now),
+                    )
+                )
+            statement = insert(history).from_select(targets, rows)
+            statement = statement.returning(history.c.version, *self.returned)
+            for version, *stored in self.writer.connection.execute(statement).all():
+                identity = self._remember(version, stored, operation)
+                copied[identity] = (changes[identity], version, operation)
+        return copied
+
+    def _remember(self, version: int, stored: Sequence[Any], operation: str) -> Identity:
+        """The identity of a returned row; with the change log on, its values are recorded."""
+        identity = tuple(stored[: self.width])
+        if self.writer.keep_written:
+            row = {hist.key: value for hist, value in zip(self.values, stored, strict=True)}
+            self.writer.stored.know(self.base, identity, version, row, operation)
+        return identity
 
 
 def _newest_version(base: TableHistory, identity: Sequence[ColumnElement[Any]]) -> Any:
     """The highest version number stored for the row ``identity`` names.
 
-    PostgreSQL, MariaDB and SQLite answer it with a backward probe of the primary key.
+    PostgreSQL and SQLite answer it with a backward probe of the primary key.
     """
     previous = base.history.alias("previous")
     return (
@@ -262,12 +265,6 @@ def _live_rows(
     wanted = unnest_keys(base.live_key, identities)
     on = and_(*(c == wanted.c[f"k{n}"] for n, c in enumerate(base.live_key)))
     return select(*columns).select_from(wanted).join(base.copied[0][0].table, on)
-
-
-def _takes_short_path(writer: _HierarchyWriter) -> bool:
-    """Whether the database returns the rows an ``UPDATE`` or ``INSERT .. SELECT`` writes."""
-    dialect = writer.connection.dialect
-    return dialect.name in _DIALECTS and dialect.update_returning and dialect.insert_returning
 
 
 def _eligible(change: RowChange) -> bool:

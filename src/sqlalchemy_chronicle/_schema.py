@@ -44,12 +44,18 @@ from sqlalchemy import (
     ColumnElement,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
+    Text,
+    Unicode,
+    UnicodeText,
     and_,
 )
 from sqlalchemy.orm import Mapper, foreign, relationship
 from sqlalchemy.orm import exc as orm_exc
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeEngine
 
 from ._base import install_library_tables
 from ._types import UTCDateTime
@@ -174,13 +180,19 @@ class HistorySpec:
 
     @property
     def copies_whole_rows(self) -> bool:
-        """Whether a version of this class is its one table's row, every column of it mapped.
+        """Whether the database can copy this class's versions from the live rows (:mod:`._copy`).
 
-        Such versions can be copied from the live table by the database (:mod:`._copy`).
+        It can when a version is its one table's row, every column of it mapped, and the key
+        comes back from the database as the value sent (integers and variable-length strings; a
+        ``CHAR`` comes back padded, a time may come back in another zone), since the rows the
+        database writes are told apart by the key it returns.
         """
         if len(self.tables) != 1:
             return False
-        return all(attr is not None for _, attr in self.value_keys(self.tables[0]))
+        table = self.tables[0]
+        if not all(_returns_as_sent(column.type) for column in table.live_key):
+            return False
+        return all(attr is not None for _, attr in self.value_keys(table))
 
     @functools.cached_property
     def tracked_keys(self) -> frozenset[str]:
@@ -189,6 +201,19 @@ class HistorySpec:
         for table in self.tables:
             keys.update(attr for _, attr in self.value_keys(table) if attr is not None)
         return frozenset(keys)
+
+
+_RETURNED_AS_SENT: Final = frozenset(
+    {
+        *(Integer, BigInteger, SmallInteger, sqltypes.INTEGER, sqltypes.BIGINT, sqltypes.SMALLINT),
+        *(String, Unicode, Text, UnicodeText, sqltypes.VARCHAR, sqltypes.NVARCHAR, sqltypes.TEXT),
+    }
+)
+"""Key types whose values come back from every database as they were sent."""
+
+
+def _returns_as_sent(type_: TypeEngine[Any]) -> bool:
+    return type(type_) in _RETURNED_AS_SENT
 
 
 def _attribute_key(mapper: Mapper[Any], column: Column[Any]) -> str | None:

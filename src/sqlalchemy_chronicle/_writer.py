@@ -1,9 +1,10 @@
 """Set-based history writes for one flush.
 
-For every versioned base table touched by a flush the writer reads, in one statement, the latest
-version of each touched row with its values (:mod:`._versions`), decides in Python what each row
-needs, and then writes with a small, fixed number of statements whatever the number of rows (an
-executemany counts as one):
+The rows that the short path of :mod:`._copy` can take are versioned there, by the database
+from the live rows. For the others (the full path), for every versioned base table touched by a
+flush the writer reads, in one statement, the latest version of each touched row with its values
+(:mod:`._versions`), decides in Python what each row needs, and then writes with a small, fixed
+number of statements whatever the number of rows (an executemany counts as one):
 
 1. delete this transaction's own earlier version of a row that is written again (rule: one
    version per row per transaction), or turn it into the delete marker;
@@ -40,6 +41,7 @@ from .transaction import (
     changelog_enabled,
     current_transaction,
     drop_if_unused,
+    forget_versioned_rows,
     is_strict,
     open_transaction,
 )
@@ -54,7 +56,7 @@ _TICK = dt.timedelta(microseconds=1)
 
 @dataclass
 class NewVersion:
-    """A history row to insert from an object's values."""
+    """A history row to insert from an object's values, or one the short path has inserted."""
 
     change: RowChange
     version: int
@@ -91,29 +93,30 @@ def write_history(session: Session, changes: Sequence[RowChange]) -> None:
         connection = session.connection(bind_arguments={"mapper": root.mapper})
         writer = _HierarchyWriter(connection, root, changelog_enabled() and root.changelog)
         copied, rest = copy_versions(session, writer, group)
-        plan = (rest and writer.plan_and_write(session, rest)) or Plan()
-        if copied:
-            at = writer.transaction.timestamp
-            plan.new += [
-                NewVersion(c, number, at, operation, is_marker=operation == "delete")
-                for c, number, operation in copied
-            ]
-        if not hasattr(writer, "transaction"):
-            continue  # nothing to write
+        plan = writer.plan_and_write(session, rest) if rest else Plan()
+        if not writer.opened:
+            continue
+        at = writer.transaction.timestamp
+        plan.new += [
+            NewVersion(c, number, at, operation, is_marker=operation == "delete")
+            for c, number, operation in copied
+        ]
         if writer.keep_written:
             write_changelog(writer, plan)
-        _note_versioned_rows(writer.transaction, root, plan)
+        _note_versioned_rows(session, writer.transaction, root, plan)
         touched.append((connection, writer.transaction))
     for connection, transaction in touched:
         drop_if_unused(session, connection, transaction)
 
 
-def _note_versioned_rows(transaction: OpenTransaction, root: HistorySpec, plan: Plan) -> None:
+def _note_versioned_rows(
+    session: Session, transaction: OpenTransaction, root: HistorySpec, plan: Plan
+) -> None:
     written = {change.identity for change, _ in plan.to_marker}
     written.update(change.identity for rows in plan.copy_marker.values() for change, _ in rows)
     written.update(new.change.identity for new in plan.new)
     removed = {change.identity for change, _ in plan.remove} - written
-    transaction.versioned_rows.difference_update((id(root), identity) for identity in removed)
+    forget_versioned_rows(session, transaction, {(id(root), identity) for identity in removed})
     transaction.versioned_rows.update((id(root), identity) for identity in written)
 
 
@@ -160,15 +163,24 @@ class _HierarchyWriter:
         self.base = root.base
         self.stored = StoredVersions(connection)
 
-    def plan_and_write(self, session: Session, changes: Sequence[RowChange]) -> Plan | None:
-        """The full path: read the latest versions, decide per row, write; None if nothing to."""
+    @property
+    def opened(self) -> bool:
+        """Whether the flush had history to write, so that :attr:`transaction` is set."""
+        return hasattr(self, "transaction")
+
+    def open(self, session: Session) -> None:
+        """Set :attr:`transaction`, inserting the transaction's row on its first write."""
+        self.transaction = open_transaction(session, self.connection)
+
+    def plan_and_write(self, session: Session, changes: Sequence[RowChange]) -> Plan:
+        """The full path: read the latest versions, decide per row, write."""
         latest = self.latest_versions(changes)
         self.read_back(changes)
         changes = self.without_unchanged(changes, latest)
         reverted = self.reverted(changes, latest, current_transaction(session))
         if not changes:
-            return None
-        self.transaction = open_transaction(session, self.connection)
+            return Plan()
+        self.open(session)
         plan = self.plan([c for c in changes if c.identity not in reverted], latest)
         for identity, change in reverted.items():
             plan.remove.append((change, latest[identity].version))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -232,13 +231,25 @@ class OpenTransaction:
     created_in: SessionTransaction
     attribution: Attribution
     versioned_rows: set[tuple[Any, ...]] = dataclasses.field(default_factory=set)
-    """The rows this transaction holds a version of; when it empties, the transaction changed
-    nothing and its row is removed."""
-    rows_at_savepoints: weakref.WeakKeyDictionary[SessionTransaction, set[tuple[Any, ...]]] = (
-        dataclasses.field(default_factory=weakref.WeakKeyDictionary)
+    """The rows this transaction holds a version of (an over-estimate after a savepoint rollback
+    that took versions away); when it empties, the transaction changed nothing and its row is
+    removed."""
+    removed_in_savepoints: dict[SessionTransaction, set[tuple[Any, ...]]] = dataclasses.field(
+        default_factory=dict
     )
-    """:attr:`versioned_rows` as it was when each savepoint began: rolling the savepoint back
-    brings the versions of that time back, those it removed included."""
+    """The rows whose versions were removed inside each savepoint: rolling the savepoint back
+    brings those versions back."""
+
+
+def forget_versioned_rows(
+    session: Session, transaction: OpenTransaction, rows: set[tuple[Any, ...]]
+) -> None:
+    """Note that ``transaction`` no longer holds a version of ``rows``."""
+    gone = rows & transaction.versioned_rows
+    transaction.versioned_rows.difference_update(gone)
+    savepoint = session.get_nested_transaction()
+    if gone and savepoint is not None:
+        transaction.removed_in_savepoints.setdefault(savepoint, set()).update(gone)
 
 
 def _root(transaction: SessionTransaction) -> SessionTransaction:
@@ -312,18 +323,11 @@ def forget_transaction(session: Session) -> None:
     session.info.pop(_SESSION_KEY, None)
 
 
-def remember_savepoint(session: Session, savepoint: SessionTransaction) -> None:
-    """Note which rows the session's :class:`Transaction` has versioned as ``savepoint`` begins."""
-    known = current_transaction(session)
-    if known is not None:
-        known.rows_at_savepoints[savepoint] = set(known.versioned_rows)
-
-
 def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
     """Drop the session's :class:`Transaction` if ``rolled_back`` took its row away.
 
-    A rolled-back savepoint that began after the row leaves it, with the versioned rows of the
-    savepoint's beginning.
+    A rolled-back savepoint that began after the row leaves it, and gives it back the versioned
+    rows whose versions were removed inside the savepoint.
     """
     known: OpenTransaction | None = session.info.get(_SESSION_KEY)
     if known is None:
@@ -334,10 +338,19 @@ def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> Non
             del session.info[_SESSION_KEY]
             return
         transaction = transaction.parent
-    before = known.rows_at_savepoints.pop(rolled_back, None)
-    if before is not None:
-        known.versioned_rows.clear()
-        known.versioned_rows.update(before)
+    for savepoint in list(known.removed_in_savepoints):
+        if _is_within(savepoint, rolled_back):
+            known.versioned_rows.update(known.removed_in_savepoints.pop(savepoint))
+
+
+def _is_within(transaction: SessionTransaction, outer: SessionTransaction) -> bool:
+    """Whether ``transaction`` is ``outer`` or began inside it (ended or not)."""
+    current: SessionTransaction | None = transaction
+    while current is not None:
+        if current is outer:
+            return True
+        current = current.parent
+    return False
 
 
 def use_sqlite_savepoints(engine: Engine) -> None:
