@@ -65,3 +65,16 @@ def test_floor_benchmark_runs_its_statements(engine: Engine) -> None:
     assert len(rows) == 1, done.stdout
     names = set(inspect(engine).get_table_names())
     assert not {"bench_item", "bench_item_history"} & names
+
+
+def test_breakdown_benchmark_times_the_writer(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    done = run_benchmark("benchmarks.breakdown", "--n", "600", "--url", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    seconds = dict(
+        (line.split("|")[1].strip(), float(line.split("|")[2]))
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| step")
+    )
+    assert seconds["history writer"] > 0 and seconds["change log"] > 0, done.stdout
+    assert (seconds["short path"] > 0) == (engine.dialect.name != "mysql"), done.stdout

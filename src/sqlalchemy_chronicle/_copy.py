@@ -133,6 +133,7 @@ class _ShortPath:
         self.history = writer.base.history
         self.now = literal(writer.transaction.timestamp, UTCDateTime)
         self.values = [hist for _, hist in self.base.copied]
+        self.keys = [hist.key for hist in self.values]
         self.width = len(self.base.key)
         self.returned = self.values if writer.keep_written else self.values[: self.width]
         """What the statements return after the version number: the values the change log
@@ -211,7 +212,7 @@ class _ShortPath:
         """The identity of a returned row; with the change log on, its values are recorded."""
         identity = tuple(stored[: self.width])
         if self.writer.keep_written:
-            row = {hist.key: value for hist, value in zip(self.values, stored, strict=True)}
+            row = dict(zip(self.keys, stored, strict=True))
             self.writer.stored.know(self.base, identity, version, row, operation)
         return identity
 
