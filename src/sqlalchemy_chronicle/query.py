@@ -176,7 +176,9 @@ def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
     :class:`~sqlalchemy.orm.Session`, which hands the time to the statement (it is kept in the
     statement's execution options, so an enclosing statement does not have it).
     """
-    query = _asof.AsOfQuery.of(_spec(cls))
+    query = _asof.AsOfQuery.made_for(cls)
+    if query is None:
+        query = _asof.AsOfQuery.of(_spec(cls))
     return query.statement.execution_options(**{_asof.PARAM: to_instant(when)})
 
 
