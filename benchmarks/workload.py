@@ -155,10 +155,10 @@ class Model:
 # -- the variants ------------------------------------------------------------------------------
 
 
-def _declare(bases: tuple[type, ...], **extra: Any) -> Any:
-    """The mapped class of ``bench_item`` on ``bases``."""
+def _declare(bases: tuple[type, ...], table: str = TABLE, **extra: Any) -> Any:
+    """The mapped class of ``bench_item`` (or of ``table``, with the same columns) on ``bases``."""
     namespace: dict[str, Any] = {
-        "__tablename__": TABLE,
+        "__tablename__": table,
         "id": mapped_column(Integer, primary_key=True, autoincrement=False),
         "name": mapped_column(String(100), nullable=False),
         "qty": mapped_column(Integer, nullable=False),
@@ -176,18 +176,18 @@ class Variant:
     as_of = False
     """Whether reads can go back in time; the baseline reads the current table."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, table: str = TABLE) -> None:
         self.engine = engine
 
         class Base(DeclarativeBase):
             metadata = MetaData()
 
         self.metadata = Base.metadata
-        self.item = _declare((Base,))
+        self.item = _declare((Base,), table)
 
     def own_tables(self) -> list[Table]:
         """The tables this run creates and drops."""
-        return [self.metadata.tables[TABLE]]
+        return [self.item.__table__]
 
     def setup(self) -> None:
         """Drop what a previous run may have left, create the variant's tables."""

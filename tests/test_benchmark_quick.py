@@ -1,10 +1,10 @@
 """The benchmark's quick mode on every database of the suite, so that the benchmark cannot rot.
 
 It runs ``python -m benchmarks --quick`` (a small standard workload, correctness checks only, no
-timing claims) and a small ``python -m benchmarks.floor`` in child processes against the suite's
-database. The benchmark uses its own
-tables (``bench_item``, ``bench_item_history``) in its own MetaData and, in the library's shared
-tables, deletes only the transaction and change-log rows it wrote.
+timing claims) and small runs of the other tools (``benchmarks.floor``, ``benchmarks.breakdown``,
+``benchmarks.lookups``) in child processes against the suite's database. The benchmark uses its
+own tables (``bench_item``, ``bench_item_history``, ``bench_item_plain``) in its own MetaData and,
+in the library's shared tables, deletes only the transaction and change-log rows it wrote.
 """
 
 from __future__ import annotations
@@ -78,3 +78,15 @@ def test_breakdown_benchmark_times_the_writer(engine: Engine) -> None:
     )
     assert seconds["history writer"] > 0 and seconds["change log"] > 0, done.stdout
     assert (seconds["short path"] > 0) == (engine.dialect.name != "mysql"), done.stdout
+
+
+def test_lookups_benchmark_checks_its_answers(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    done = run_benchmark(
+        "benchmarks.lookups", "--n", "300", "--rounds", "1", "--best-of", "1", "--db", url
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "x |" in line]
+    assert len(rows) == 1, done.stdout
+    names = set(inspect(engine).get_table_names())
+    assert not {"bench_item", "bench_item_history", "bench_item_plain"} & names
