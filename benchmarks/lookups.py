@@ -4,12 +4,13 @@ The standard run times R1 once per variant, right after the writes: about a seco
 moves by 0.1-0.3 from run to run on a shared machine. This builds the workload's data once (W1-W3
 of the plain baseline and of ``chronicle``, the baseline's table named ``bench_item_plain`` so
 that both stand side by side), then times R1's 2,000 lookups (same seed, same pairs) in fresh
-worker processes, baseline and as-of alternating, ``--rounds`` workers each; a worker runs the
-lookups ``--best-of`` times in one session and reports its best, and the figure of each side is
-the best of its workers. As in the standard run, a baseline worker does not import the library;
-``--hook`` gives the baseline a no-op ``do_orm_execute`` listener, which shows what any such
-listener costs (SQLAlchemy then runs its ORM pre-execution twice per statement). Every answer is
-compared with the model of the writes; a wrong answer is reported instead of a figure.
+worker processes, baseline and as-of alternating, ``--rounds`` workers each. A worker runs the
+lookups ``--best-of`` times, each time in a new session as R1 does, and reports its best; the
+figure of each side is the best of its workers. As in the standard run, a baseline worker does
+not import the library; ``--hook`` gives the baseline a no-op ``do_orm_execute`` listener, which
+shows what any such listener costs (SQLAlchemy then runs its ORM pre-execution twice per
+statement). Every answer is compared with the model of the writes; a wrong answer is reported
+instead of a figure.
 
 Run it with ``python -m benchmarks.lookups [--db NAME_OR_URL ...] [--n 20000] [--rounds 3]
 [--best-of 5] [--hook]``.
@@ -51,15 +52,15 @@ def _answer(row: workload.Row | None) -> list[Any] | None:
 
 
 def worker(side: str, url: str, pairs: list[tuple[int, str]], best_of: int, hook: bool) -> Any:
-    """Time the lookups ``best_of`` times in one session: the best time and the answers."""
+    """Time the lookups ``best_of`` times, each in a new session: the best time and the answers."""
     variant = _variant(side, url)
     if hook:
         event.listen(Session, "do_orm_execute", lambda state: None)
     times = [(id_, dt.datetime.fromisoformat(when)) for id_, when in pairs]
     best = float("inf")
     answers: list[workload.Row | None] = []
-    with Session(variant.engine) as session:
-        for _ in range(best_of):
+    for _ in range(best_of):
+        with Session(variant.engine) as session:
             start = time.perf_counter()
             answers = [variant.point(session, id_, when) for id_, when in times]
             best = min(best, time.perf_counter() - start)
