@@ -34,10 +34,13 @@ The substitution is made in two places:
   statement element, standing in for the live table: it hides the live table from the FROM list
   and counts as derived from it, so criteria and relationship joins written against the model's
   attributes land on it, and the history class is aliased to it so that the rows load as
-  versions (:class:`AsOfQuery`). For a class on one table whose every column history keeps,
-  the statement reads the history table itself under the live table's name instead
-  (:class:`FlatSnapshot`), with the interval condition in its WHERE clause: the same rows
-  without a derived table, which costs PostgreSQL and MariaDB a fifth more per point lookup.
+  versions (:class:`AsOfQuery`). When such a statement is only the class's rows with criteria,
+  an ordering and limits, and the class is on one table whose every column history keeps, it is
+  executed on the history table itself under the live table's name (:class:`FlatSnapshot`),
+  with the interval condition in its WHERE clause: the same rows without a derived table, which
+  costs PostgreSQL and MariaDB a fifth more per point lookup. Any other shape keeps the derived
+  table, inside which the condition holds whatever the statement around it does (a subquery on
+  the history class, an outer join).
 
 In both the time is the parameter ``chronicle_as_of``, which the session supplies (see
 :func:`sqlalchemy_chronicle.query._on_execute`): from the time-travel session, or from the
@@ -74,7 +77,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, ColumnClause
+from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnClause
 from sqlalchemy.sql.selectable import Alias, AliasedReturnsRows, Subquery, TableClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
@@ -97,6 +100,11 @@ _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile
 _SHAPES: Final = 500
 """How many statement shapes (cache keys) each :class:`AsOfQuery` remembers for :meth:`adapt`;
 SQLAlchemy's compiled cache keeps as many by default."""
+_FLAT_CHANGES: Final = frozenset(
+    {"_where_criteria", "_order_by_clauses", "_limit_clause", "_offset_clause", "dialect_options"}
+)
+_KEPT: Final = tuple(name for name, _ in Select._traverse_internals if name not in _FLAT_CHANGES)
+"""The parts of a ``query_as_of()`` statement that :meth:`AsOfQuery.flat` requires unchanged."""
 
 
 class _TypedNull(ColumnElement[Any]):
@@ -151,15 +159,14 @@ def as_of_select(live: Table) -> Select[Any]:
     query = select(*columns)
     if own is not base:
         query = query.join_from(history, interval, _same_version(own, base))
-    return query.where(interval_condition(interval)).correlate(None)
+    return query.where(_interval_condition(interval)).correlate(None)
 
 
 def _check_unqualified(live: Table) -> None:
     if live.schema is not None:
         raise ConfigurationError(
             f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
-            "its columns are addressed through the schema, which the table read instead does not "
-            "have"
+            "its columns are addressed through the schema, which the as-of table does not have"
         )
 
 
@@ -278,10 +285,11 @@ class Snapshot(_StandIn, Subquery):
 class FlatSnapshot(_StandIn, Alias):
     """The history table itself under the live table's name, standing in for the live table.
 
-    The form :class:`AsOfQuery` uses where it can: for a class on one table whose every column
-    history keeps, the history table has all the live table's columns under their names, so it
-    can be read directly, with the interval condition in the statement's WHERE clause
-    (:class:`_Current`). It reads the same rows as :class:`Snapshot` without a derived table.
+    For a class on one table whose every column history keeps, the history table has all the
+    live table's columns under their names, so it can be read directly, with the interval
+    condition in the statement's WHERE clause (:class:`_Current`). :meth:`AsOfQuery.flat` runs
+    the simplest ``query_as_of()`` statements on it, which read the same rows as on
+    :class:`Snapshot`, without a derived table.
     """
 
     inherit_cache = True
@@ -299,7 +307,7 @@ class FlatSnapshot(_StandIn, Alias):
         return all(column.name in kept for column in table.live.columns)
 
 
-def interval_condition(interval: FromClause) -> ColumnElement[bool]:
+def _interval_condition(interval: FromClause) -> ColumnElement[bool]:
     """The versions of ``interval`` (a history base table or its stand-in) current at the time."""
     return and_(
         interval.c.valid_from <= _WHEN,
@@ -308,21 +316,24 @@ def interval_condition(interval: FromClause) -> ColumnElement[bool]:
 
 
 class _Current(ColumnElement[bool]):
-    """:func:`interval_condition` of a :class:`FlatSnapshot`, with a short cache key.
+    """:func:`_interval_condition` of a :class:`FlatSnapshot`, with a short cache key.
 
-    The condition is part of every statement of the snapshot's :class:`AsOfQuery`, whose cache
-    key SQLAlchemy computes at each execution; walking the condition's columns and operators
-    each time cost a point lookup a tenth of its time. The snapshot identifies the condition
-    (see :meth:`Snapshot._gen_cache_key` for the same reasoning), and the bound parameters (the
-    time) are reported as the full traversal would.
+    The condition is part of every statement :meth:`AsOfQuery.flat` makes, whose cache key
+    SQLAlchemy computes at each execution; walking the condition's columns and operators each
+    time cost a point lookup a tenth of its time. The snapshot identifies the condition (see
+    :meth:`_StandIn._gen_cache_key` for the same reasoning), and the bound parameters (the time)
+    are reported as the full traversal would. It has no traversal of its own, so adapters do not
+    descend into it and any two compare as equal: one is made per :class:`FlatSnapshot`. It
+    renders in parentheses, as a boolean of its own (no ``= 1`` where booleans are integers).
     """
 
     __visit_name__ = "chronicle_current"
     type = Boolean()
+    _is_implicitly_boolean = True
 
     def __init__(self, snapshot: FlatSnapshot) -> None:
         self.snapshot = snapshot
-        self.condition = interval_condition(snapshot)
+        self.condition = _interval_condition(snapshot)
         found = self.condition._generate_cache_key()
         assert found is not None
         self._binds = tuple(found.bindparams)
@@ -338,7 +349,7 @@ class _Current(ColumnElement[bool]):
 @compiles(_Current)
 def _compile_current(element: _Current, compiler: SQLCompiler, **kw: Any) -> str:
     rendered: str = compiler.process(element.condition, **kw)
-    return rendered
+    return f"({rendered})"
 
 
 class AsOfQuery:
@@ -370,15 +381,8 @@ class AsOfQuery:
             return None
 
     def __init__(self, spec: HistorySpec) -> None:
-        criteria: list[ColumnElement[bool]] = []
-        snapshots: list[FromClause]
-        if len(spec.tables) == 1 and FlatSnapshot.fits(spec.tables[0]):
-            flat = FlatSnapshot.of(spec.tables[0])
-            snapshots = [flat]
-            criteria.append(_Current(flat))
-        else:
-            snapshots = [Snapshot.of(table.live) for table in spec.tables]
-        selectable = snapshots[0]
+        snapshots = [Snapshot.of(table.live) for table in spec.tables]
+        selectable: FromClause = snapshots[0]
         base = spec.tables[0]
         for table, snapshot in zip(spec.tables[1:], snapshots[1:], strict=True):
             onclause = and_(
@@ -390,24 +394,62 @@ class AsOfQuery:
             selectable = selectable.join(snapshot, onclause)
         self.selectable = selectable
         self.entity: type[Version] = aliased(spec.history_class, selectable)
-        self.snapshots: Mapping[FromClause, FromClause] = {
+        self.snapshots: Mapping[FromClause, Snapshot] = {
             table.history: snapshot for table, snapshot in zip(spec.tables, snapshots, strict=True)
         }
         self._shapes: LRUCache[tuple[Any, ...], bool] = LRUCache(_SHAPES)
         self.statement: Select[Any] = (
-            select(self.entity)
-            .select_from(self.entity)
-            .where(*criteria)
-            .execution_options(**{OPTION: self})
+            select(self.entity).select_from(self.entity).execution_options(**{OPTION: self})
         )
         """``select(entity)`` as :func:`~sqlalchemy_chronicle.query_as_of` returns it, without the
         time: built once, since building it costs as much as a small query's execution."""
+        self._flat: Select[Any] | None = None
+        if len(spec.tables) == 1 and FlatSnapshot.fits(base):
+            flat = FlatSnapshot.of(base)
+            entity = aliased(spec.history_class, flat)
+            self._flat = select(entity).select_from(entity).where(_Current(flat))
+
+    def for_execution(self, statement: Executable) -> Executable:
+        """``statement`` as it is to be executed: :meth:`flat`, or else :meth:`adapt`."""
+        flat = self.flat(statement)
+        return self.adapt(statement) if flat is None else flat
+
+    def flat(self, statement: Executable) -> Select[Any] | None:
+        """The same query on the class's :class:`FlatSnapshot`, if that is sure to read the same.
+
+        That is so when ``statement`` is :attr:`statement` with criteria, an ordering, a limit or
+        an offset added, none of which names a column of the history class (criteria on the
+        model's attributes name the live table, and read the same from either stand-in, which
+        takes its name). Anything else (a join, other columns, a subquery on the history class,
+        loader options) keeps the derived table, inside which the interval condition holds
+        whatever the statement around it does; None then.
+        """
+        base = self.statement
+        if self._flat is None or type(statement) is not Select:
+            return None
+        if any(getattr(statement, name) is not getattr(base, name) for name in _KEPT):
+            return None
+        if statement.dialect_kwargs:
+            return None
+        added = (*statement._where_criteria, *statement._order_by_clauses)
+        if any(self._names_history(element) for element in added):
+            return None
+        flat = self._flat
+        if statement._where_criteria:
+            flat = flat.where(*statement._where_criteria)
+        if statement._order_by_clauses:
+            flat = flat.order_by(*statement._order_by_clauses)
+        if statement._limit_clause is not None:
+            flat = flat.limit(statement._limit_clause)
+        if statement._offset_clause is not None:
+            flat = flat.offset(statement._offset_clause)
+        return flat
 
     def adapt(self, statement: Executable) -> Executable:
         """``statement`` with the history class's columns replaced by the snapshots' columns.
 
         Most statements name no column of the history tables (criteria on the model's attributes
-        are already right, see :class:`Snapshot`), and copying the statement then costs as much
+        are already right, see :class:`_StandIn`), and copying the statement then costs as much
         as the rest of a point lookup: such a statement is returned as it is, and keeps the cache
         key it memoizes, which its execution needs anyway. Whether a statement names history
         columns depends only on its shape, which is what its cache key describes, so the answer
@@ -444,10 +486,10 @@ class AsOfQuery:
     def _is_as_of(self, element: Any) -> bool:
         """Whether ``element`` is a snapshot or the join of them, which :meth:`adapt` skips."""
         return isinstance(element, FromClause) and (
-            isinstance(element, _StandIn) or hash(element) == hash(self.selectable)
+            isinstance(element, Snapshot) or hash(element) == hash(self.selectable)
         )
 
-    def _names_history(self, statement: Executable) -> bool:
+    def _names_history(self, statement: ClauseElement | Executable) -> bool:
         """Whether :meth:`adapt` would replace anything in ``statement``.
 
         The walk visits what the replacement visits (the children of each element, not those of
