@@ -201,32 +201,6 @@ def test_statements_naming_no_history_column_are_used_as_they_are(shop: Times) -
         assert str(adapted).endswith('WHERE "order".version > :version_1')
 
 
-def test_simple_statements_run_on_the_history_table_itself(
-    session: Session, shop: Times, statements: StatementCounter
-) -> None:
-    """Criteria, an ordering and limits are all a point lookup or a listing needs; such a
-    statement runs without a derived table, which PostgreSQL and MariaDB plan slower than the
-    read it wraps. Any other shape, and a class whose history leaves a column out or spans
-    tables, keeps the derived table."""
-
-    def sent(statement: Any) -> str:
-        statements.reset()
-        session.execute(statement).all()
-        return statements.statements[-1]
-
-    simple = query_as_of(Order, shop.t2).where(Order.id == 1).order_by(Order.id).limit(5)
-    assert "(SELECT" not in sent(simple)
-    assert "order_history AS" in sent(simple)
-    for other in (
-        query_as_of(Order, shop.t2).join(Order.lines),
-        query_as_of(Order, shop.t2).where(OrderHistory.version > 1),
-        query_as_of(Order, shop.t2).add_columns(Order.status),
-        query_as_of(Article, shop.t2),  # Article.cached_html is left out
-        query_as_of(Car, shop.t2),  # Car spans two tables
-    ):
-        assert "(SELECT" in sent(other)
-
-
 def test_subqueries_on_the_history_class_read_the_versions_current_at_the_time(
     session: Session, shop: Times
 ) -> None:

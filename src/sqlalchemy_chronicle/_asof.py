@@ -34,13 +34,7 @@ The substitution is made in two places:
   statement element, standing in for the live table: it hides the live table from the FROM list
   and counts as derived from it, so criteria and relationship joins written against the model's
   attributes land on it, and the history class is aliased to it so that the rows load as
-  versions (:class:`AsOfQuery`). When such a statement is only the class's rows with criteria,
-  an ordering and limits, and the class is on one table whose every column history keeps, it is
-  executed on the history table itself under the live table's name (:class:`FlatSnapshot`),
-  with the interval condition in its WHERE clause: the same rows without a derived table, which
-  costs PostgreSQL and MariaDB a fifth more per point lookup. Any other shape keeps the derived
-  table, inside which the condition holds whatever the statement around it does (a subquery on
-  the history class, an outer join).
+  versions (:class:`AsOfQuery`).
 
 In both the time is the parameter ``chronicle_as_of``, which the session supplies (see
 :func:`sqlalchemy_chronicle.query._on_execute`): from the time-travel session, or from the
@@ -58,10 +52,9 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     FromClause,
     Select,
@@ -77,8 +70,8 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnClause
-from sqlalchemy.sql.selectable import Alias, AliasedReturnsRows, Subquery, TableClause
+from sqlalchemy.sql.elements import BindParameter, ColumnClause
+from sqlalchemy.sql.selectable import Subquery, TableClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import LRUCache
@@ -100,11 +93,6 @@ _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile
 _SHAPES: Final = 500
 """How many statement shapes (cache keys) each :class:`AsOfQuery` remembers for :meth:`adapt`;
 SQLAlchemy's compiled cache keeps as many by default."""
-_FLAT_CHANGES: Final = frozenset(
-    {"_where_criteria", "_order_by_clauses", "_limit_clause", "_offset_clause", "dialect_options"}
-)
-_KEPT: Final = tuple(name for name, _ in Select._traverse_internals if name not in _FLAT_CHANGES)
-"""The parts of a ``query_as_of()`` statement that :meth:`AsOfQuery.flat` requires unchanged."""
 
 
 class _TypedNull(ColumnElement[Any]):
@@ -142,7 +130,11 @@ def as_of_select(live: Table) -> Select[Any]:
     found = table_history(live)
     if found is None:
         raise ConfigurationError(f"table {live.name!r} is not versioned")
-    _check_unqualified(live)
+    if live.schema is not None:
+        raise ConfigurationError(
+            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
+            "its columns are addressed through the schema, which a derived table does not have"
+        )
     own, base = found
     history = own.history
     copies = {live_column.name: copy for live_column, copy in own.copied}
@@ -159,15 +151,10 @@ def as_of_select(live: Table) -> Select[Any]:
     query = select(*columns)
     if own is not base:
         query = query.join_from(history, interval, _same_version(own, base))
-    return query.where(_interval_condition(interval)).correlate(None)
-
-
-def _check_unqualified(live: Table) -> None:
-    if live.schema is not None:
-        raise ConfigurationError(
-            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
-            "its columns are addressed through the schema, which the as-of table does not have"
-        )
+    return query.where(
+        interval.c.valid_from <= _WHEN,
+        or_(interval.c.valid_to > _WHEN, interval.c.valid_to.is_(None)),
+    ).correlate(None)
 
 
 def _same_version(own: TableHistory, base: TableHistory) -> ColumnElement[bool]:
@@ -205,43 +192,41 @@ def _render_as_of(element: Table, live: Table, compiler: SQLCompiler, kw: dict[s
     return body + suffix
 
 
-_StandInT = TypeVar("_StandInT", bound="_StandIn")
+class Snapshot(Subquery):
+    """The as-of derived table of one versioned table, standing in for it in a statement.
 
-
-class _StandIn(AliasedReturnsRows):
-    """A FROM element named like a live table, standing in for it in a statement.
-
-    It hides the live table from the FROM list (so that criteria on the model's columns, which
-    render as ``<live name>.<column>``, name it and do not add the live table back) and counts as
-    derived from it (so that the ORM starts a relationship join such as ``.join(Order.lines)``
-    from it).
+    It is named like the live table, hides the live table from the FROM list (so that criteria on
+    the model's columns do not add the live table back) and counts as derived from it (so that the
+    ORM starts a relationship join such as ``.join(Order.lines)`` from it).
     """
 
     inherit_cache = True
     live: Table
-    _inner: FromClause | Select[Any]
+    _inner: Select[Any]
     _binds: tuple[BindParameter[Any], ...] | None
 
     @classmethod
-    def _stand_in(cls: type[_StandInT], inner: FromClause | Select[Any], live: Table) -> _StandInT:
-        stand_in = cls._construct(inner, name=live.name)
-        stand_in.live = live
-        stand_in._inner = inner
+    def of(cls, live: Table) -> Snapshot:
+        """The snapshot of ``live`` at the time of the parameter ``chronicle_as_of``."""
+        inner = as_of_select(live)
+        snapshot = cls._construct(inner, name=live.name)
+        snapshot.live = live
+        snapshot._inner = inner
         found = inner._generate_cache_key()
-        stand_in._binds = None if found is None else tuple(found.bindparams)
-        return stand_in
+        snapshot._binds = None if found is None else tuple(found.bindparams)
+        return snapshot
 
     def _gen_cache_key(self, anon_map: Any, bindparams: list[BindParameter[Any]]) -> Any:
-        """A short cache key: the inner element by identity, instead of its whole structure.
+        """A short cache key: the inner SELECT by identity, instead of its whole structure.
 
         Every statement of an as-of query (and every relationship load built on it) embeds this
-        element, and SQLAlchemy computes the cache key of a statement at each execution: walking
-        a snapshot's dozen labelled columns and its interval condition, and the annotations the
-        ORM puts on either form, each time was most of that key's cost. The inner element is made
-        once and never changed in place, so the object itself identifies the SQL it compiles to,
-        as a :class:`~sqlalchemy.Table` does in its own key; a copy whose inner element was
-        rewritten (an adapter that descends into it) holds another object and gets another key.
-        The inner bound parameters (the time) are reported as the full traversal would.
+        derived table, and SQLAlchemy computes the cache key of a statement at each execution:
+        walking the inner SELECT's dozen labelled columns and its interval condition each time
+        was most of that key's cost. The inner SELECT is made once and never changed in place,
+        so the object itself identifies the SQL it compiles to, as a :class:`~sqlalchemy.Table`
+        does in its own key; a copy whose inner SELECT was rewritten (an adapter that descends
+        into it) holds another object and gets another key. The inner bound parameters (the
+        time) are reported as the full traversal would.
         """
         binds = self._binds
         if binds is None or self.element is not self._inner:
@@ -266,90 +251,6 @@ class _StandIn(AliasedReturnsRows):
         if fromclause is not None and hash(fromclause) == hash(self.live):
             return True
         return super().is_derived_from(fromclause)
-
-
-class Snapshot(_StandIn, Subquery):
-    """The as-of derived table of one versioned table (:func:`as_of_select`).
-
-    A statement element standing in for the live table.
-    """
-
-    inherit_cache = True
-
-    @classmethod
-    def of(cls, live: Table) -> Snapshot:
-        """The snapshot of ``live`` at the time of the parameter ``chronicle_as_of``."""
-        return cls._stand_in(as_of_select(live), live)
-
-
-class FlatSnapshot(_StandIn, Alias):
-    """The history table itself under the live table's name, standing in for the live table.
-
-    For a class on one table whose every column history keeps, the history table has all the
-    live table's columns under their names, so it can be read directly, with the interval
-    condition in the statement's WHERE clause (:class:`_Current`). :meth:`AsOfQuery.flat` runs
-    the simplest ``query_as_of()`` statements on it, which read the same rows as on
-    :class:`Snapshot`, without a derived table.
-    """
-
-    inherit_cache = True
-
-    @classmethod
-    def of(cls, table: TableHistory) -> FlatSnapshot:
-        """The history table of ``table`` named like its live table."""
-        _check_unqualified(table.live)
-        return cls._stand_in(table.history, table.live)
-
-    @staticmethod
-    def fits(table: TableHistory) -> bool:
-        """Whether history keeps every column of ``table``'s live table, under its name."""
-        kept = {history.name for _, history in table.copied}
-        return all(column.name in kept for column in table.live.columns)
-
-
-def _interval_condition(interval: FromClause) -> ColumnElement[bool]:
-    """The versions of ``interval`` (a history base table or its stand-in) current at the time."""
-    return and_(
-        interval.c.valid_from <= _WHEN,
-        or_(interval.c.valid_to > _WHEN, interval.c.valid_to.is_(None)),
-    )
-
-
-class _Current(ColumnElement[bool]):
-    """:func:`_interval_condition` of a :class:`FlatSnapshot`, with a short cache key.
-
-    The condition is part of every statement :meth:`AsOfQuery.flat` makes, whose cache key
-    SQLAlchemy computes at each execution; walking the condition's columns and operators each
-    time cost a point lookup a tenth of its time. The snapshot identifies the condition (see
-    :meth:`_StandIn._gen_cache_key` for the same reasoning), and the bound parameters (the time)
-    are reported as the full traversal would. It has no traversal of its own, so adapters do not
-    descend into it and any two compare as equal: one is made per :class:`FlatSnapshot`. It
-    renders in parentheses, as a boolean of its own (no ``= 1`` where booleans are integers).
-    """
-
-    __visit_name__ = "chronicle_current"
-    type = Boolean()
-    _is_implicitly_boolean = True
-
-    def __init__(self, snapshot: FlatSnapshot) -> None:
-        self.snapshot = snapshot
-        self.condition = _interval_condition(snapshot)
-        found = self.condition._generate_cache_key()
-        assert found is not None
-        self._binds = tuple(found.bindparams)
-
-    def _gen_cache_key(self, anon_map: Any, bindparams: list[BindParameter[Any]]) -> Any:
-        id_, found = anon_map.get_anon(self)
-        if found:
-            return (id_, self.__class__)
-        bindparams.extend(self._binds)
-        return (id_, self.__class__, self.snapshot)
-
-
-@compiles(_Current)
-def _compile_current(element: _Current, compiler: SQLCompiler, **kw: Any) -> str:
-    rendered: str = compiler.process(element.condition, **kw)
-    return f"({rendered})"
 
 
 class AsOfQuery:
@@ -403,53 +304,12 @@ class AsOfQuery:
         )
         """``select(entity)`` as :func:`~sqlalchemy_chronicle.query_as_of` returns it, without the
         time: built once, since building it costs as much as a small query's execution."""
-        self._flat: Select[Any] | None = None
-        if len(spec.tables) == 1 and FlatSnapshot.fits(base):
-            flat = FlatSnapshot.of(base)
-            entity = aliased(spec.history_class, flat)
-            self._flat = select(entity).select_from(entity).where(_Current(flat))
-
-    def for_execution(self, statement: Executable) -> Executable:
-        """``statement`` as it is to be executed: :meth:`flat`, or else :meth:`adapt`."""
-        flat = self.flat(statement)
-        return self.adapt(statement) if flat is None else flat
-
-    def flat(self, statement: Executable) -> Select[Any] | None:
-        """The same query on the class's :class:`FlatSnapshot`, if that is sure to read the same.
-
-        That is so when ``statement`` is :attr:`statement` with criteria, an ordering, a limit or
-        an offset added, none of which names a column of the history class (criteria on the
-        model's attributes name the live table, and read the same from either stand-in, which
-        takes its name). Anything else (a join, other columns, a subquery on the history class,
-        loader options) keeps the derived table, inside which the interval condition holds
-        whatever the statement around it does; None then.
-        """
-        base = self.statement
-        if self._flat is None or type(statement) is not Select:
-            return None
-        if any(getattr(statement, name) is not getattr(base, name) for name in _KEPT):
-            return None
-        if statement.dialect_kwargs:
-            return None
-        added = (*statement._where_criteria, *statement._order_by_clauses)
-        if any(self._names_history(element) for element in added):
-            return None
-        flat = self._flat
-        if statement._where_criteria:
-            flat = flat.where(*statement._where_criteria)
-        if statement._order_by_clauses:
-            flat = flat.order_by(*statement._order_by_clauses)
-        if statement._limit_clause is not None:
-            flat = flat.limit(statement._limit_clause)
-        if statement._offset_clause is not None:
-            flat = flat.offset(statement._offset_clause)
-        return flat
 
     def adapt(self, statement: Executable) -> Executable:
         """``statement`` with the history class's columns replaced by the snapshots' columns.
 
         Most statements name no column of the history tables (criteria on the model's attributes
-        are already right, see :class:`_StandIn`), and copying the statement then costs as much
+        are already right, see :class:`Snapshot`), and copying the statement then costs as much
         as the rest of a point lookup: such a statement is returned as it is, and keeps the cache
         key it memoizes, which its execution needs anyway. Whether a statement names history
         columns depends only on its shape, which is what its cache key describes, so the answer
@@ -489,7 +349,7 @@ class AsOfQuery:
             isinstance(element, Snapshot) or hash(element) == hash(self.selectable)
         )
 
-    def _names_history(self, statement: ClauseElement | Executable) -> bool:
+    def _names_history(self, statement: Executable) -> bool:
         """Whether :meth:`adapt` would replace anything in ``statement``.
 
         The walk visits what the replacement visits (the children of each element, not those of

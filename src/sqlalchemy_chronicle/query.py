@@ -231,7 +231,7 @@ def _on_execute(state: ORMExecuteState) -> None:
     query: _asof.AsOfQuery | None = options.get(_asof.OPTION)
     if query is not None:
         when = options[_asof.PARAM]
-        state.statement = query.for_execution(state.statement)
+        state.statement = query.adapt(state.statement)
         if session.identity_map and "populate_existing" not in options:
             # A version already in the session may be stale (its valid_to is set when the row
             # changes again): refresh it. With nothing in the session there is nothing to
