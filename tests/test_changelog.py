@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    InvalidKeyError,
     NotVersionedError,
     Transaction,
     Versioned,
@@ -309,3 +310,45 @@ def test_entries_keep_any_text_and_name_non_finite_floats(db: Engine) -> None:
         ]
     finally:
         Other.metadata.drop_all(db, tables=[Reading.__table__, Reading.__history__.__table__])
+
+
+def test_a_key_too_long_for_the_change_log_is_refused_and_nothing_is_written(db: Engine) -> None:
+    """The change log's ``row_id`` holds 255 characters; a longer key is the library's error, not
+    the database's (SQLite would even store it), and the failed flush leaves nothing behind."""
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Document(Versioned, Other):
+        __tablename__ = "document"
+        path: Mapped[str] = mapped_column(String(400), primary_key=True)
+        title: Mapped[str] = mapped_column(String(50))
+
+    class Unlogged(Versioned, Other):
+        __tablename__ = "unlogged_document"
+        __versioned__ = {"changelog": False}
+        path: Mapped[str] = mapped_column(String(400), primary_key=True)
+        title: Mapped[str] = mapped_column(String(50))
+
+    long_path = "/".join(["folder"] * 40) + "/x"  # 282 characters
+    Other.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            session.add(Document(path="/" + "a" * 254, title="fits"))  # 255 characters
+            session.commit()
+            session.add(Document(path=long_path, title="too long"))
+            with pytest.raises(InvalidKeyError, match="255 characters"):
+                session.flush()
+            session.rollback()
+            assert session.scalars(select(Document.path)).all() == ["/" + "a" * 254]
+            assert session.scalar(select(func.count()).select_from(Document.__history__)) == 1
+            logged = select(ChangeLog.row_id).where(ChangeLog.table_name == "document")
+            assert session.scalars(logged).all() == ["/" + "a" * 254]
+            session.add(Unlogged(path=long_path, title="no change log, no limit"))
+            session.commit()
+            assert session.scalars(select(Unlogged.__history__.path)).all() == [long_path]
+    finally:
+        tables = [Document, Unlogged]
+        Other.metadata.drop_all(
+            db, tables=[t.__table__ for t in tables] + [t.__history__.__table__ for t in tables]
+        )

@@ -20,7 +20,8 @@ from sqlalchemy import Connection, delete, insert, literal, literal_column, sele
 
 from ._schema import HistorySpec, TableHistory
 from ._versions import Identity, StoredVersions
-from .changelog import ChangeLog, format_row_id, json_value
+from .changelog import ROW_ID_LENGTH, ChangeLog, format_row_id, json_value
+from .errors import InvalidKeyError
 
 if TYPE_CHECKING:
     from ._capture import RowChange
@@ -89,9 +90,14 @@ def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
         old = records.get(tables, identity, version - 1)
         if stored.operations.get((identity, version - 1)) == "delete":
             old = None
-        entries.append(
-            (format_row_id(identity), EVENT_TYPES[operation], _changes(operation, old, after))
-        )
+        row_id = format_row_id(identity)
+        if len(row_id) > ROW_ID_LENGTH:
+            raise InvalidKeyError(
+                f"the change log holds row ids of up to {ROW_ID_LENGTH} characters, and the key "
+                f"{row_id[:40]!r}... of a {table_name!r} row has {len(row_id)}; leave the class "
+                "out of the change log with __versioned__ = {'changelog': False}"
+            )
+        entries.append((row_id, EVENT_TYPES[operation], _changes(operation, old, after)))
     if entries:
         _insert_entries(connection, writer.transaction, table_name, entries)
 

@@ -32,7 +32,7 @@ import json
 import math
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import pendulum
 from sqlalchemy import JSON, BigInteger, Index, Integer, Select, String, inspect, select
@@ -47,6 +47,7 @@ from .query import _identity, to_instant
 from .transaction import Transaction
 
 __all__ = [
+    "ROW_ID_LENGTH",
     "ChangeLog",
     "changelog_between",
     "changelog_by",
@@ -55,6 +56,11 @@ __all__ = [
     "format_row_id",
     "json_value",
 ]
+
+
+ROW_ID_LENGTH: Final = 255
+"""The longest ``row_id`` the change log holds; a longer key raises
+:class:`~sqlalchemy_chronicle.InvalidKeyError` when its change is flushed."""
 
 
 class ChangeLog(LibraryBase):
@@ -70,7 +76,7 @@ class ChangeLog(LibraryBase):
         BigInteger().with_variant(Integer, "sqlite"), index=True
     )
     table_name: Mapped[str] = mapped_column(String(255))
-    row_id: Mapped[str] = mapped_column(String(255))
+    row_id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH))
     event_type: Mapped[str] = mapped_column(String(8))
     timestamp: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime, index=True)
     changes: Mapped[dict[str, Any]] = mapped_column(

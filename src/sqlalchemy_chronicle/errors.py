@@ -49,7 +49,10 @@ class InvalidTimeError(ChronicleError, ValueError):
 
 
 class InvalidKeyError(ChronicleError, ValueError):
-    """A primary key does not fit the versioned class, or two versions of different rows met."""
+    """A primary key does not fit: the versioned class, or the change log's ``row_id``.
+
+    Also raised when two versions of different rows are compared.
+    """
 
 
 class NotVersionedError(ChronicleError, TypeError):
