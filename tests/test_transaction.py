@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    ConfigurationError,
     Transaction,
     attribute_session,
     changelog_by,
@@ -39,6 +41,20 @@ def test_changes_by_lands_on_the_transaction(session: Session) -> None:
     (version,) = session.scalars(select(Article.__history__).filter_by(id=1))
     assert version.transaction.actor == "alice"
     assert [e.row_id for e in session.scalars(changelog_by("alice"))] == ["1"]
+
+
+def test_an_actor_too_long_to_record_is_refused_before_anything_is_written(
+    session: Session,
+) -> None:
+    """The database would refuse it only at the flush (or, on SQLite, store it whole)."""
+    with pytest.raises(ConfigurationError, match="255"), changes_by(actor="x" * 256):
+        pass
+    with pytest.raises(ConfigurationError, match="255"):
+        attribute_session(session, actor="x" * 256)
+    with changes_by(actor="x" * 255):
+        session.add(Article(id=1, title="a"))
+        session.commit()
+    assert actors(session) == [("x" * 255, None, None)]
 
 
 def test_blocks_nest(session: Session) -> None:

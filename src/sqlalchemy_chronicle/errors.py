@@ -28,7 +28,7 @@ class ChronicleError(Exception):
 
 
 class ConfigurationError(ChronicleError):
-    """A versioned class, an option or a setting is not usable as given."""
+    """A versioned class, an option, a setting or an attribution is not usable as given."""
 
 
 class ConcurrentVersionError(ChronicleError):

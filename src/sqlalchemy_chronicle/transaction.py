@@ -41,8 +41,10 @@ from sqlalchemy.sql import functions
 
 from ._base import LibraryBase
 from ._types import UTCDateTime, to_utc
+from .errors import ConfigurationError
 
 __all__ = [
+    "ACTOR_LENGTH",
     "ATTRIBUTION_KEY",
     "Attribution",
     "Clock",
@@ -60,6 +62,10 @@ Clock = Callable[[Connection], dt.datetime]
 """A source of time: called with the transaction's connection, returns an aware datetime."""
 
 
+ACTOR_LENGTH: Final = 255
+"""The longest ``actor`` a :class:`Transaction` holds."""
+
+
 class Transaction(LibraryBase):
     """One database transaction that changed versioned data.
 
@@ -73,7 +79,7 @@ class Transaction(LibraryBase):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     timestamp: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime, index=True)
-    actor: Mapped[str | None] = mapped_column(String(255), index=True)
+    actor: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -155,11 +161,22 @@ def is_strict() -> bool:
 
 @dataclass(frozen=True)
 class Attribution:
-    """Who makes the changes of a transaction, and why."""
+    """Who makes the changes of a transaction, and why.
+
+    An ``actor`` longer than :data:`ACTOR_LENGTH` is refused here, with
+    :class:`~sqlalchemy_chronicle.ConfigurationError`, rather than by the database at the flush.
+    """
 
     actor: str | None = None
     reason: str | None = None
     meta: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.actor is not None and len(self.actor) > ACTOR_LENGTH:
+            raise ConfigurationError(
+                f"the actor {self.actor[:40]!r}... has {len(self.actor)} characters; a "
+                f"transaction records up to {ACTOR_LENGTH} (put the rest in reason or meta)"
+            )
 
 
 _NOBODY: Final = Attribution()
