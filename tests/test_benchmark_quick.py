@@ -36,57 +36,62 @@ def run_benchmark(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_quick_benchmark(engine: Engine) -> None:
+BENCHMARK_TABLES = {"bench_item", "bench_item_history", "bench_item_plain"}
+
+
+def run_tool(engine: Engine, module: str, *args: str, url_option: str = "--db") -> str:
+    """Run a benchmark module against ``engine``'s database; its output, once it succeeded."""
     url = engine.url.render_as_string(hide_password=False)
+    done = run_benchmark(module, *args, url_option, url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def assert_benchmark_tables_dropped(engine: Engine) -> None:
+    assert not BENCHMARK_TABLES & set(inspect(engine).get_table_names())
+
+
+def ratio_rows(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("| ") and "x |" in line]
+
+
+def test_quick_benchmark(engine: Engine) -> None:
     with engine.connect() as conn:
         before = (
             conn.scalar(select(func.count()).select_from(Transaction)),
             conn.scalar(select(func.count()).select_from(ChangeLog)),
         )
-    done = run_benchmark("benchmarks", "--quick", "--db", url)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "| chronicle | 0 / 200 | 0 / 200 | 0 / 5 |" in done.stdout, done.stdout
-    assert "| chronicle-nolog | 0 / 200 | 0 / 200 | 0 / 5 |" in done.stdout, done.stdout
+    output = run_tool(engine, "benchmarks", "--quick")
+    assert "| chronicle | 0 / 200 | 0 / 200 | 0 / 5 |" in output, output
+    assert "| chronicle-nolog | 0 / 200 | 0 / 200 | 0 / 5 |" in output, output
     with engine.connect() as conn:
         after = (
             conn.scalar(select(func.count()).select_from(Transaction)),
             conn.scalar(select(func.count()).select_from(ChangeLog)),
         )
     assert after == before, "the benchmark left rows in the library's tables"
-    names = set(inspect(engine).get_table_names())
-    assert not {"bench_item", "bench_item_history"} & names
+    assert_benchmark_tables_dropped(engine)
 
 
 def test_floor_benchmark_runs_its_statements(engine: Engine) -> None:
-    url = engine.url.render_as_string(hide_password=False)
-    done = run_benchmark("benchmarks.floor", "--n", "2000", "--db", url)
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "x |" in line]
-    assert len(rows) == 1, done.stdout
-    names = set(inspect(engine).get_table_names())
-    assert not {"bench_item", "bench_item_history"} & names
+    output = run_tool(engine, "benchmarks.floor", "--n", "2000")
+    assert len(ratio_rows(output)) == 1, output
+    assert_benchmark_tables_dropped(engine)
 
 
 def test_breakdown_benchmark_times_the_writer(engine: Engine) -> None:
-    url = engine.url.render_as_string(hide_password=False)
-    done = run_benchmark("benchmarks.breakdown", "--n", "600", "--url", url)
-    assert done.returncode == 0, done.stdout + done.stderr
+    output = run_tool(engine, "benchmarks.breakdown", "--n", "600", url_option="--url")
     seconds = dict(
         (line.split("|")[1].strip(), float(line.split("|")[2]))
-        for line in done.stdout.splitlines()
+        for line in output.splitlines()
         if line.startswith("| ") and not line.startswith("| step")
     )
-    assert seconds["history writer"] > 0 and seconds["change log"] > 0, done.stdout
-    assert (seconds["short path"] > 0) == (engine.dialect.name != "mysql"), done.stdout
+    assert seconds["history writer"] > 0 and seconds["change log"] > 0, output
+    assert (seconds["short path"] > 0) == (engine.dialect.name != "mysql"), output
 
 
 def test_lookups_benchmark_checks_its_answers(engine: Engine) -> None:
-    url = engine.url.render_as_string(hide_password=False)
-    done = run_benchmark(
-        "benchmarks.lookups", "--n", "300", "--rounds", "1", "--best-of", "1", "--db", url
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "x |" in line]
-    assert len(rows) == 1, done.stdout
-    names = set(inspect(engine).get_table_names())
-    assert not {"bench_item", "bench_item_history", "bench_item_plain"} & names
+    args = ("--n", "300", "--rounds", "1", "--best-of", "1")
+    output = run_tool(engine, "benchmarks.lookups", *args)
+    assert len(ratio_rows(output)) == 1, output
+    assert_benchmark_tables_dropped(engine)
