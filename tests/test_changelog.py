@@ -298,7 +298,9 @@ def test_entries_keep_any_text_and_name_non_finite_floats(db: Engine) -> None:
     Other.metadata.create_all(db)
     try:
         with Session(db) as session:
-            session.add_all(Reading(id=n, label=label, value=v) for n, v in enumerate(values))
+            session.add_all(
+                Reading(id=n, label=label, value=v) for n, v in enumerate(values, start=1)
+            )
             session.commit()
             logged = sorted(
                 (int(e.row_id), e.changes)
@@ -306,7 +308,7 @@ def test_entries_keep_any_text_and_name_non_finite_floats(db: Engine) -> None:
             )
         assert logged == [
             (n, {"id": n, "label": label, "value": names.get(str(v), v)})
-            for n, v in enumerate(values)
+            for n, v in enumerate(values, start=1)
         ]
     finally:
         Other.metadata.drop_all(db, tables=[Reading.__table__, Reading.__history__.__table__])

@@ -723,6 +723,8 @@ def shape(statement: str) -> str:
     text = re.sub(r"%\(\w+\)s|%s|\?", "?", statement)
     text = re.sub(r"= -?\d+\b", "= ?", text)  # MariaDB: integer keys are sent as SQL text
     text = re.sub(r"\?::\w+", "?", re.sub(r"\s+", " ", text))
+    text = re.sub(r"anon_\d+", "anon", text)
+    text = re.sub(r"(?: UNION ALL SELECT \? AS anon(?:, \? AS anon)*)+", " UNION ALL SELECT ?", text)
     previous = None
     while previous != text:
         previous = text

@@ -22,11 +22,9 @@ key instead of ``(key) IN (:keys) AND valid_to IS NULL`` (see :func:`_close`).
 The ``UPDATE`` and the copies return the rows they wrote, with the values the change log
 compares (the closed versions and the new ones, as stored; a marker holds its closed version's
 values), so the change log needs no read either, except of the marker before a row inserted
-again. The versions hold the live
-rows as stored. The full path writes the flushed objects' values, and reads back only those the
-objects do not hold; so a column that a trigger changed behind the ORM's back is recorded here
-and not there (changes a trigger makes are outside what the library captures, see "What is
-captured" on the concepts page).
+again. The versions hold the live rows as stored, as on the full path. An update closes only a
+version that differs from its live row; an update the database stored as the values it had takes
+the full path, which finds it unchanged and writes nothing.
 
 The conditions keep the rules of the full path: an update or a delete must find its row's open
 version begun before this transaction's time, and an inserted row must have no open version and
@@ -46,11 +44,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Select,
+    Text,
     Update,
     and_,
+    cast,
     exists,
     func,
     insert,
@@ -113,7 +114,8 @@ def copy_versions(
         return [], rest
     writer.open(session)
     path = _ShortPath(writer)
-    closed = path.close([*updates, *deletes])
+    closed = path.close(list(deletes))
+    closed.update(path.close(list(updates), changed_only=True))
     copied = path.copy({i: c for i, c in updates.items() if i in closed}, "update")
     marked = path.mark_deleted({i: (c, closed[i]) for i, c in deletes.items() if i in closed})
     inserted = path.copy(inserts, "insert")
@@ -139,14 +141,19 @@ class _ShortPath:
         """What the statements return after the version number: the values the change log
         compares, or only the key."""
 
-    def close(self, identities: list[Identity]) -> dict[Identity, int]:
+    def close(self, identities: list[Identity], changed_only: bool = False) -> dict[Identity, int]:
         """Close the open versions of ``identities`` begun before this transaction's time.
 
+        With ``changed_only``, only the versions that differ from their live rows: an update the
+        database stored as the values it had (a ``Numeric`` rounded back, a value a concurrent
+        transaction wrote first) closes nothing, and the full path finds it unchanged.
         Returns the number of the version closed of each identity closed.
         """
         closed: dict[Identity, int] = {}
         for chunk in chunks(identities):
             close = _close(self.writer.connection, self.base, chunk, self.now)
+            if changed_only:
+                close = close.where(~_same_as_live(self.base))
             close = close.returning(
                 self.history.c.version, self.history.c.operation, *self.returned
             )
@@ -228,6 +235,23 @@ def _newest_version(base: TableHistory, identity: Sequence[ColumnElement[Any]]) 
         .where(*(previous.c[c.key] == v for c, v in zip(base.key, identity, strict=True)))
         .scalar_subquery()
     )
+
+
+def _same_as_live(base: TableHistory) -> Any:
+    """``EXISTS`` a live row equal, column for column (NULL to NULL), to the history row.
+
+    JSON is compared as text (PostgreSQL's ``json`` has no equality); the versions copied by the
+    database hold the live row's text.
+    """
+    history = base.history
+    width = len(base.key)
+    same = [live == hist for live, hist in base.copied[:width]]
+    for live, hist in base.copied[width:]:
+        if isinstance(live.type, JSON):
+            same.append(cast(live, Text).is_not_distinct_from(cast(hist, Text)))
+        else:
+            same.append(live.is_not_distinct_from(hist))
+    return exists().where(*same).correlate(history)
 
 
 def _close(

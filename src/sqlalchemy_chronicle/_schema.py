@@ -127,6 +127,11 @@ class TableHistory:
         """The live columns of the row identity, in the order of :attr:`key`."""
         return [live for live, _ in self.copied[: len(self.key)]]
 
+    @property
+    def key_returns_as_sent(self) -> bool:
+        """Whether the database gives the key back as sent, so rows it returns are told apart."""
+        return all(_returns_as_sent(column.type) for column in self.live_key)
+
 
 @dataclass(eq=False)
 class HistorySpec:
@@ -190,7 +195,7 @@ class HistorySpec:
         if len(self.tables) != 1:
             return False
         table = self.tables[0]
-        if not all(_returns_as_sent(column.type) for column in table.live_key):
+        if not table.key_returns_as_sent:
             return False
         return all(attr is not None for _, attr in self.value_keys(table))
 

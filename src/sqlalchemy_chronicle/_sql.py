@@ -22,6 +22,7 @@ from sqlalchemy import (
     insert,
     or_,
     tuple_,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
@@ -41,6 +42,8 @@ __all__ = [
     "insert_rows",
     "is_mysql",
     "key_in",
+    "keyed_chunks",
+    "keyed_rows",
     "rows_in",
     "unnest_keys",
     "versions_in",
@@ -56,10 +59,10 @@ Use = Literal["read", "lock", "write"]
 or the ``WHERE`` of an ``UPDATE`` or ``DELETE``."""
 
 
-def chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
-    """``items`` in slices of at most :data:`CHUNK`."""
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
+    """``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def key_in(
@@ -94,6 +97,60 @@ def _unnest(
     ]
     table: TableValuedAlias = func.unnest(*arrays).table_valued(*names).render_derived()
     return table
+
+
+_SQLITE_UNION_CHUNK = 500
+"""Rows per :func:`keyed_rows` table spelled as a ``UNION ALL`` on SQLite, whose compound
+``SELECT`` has at most 500 terms."""
+
+
+def keyed_chunks(
+    connection: Connection, columns: Sequence[ColumnElement[Any]], rows: Sequence[tuple[Any, ...]]
+) -> Iterable[Sequence[tuple[Any, ...]]]:
+    """``rows`` in slices that :func:`keyed_rows` takes."""
+    sqlite_union = connection.dialect.name == "sqlite" and not _fit_for_json(
+        connection, columns, rows
+    )
+    return chunks(rows, _SQLITE_UNION_CHUNK if sqlite_union else CHUNK)
+
+
+def keyed_rows(
+    connection: Connection,
+    columns: Sequence[ColumnElement[Any]],
+    rows: Sequence[tuple[Any, ...]],
+    names: Sequence[str],
+) -> Any:
+    """``rows`` as a derived table with the columns ``names``, typed like ``columns``.
+
+    For a join that pairs live rows with values the writer decided (such as each row's new version
+    number) inside one ``INSERT .. SELECT``. PostgreSQL unnests one array per column; SQLite reads
+    integer and string values from one JSON parameter (see :func:`rows_in`); otherwise the rows
+    are a ``UNION ALL`` of one-row ``SELECT`` statements (on SQLite at most
+    :data:`_SQLITE_UNION_CHUNK` of them; see :func:`keyed_chunks`).
+    """
+    if connection.dialect.name == "postgresql":
+        return _unnest(columns, list(zip(*rows, strict=True)), names)
+    if connection.dialect.name == "sqlite" and _fit_for_json(connection, columns, rows):
+        document = json.dumps([list(row) for row in rows])
+        each = func.json_each(bindparam(None, document, type_=String())).table_valued("value")
+        parts = [
+            func.json_extract(each.c.value, f"$[{n}]").label(name) for n, name in enumerate(names)
+        ]
+        return Select(*parts).select_from(each).subquery()
+    first, *rest = rows
+    selects: list[Select[Any]] = [
+        Select(
+            *(
+                bindparam(None, value, type_=c.type).label(name)
+                for c, value, name in zip(columns, first, names, strict=True)
+            )
+        )
+    ]
+    selects += [
+        Select(*(bindparam(None, v, type_=c.type) for c, v in zip(columns, row, strict=True)))
+        for row in rest
+    ]
+    return union_all(*selects).subquery() if rest else selects[0].subquery()
 
 
 def insert_rows(

@@ -34,6 +34,10 @@ class Latest(NamedTuple):
     restored_from: int | None
 
 
+_NONE_SEEN = Latest(0, dt.datetime.min, None, 0, "delete", None)
+"""Stands for "no version in the snapshot": every stored version is newer."""
+
+
 class StoredVersions:
     """Values of history rows by (table, identity, version), by history column key.
 
@@ -100,8 +104,12 @@ def read_latest(
     base: TableHistory,
     identities: Sequence[Identity],
     stored: StoredVersions,
+    exist: set[Identity] | frozenset[Identity] = frozenset(),
 ) -> dict[Identity, Latest]:
     """The newest history row of each identity, its values recorded in ``stored``.
+
+    ``exist`` names the identities of rows that existed before this flush (updated or deleted
+    ones), whose history may have been committed after a MySQL/MariaDB snapshot.
 
     The read runs after the flush has written, and so locked, the live rows: a concurrent writer
     of the same row has committed or waits for us. On PostgreSQL (read committed) and SQLite each
@@ -117,9 +125,10 @@ def read_latest(
     for chunk in chunks(identities):
         found.update(reader.newest(chunk))
     if is_mysql(connection):
-        stale = reader.closed_since_snapshot(found)
+        stale = {key: found[key] for key in reader.closed_since_snapshot(found)}
+        stale.update((key, _NONE_SEEN) for key in exist if key not in found)
         if stale:
-            found.update(reader.newer({key: found[key] for key in stale}))
+            found.update(reader.newer(stale))
     return found
 
 

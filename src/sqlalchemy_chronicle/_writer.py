@@ -3,19 +3,21 @@
 The rows that the short path of :mod:`._copy` can take are versioned there, by the database
 from the live rows. For the others (the full path), for every versioned base table touched by a
 flush the writer reads, in one statement, the latest version of each touched row with its values
-(:mod:`._versions`), decides in Python what each row needs, and then writes with a small, fixed
-number of statements whatever the number of rows (an executemany counts as one):
+(:mod:`._versions`) and, in one more, the rows as stored (:meth:`_HierarchyWriter.read_live`),
+decides in Python what each row needs, and then writes with a small, fixed number of statements
+whatever the number of rows:
 
 1. delete this transaction's own earlier version of a row that is written again (rule: one
    version per row per transaction), or turn it into the delete marker;
 2. close the open versions of other transactions (``valid_to`` = this transaction's time);
 3. copy delete markers from the history itself;
-4. insert the new versions with one statement per table.
+4. copy the new versions from the live rows, one ``INSERT .. SELECT`` per table.
 
-Values come from the flushed objects; columns the object does not hold (server defaults, expired
-or deferred attributes) are read back from the live table in one more statement. Whether an
-update changed anything, and the change-log entries, are decided against the versions the writer
-has read or written, so they rarely need a read of their own.
+A version is the row as the database stored it, never the flushed object: the object may hold a
+value the database normalised, miss a column a concurrent transaction changed, or hold a Python
+``onupdate`` value of another row of the same executemany. Whether an update changed anything is
+decided by comparing the row as stored with its latest version, and the change-log entries
+against the versions the writer has read or written, so they rarely need a read of their own.
 """
 
 from __future__ import annotations
@@ -24,18 +26,28 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, literal, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ._changelog import write_changelog
 from ._copy import copy_versions
 from ._schema import HistorySpec, TableHistory
-from ._sql import Use, by_primary_key, chunks, insert_rows, rows_in, versions_in
+from ._sql import (
+    Use,
+    by_primary_key,
+    chunks,
+    insert_rows,
+    is_mysql,
+    keyed_chunks,
+    keyed_rows,
+    versions_in,
+)
 from ._types import UTCDateTime
 from ._versions import Identity, Latest, StoredVersions, read_latest
-from .errors import ConcurrentVersionError
+from .errors import ConcurrentVersionError, InvalidKeyError
 from .transaction import (
     OpenTransaction,
     changelog_enabled,
@@ -52,6 +64,10 @@ if TYPE_CHECKING:
 __all__ = ["write_history"]
 
 _TICK = dt.timedelta(microseconds=1)
+
+_Stamp = tuple[dt.datetime, str, "int | None"]
+"""What the base-table rows of one ``INSERT .. SELECT`` share: valid_from, operation and the
+version restored."""
 
 
 @dataclass
@@ -141,10 +157,17 @@ def _merge(changes: Iterable[RowChange]) -> list[RowChange]:
 
 
 def _same(column: ColumnElement[Any], stored: Any, current: Any) -> bool:
+    """Whether two values of ``column`` as the database returned them are equal; NaN is NaN."""
     try:
-        return bool(column.type.compare_values(stored, current))
+        if column.type.compare_values(stored, current):
+            return True
     except Exception:
         return False
+    return _is_nan(stored) and _is_nan(current)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float | Decimal) and value != value
 
 
 class _HierarchyWriter:
@@ -173,9 +196,9 @@ class _HierarchyWriter:
         self.transaction = open_transaction(session, self.connection)
 
     def plan_and_write(self, session: Session, changes: Sequence[RowChange]) -> Plan:
-        """The full path: read the latest versions, decide per row, write."""
+        """The full path: read the latest versions and the rows as stored, decide per row, write."""
         latest = self.latest_versions(changes)
-        self.read_back(changes)
+        self.read_live(changes)
         changes = self.without_unchanged(changes, latest)
         reverted = self.reverted(changes, latest, current_transaction(session))
         if not changes:
@@ -191,7 +214,11 @@ class _HierarchyWriter:
     def latest_versions(self, changes: Sequence[RowChange]) -> dict[Identity, Latest]:
         """The newest history row of each changed identity; see :func:`read_latest`."""
         return read_latest(
-            self.connection, self.base, [change.identity for change in changes], self.stored
+            self.connection,
+            self.base,
+            [change.identity for change in changes],
+            self.stored,
+            exist={change.identity for change in changes if change.kind != "insert"},
         )
 
     def _time_after(self, latest: Latest) -> dt.datetime:
@@ -268,35 +295,33 @@ class _HierarchyWriter:
             and mine.version > 1
         }
         equal = self._equal_to_stored(
-            {i: (c, latest[i].version - 1) for i, c in candidates.items()}, only_unsure=False
+            {i: (c, latest[i].version - 1) for i, c in candidates.items()}
         )
         return {i: candidates[i] for i in equal}
 
     def without_unchanged(
         self, changes: Sequence[RowChange], latest: dict[tuple[Any, ...], Latest]
     ) -> list[RowChange]:
-        """``changes`` less the updates whose values equal their latest stored version.
+        """``changes`` less the updates whose rows as stored equal their latest version.
 
-        Only updates whose old values were not loaded are compared, with one statement per
-        history table involved; a value that cannot be compared counts as changed.
+        The rows as stored, not the flushed objects, are compared: a value the database
+        normalised (a ``Numeric`` rounded, a value equal to what a concurrent transaction wrote)
+        makes no version. One statement per history table reads the versions not known yet.
         """
         candidates = {
             c.identity: c
             for c in changes
-            if c.unsure and c.identity in latest and latest[c.identity].operation != "delete"
+            if c.kind in ("update", "upsert")
+            and c.identity in latest
+            and latest[c.identity].operation != "delete"
         }
-        equal = self._equal_to_stored(
-            {i: (c, latest[i].version) for i, c in candidates.items()}, only_unsure=True
-        )
+        equal = self._equal_to_stored({i: (c, latest[i].version) for i, c in candidates.items()})
         return [c for c in changes if c.identity not in equal]
 
-    def _equal_to_stored(
-        self, candidates: dict[Identity, tuple[RowChange, int]], only_unsure: bool
-    ) -> set[Identity]:
-        """Identities whose values equal the stored version given for each.
+    def _equal_to_stored(self, candidates: dict[Identity, tuple[RowChange, int]]) -> set[Identity]:
+        """Identities whose rows as stored equal the stored version given for each.
 
-        Compares every tracked value, or with ``only_unsure`` the attributes whose old value was
-        unknown. A delete marker, or a value that cannot be compared, counts as different.
+        A delete marker, or a value that cannot be compared, counts as different.
         """
         self.stored.load(
             (table, identity, version)
@@ -307,27 +332,18 @@ class _HierarchyWriter:
             identity
             for identity, (change, version) in candidates.items()
             if self.stored.operations.get((identity, version), "delete") != "delete"
-            and all(
-                self._table_equal(table, change, version, only_unsure)
-                for table in change.spec.tables
-            )
+            and all(self._table_equal(table, change, version) for table in change.spec.tables)
         }
 
-    def _table_equal(
-        self, table: TableHistory, change: RowChange, version: int, only_unsure: bool
-    ) -> bool:
+    def _table_equal(self, table: TableHistory, change: RowChange, version: int) -> bool:
         stored = self.stored.get(table, change.identity, version)
-        if stored is None:
+        live = change.read_back.get(table)
+        if stored is None or live is None:
             return False
-        width = len(table.key)
-        for (_, hist), (key, attr) in zip(
-            table.copied[width:], change.spec.value_keys(table)[width:], strict=True
-        ):
-            if attr is None or (only_unsure and attr not in change.unsure):
-                continue
-            if not _same(hist, stored.get(key), change.value(table, key, attr)):
-                return False
-        return True
+        return all(
+            _same(hist, stored.get(hist.key), live.get(hist.key))
+            for _, hist in table.copied[len(table.key) :]
+        )
 
     @staticmethod
     def _plan_own(
@@ -450,8 +466,81 @@ class _HierarchyWriter:
         return insert(history).from_select(targets, source)
 
     def _insert_new(self, versions: Sequence[NewVersion]) -> None:
-        rows: dict[TableHistory, list[dict[str, Any]]] = defaultdict(list)
+        """Insert the new versions: copied from the live rows, delete markers from the objects.
+
+        A version is the row as the database stored it, whatever the flushed object holds (a
+        column a concurrent transaction changed, a value the database normalised, a Python-side
+        ``onupdate`` of an executemany). Only the marker of a row deleted without any earlier
+        version (its live row is gone) takes the deleted object's values.
+        """
         for version in versions:
+            self.stored.operations[version.change.identity, version.version] = version.operation
+        markers = [version for version in versions if version.is_marker]
+        if markers:
+            self._insert_markers(markers)
+        copies: dict[TableHistory, dict[_Stamp | None, list[tuple[Any, ...]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for version in versions:
+            if version.is_marker:
+                continue
+            shared: _Stamp = (version.valid_from, version.operation, version.restored_from)
+            for table in version.change.spec.tables:
+                key = (*version.change.identity, version.version)
+                copies[table][shared if table is self.base else None].append(key)
+        for table, by_stamp in copies.items():
+            columns = [*table.live_key, table.history.c.version]
+            for stamp, keys in by_stamp.items():
+                for chunk in keyed_chunks(self.connection, columns, keys):
+                    self._copy_from_live(table, stamp, chunk)
+
+    def _copy_from_live(
+        self, table: TableHistory, stamp: _Stamp | None, keys: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """``INSERT .. SELECT`` of new versions from the live rows of ``table``.
+
+        ``keys`` are (identity..., version number) of the versions; ``stamp`` the interval start,
+        operation and restored version shared by the base table's rows.
+        """
+        history = table.history
+        width = len(table.key)
+        names = [f"k{n}" for n in range(width)]
+        wanted = keyed_rows(
+            self.connection, [*table.live_key, history.c.version], keys, [*names, "version"]
+        )
+        on = and_(*(c == wanted.c[name] for c, name in zip(table.live_key, names, strict=True)))
+        targets: list[ColumnElement[Any]] = [hist for _, hist in table.copied]
+        selected: list[ColumnElement[Any]] = [live for live, _ in table.copied]
+        targets.append(history.c.version)
+        selected.append(wanted.c.version)
+        if stamp is not None:
+            valid_from, operation, restored_from = stamp
+            targets += [history.c.valid_from, history.c.operation, history.c.transaction_id]
+            selected += [
+                literal(valid_from, UTCDateTime),
+                literal(operation),
+                literal(self.transaction.id),
+            ]
+            if restored_from is not None:
+                targets.append(history.c.restored_from)
+                selected.append(literal(restored_from))
+        source = select(*selected).select_from(table.live).join(wanted, on)
+        statement = insert(history).from_select(targets, source)
+        returns = self.connection.dialect.insert_returning and table.key_returns_as_sent
+        if not (self.keep_written and returns):
+            self.connection.execute(statement)
+            return
+        returned = [hist for _, hist in table.copied]
+        statement = statement.returning(history.c.version, *returned)
+        keys_of = [hist.key for hist in returned]
+        for record in self.connection.execute(statement):
+            values: dict[str, Any] = dict(zip(keys_of, record[1:], strict=True))
+            self.stored.know(table, tuple(record[1 : width + 1]), record[0], values)
+
+    def _insert_markers(self, markers: Sequence[NewVersion]) -> None:
+        """Insert the delete markers of rows deleted without an earlier version."""
+        rows: dict[TableHistory, list[dict[str, Any]]] = defaultdict(list)
+        for version in markers:
             change = version.change
             for table in change.spec.tables:
                 row = {
@@ -460,46 +549,52 @@ class _HierarchyWriter:
                 }
                 row["version"] = version.version
                 if table is self.base:
-                    row["valid_from"] = version.valid_from
-                    row["valid_to"] = version.valid_from if version.is_marker else None
+                    row["valid_from"] = row["valid_to"] = version.valid_from
                     row["operation"] = version.operation
                     row["transaction_id"] = self.transaction.id
-                    row["restored_from"] = version.restored_from
-                    self.stored.operations[change.identity, version.version] = version.operation
+                    row["restored_from"] = None
                 rows[table].append(row)
         for table, table_rows in rows.items():
-            returning = [table.history.c.version, *(hist for _, hist in table.copied)]
-            stored = insert_rows(
-                self.connection, table.history, table_rows, returning if self.keep_written else ()
-            )
-            width = len(table.key)
-            keys = [hist.key for _, hist in table.copied]
-            for record in stored or ():
-                values: dict[str, Any] = dict(zip(keys, record[1:], strict=True))
-                self.stored.know(table, tuple(record[1 : width + 1]), record[0], values)
+            insert_rows(self.connection, table.history, table_rows)
 
-    def read_back(self, changes: Sequence[RowChange]) -> None:
-        """Read from the live tables the values that inserted or updated rows do not carry.
+    def read_live(self, changes: Sequence[RowChange]) -> None:
+        """Read the rows as stored that the flush inserted or updated.
 
-        Server defaults, expired or deferred attributes and everything a bulk statement wrote
-        are read with one statement per table, so that a version holds the row as stored.
+        One statement per table and chunk fills each change's :attr:`RowChange.read_back`; the
+        live rows are joined to the identities asked for, numbered, so that a key the database
+        gives back in another form (a time in another zone, a padded ``CHAR``) still finds its
+        change. On MySQL/MariaDB the read locks (the rows are the flush's, locked already), so
+        that it sees the newest committed row and not this transaction's snapshot.
         """
         by_table: dict[TableHistory, dict[tuple[Any, ...], RowChange]] = defaultdict(dict)
         for change in changes:
-            if change.kind == "delete":
-                continue
-            for table in change.spec.tables:
-                keys = change.spec.value_keys(table)
-                if any(attr is not None and attr not in change.values for _, attr in keys):
+            if change.kind != "delete":
+                change.read_back.clear()
+                for table in change.spec.tables:
                     by_table[table][change.identity] = change
-        for table, incomplete in by_table.items():
+        locking = is_mysql(self.connection)
+        for table, wanted in by_table.items():
             columns = [live for live, _ in table.copied]
-            width = len(table.key)
-            for chunk in chunks(list(incomplete)):
-                query = select(*columns).where(rows_in(self.connection, table.live_key, chunk))
-                for record in self.connection.execute(query):
-                    change = incomplete[tuple(record[:width])]
+            identities = list(wanted)
+            typed = [*table.live_key, table.history.c.version]
+            numbered = [(*identity, n) for n, identity in enumerate(identities)]
+            names = [*(f"k{n}" for n in range(len(table.key))), "n"]
+            for chunk in keyed_chunks(self.connection, typed, numbered):
+                asked = keyed_rows(self.connection, typed, chunk, names)
+                on = and_(*(c == asked.c[f"k{n}"] for n, c in enumerate(table.live_key)))
+                query = select(asked.c.n, *columns).select_from(table.live).join(asked, on)
+                if locking:
+                    query = query.with_for_update(of=table.live)
+                for n, *record in self.connection.execute(query):
+                    change = wanted[identities[n]]
                     change.read_back[table] = {
                         hist.key: value
                         for (_, hist), value in zip(table.copied, record, strict=True)
                     }
+        missing = [c for c in changes if c.kind != "delete" and self.base not in c.read_back]
+        if missing:
+            raise InvalidKeyError(
+                f"{self.base.live.name} row {missing[0].identity!r} is not in the table after "
+                "the flush: the database stored it under another key (MySQL and MariaDB, for "
+                "one, number a row anew when its AUTO_INCREMENT key is set to 0)"
+            )
