@@ -20,7 +20,9 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
+    text,
     tuple_,
     union_all,
 )
@@ -43,7 +45,9 @@ __all__ = [
     "is_mysql",
     "key_in",
     "keyed_chunks",
+    "keyed_join",
     "keyed_rows",
+    "reads_json_tables",
     "rows_in",
     "unnest_keys",
     "versions_in",
@@ -108,10 +112,8 @@ def keyed_chunks(
     connection: Connection, columns: Sequence[ColumnElement[Any]], rows: Sequence[tuple[Any, ...]]
 ) -> Iterable[Sequence[tuple[Any, ...]]]:
     """``rows`` in slices that :func:`keyed_rows` takes."""
-    sqlite_union = connection.dialect.name == "sqlite" and not _fit_for_json(
-        connection, columns, rows
-    )
-    return chunks(rows, _SQLITE_UNION_CHUNK if sqlite_union else CHUNK)
+    union = connection.dialect.name == "sqlite" and not _fit_for_json(connection, columns, rows)
+    return chunks(rows, _SQLITE_UNION_CHUNK if union else CHUNK)
 
 
 def keyed_rows(
@@ -123,20 +125,28 @@ def keyed_rows(
     """``rows`` as a derived table with the columns ``names``, typed like ``columns``.
 
     For a join that pairs live rows with values the writer decided (such as each row's new version
-    number) inside one ``INSERT .. SELECT``. PostgreSQL unnests one array per column; SQLite reads
-    integer and string values from one JSON parameter (see :func:`rows_in`); otherwise the rows
-    are a ``UNION ALL`` of one-row ``SELECT`` statements (on SQLite at most
-    :data:`_SQLITE_UNION_CHUNK` of them; see :func:`keyed_chunks`).
+    number) inside one statement. The rows travel in the form each database reads fastest:
+    PostgreSQL unnests one array per column; SQLite (integers and strings) and MySQL/MariaDB
+    (integers) read one JSON parameter, through ``json_each`` and ``JSON_TABLE``: one parameter
+    and a statement compiled once. Otherwise the rows are a ``UNION ALL`` of one-row ``SELECT``
+    statements (on SQLite at most :data:`_SQLITE_UNION_CHUNK` of them; see :func:`keyed_chunks`).
     """
-    if connection.dialect.name == "postgresql":
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
         return _unnest(columns, list(zip(*rows, strict=True)), names)
-    if connection.dialect.name == "sqlite" and _fit_for_json(connection, columns, rows):
+    if dialect.name == "sqlite" and _fit_for_json(connection, columns, rows):
         document = json.dumps([list(row) for row in rows])
         each = func.json_each(bindparam(None, document, type_=String())).table_valued("value")
         parts = [
             func.json_extract(each.c.value, f"$[{n}]").label(name) for n, name in enumerate(names)
         ]
         return Select(*parts).select_from(each).subquery()
+    if _integer_json_table(connection, columns, rows):
+        spec = ", ".join(f"{name} BIGINT PATH '$[{n}]'" for n, name in enumerate(names))
+        source = text(f"JSON_TABLE(:keyed_rows, '$[*]' COLUMNS ({spec})) AS keyed_rows")
+        document = json.dumps([list(row) for row in rows])
+        parts = [literal_column(f"keyed_rows.{name}").label(name) for name in names]
+        return Select(*parts).select_from(source.bindparams(keyed_rows=document)).subquery()
     first, *rest = rows
     selects: list[Select[Any]] = [
         Select(
@@ -151,6 +161,30 @@ def keyed_rows(
         for row in rest
     ]
     return union_all(*selects).subquery() if rest else selects[0].subquery()
+
+
+def reads_json_tables(connection: Connection) -> bool:
+    """Whether MySQL/MariaDB has ``JSON_TABLE`` (MySQL 8.0.4, MariaDB 10.6 and later)."""
+    dialect = connection.dialect
+    version = dialect.server_version_info or ()
+    return is_mysql(connection) and (
+        version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0, 4))
+    )
+
+
+def _integer_json_table(
+    connection: Connection, columns: Sequence[ColumnElement[Any]], rows: Sequence[tuple[Any, ...]]
+) -> bool:
+    """Whether ``rows`` go to MySQL/MariaDB as a ``JSON_TABLE`` of integers.
+
+    Integers only: a string column of ``JSON_TABLE`` has its own collation, and a join on
+    columns of different collations does not use the live table's index.
+    """
+    return (
+        reads_json_tables(connection)
+        and all(isinstance(c.type, Integer) for c in columns)
+        and all(type(value) is int for row in rows for value in row)
+    )
 
 
 def insert_rows(
@@ -307,4 +341,21 @@ def by_primary_key(connection: Connection, query: Select[Any], table: TableHisto
     if is_mysql(connection):
         for name in ("mysql", "mariadb"):
             query = query.with_hint(table.history, "FORCE INDEX (PRIMARY)", name)
+    return query
+
+
+def keyed_join(
+    connection: Connection, query: Select[Any], keyed: Any, table: Table, on: ColumnElement[bool]
+) -> Select[Any]:
+    """``query`` reading ``table``'s rows named by the :func:`keyed_rows` table ``keyed``.
+
+    The key list drives the join. On MySQL/MariaDB it is made to (``STRAIGHT_JOIN``, then the
+    primary key): for a small table the optimizer would otherwise scan it and lock
+    (``FOR UPDATE``, ``INSERT .. SELECT``) every row it passes.
+    """
+    query = query.select_from(keyed).join(table, on)
+    if is_mysql(connection):
+        for name in ("mysql", "mariadb"):
+            query = query.prefix_with("STRAIGHT_JOIN", dialect=name)
+            query = query.with_hint(table, "FORCE INDEX (PRIMARY)", name)
     return query

@@ -42,6 +42,7 @@ from ._sql import (
     insert_rows,
     is_mysql,
     keyed_chunks,
+    keyed_join,
     keyed_rows,
     versions_in,
 )
@@ -198,7 +199,7 @@ class _HierarchyWriter:
     def plan_and_write(self, session: Session, changes: Sequence[RowChange]) -> Plan:
         """The full path: read the latest versions and the rows as stored, decide per row, write."""
         latest = self.latest_versions(changes)
-        self.read_live(changes)
+        self.read_live([c for c in changes if c.kind != "insert" or c.identity in latest])
         changes = self.without_unchanged(changes, latest)
         reverted = self.reverted(changes, latest, current_transaction(session))
         if not changes:
@@ -524,18 +525,26 @@ class _HierarchyWriter:
             if restored_from is not None:
                 targets.append(history.c.restored_from)
                 selected.append(literal(restored_from))
-        source = select(*selected).select_from(table.live).join(wanted, on)
+        source = keyed_join(self.connection, select(*selected), wanted, table.live, on)
         statement = insert(history).from_select(targets, source)
         returns = self.connection.dialect.insert_returning and table.key_returns_as_sent
         if not (self.keep_written and returns):
-            self.connection.execute(statement)
-            return
-        returned = [hist for _, hist in table.copied]
-        statement = statement.returning(history.c.version, *returned)
-        keys_of = [hist.key for hist in returned]
-        for record in self.connection.execute(statement):
-            values: dict[str, Any] = dict(zip(keys_of, record[1:], strict=True))
-            self.stored.know(table, tuple(record[1 : width + 1]), record[0], values)
+            written = self.connection.execute(statement).rowcount
+        else:
+            returned = [hist for _, hist in table.copied]
+            keys_of = [hist.key for hist in returned]
+            records = self.connection.execute(statement.returning(history.c.version, *returned))
+            rows = records.all()
+            for record in rows:
+                values: dict[str, Any] = dict(zip(keys_of, record[1:], strict=True))
+                self.stored.know(table, tuple(record[1 : width + 1]), record[0], values)
+            written = len(rows)
+        if written != len(keys):
+            raise InvalidKeyError(
+                f"{table.live.name}: {len(keys) - written} of the rows flushed are not in the "
+                "table afterwards: the database stored them under other keys (MySQL and "
+                "MariaDB, for one, number a row anew when its AUTO_INCREMENT key is set to 0)"
+            )
 
     def _insert_markers(self, markers: Sequence[NewVersion]) -> None:
         """Insert the delete markers of rows deleted without an earlier version."""
@@ -558,7 +567,7 @@ class _HierarchyWriter:
             insert_rows(self.connection, table.history, table_rows)
 
     def read_live(self, changes: Sequence[RowChange]) -> None:
-        """Read the rows as stored that the flush inserted or updated.
+        """Read the rows as stored that the flush inserted or updated, to compare them.
 
         One statement per table and chunk fills each change's :attr:`RowChange.read_back`; the
         live rows are joined to the identities asked for, numbered, so that a key the database
@@ -582,7 +591,9 @@ class _HierarchyWriter:
             for chunk in keyed_chunks(self.connection, typed, numbered):
                 asked = keyed_rows(self.connection, typed, chunk, names)
                 on = and_(*(c == asked.c[f"k{n}"] for n, c in enumerate(table.live_key)))
-                query = select(asked.c.n, *columns).select_from(table.live).join(asked, on)
+                query = keyed_join(
+                    self.connection, select(asked.c.n, *columns), asked, table.live, on
+                )
                 if locking:
                     query = query.with_for_update(of=table.live)
                 for n, *record in self.connection.execute(query):
@@ -591,10 +602,3 @@ class _HierarchyWriter:
                         hist.key: value
                         for (_, hist), value in zip(table.copied, record, strict=True)
                     }
-        missing = [c for c in changes if c.kind != "delete" and self.base not in c.read_back]
-        if missing:
-            raise InvalidKeyError(
-                f"{self.base.live.name} row {missing[0].identity!r} is not in the table after "
-                "the flush: the database stored it under another key (MySQL and MariaDB, for "
-                "one, number a row anew when its AUTO_INCREMENT key is set to 0)"
-            )
