@@ -527,15 +527,14 @@ class _HierarchyWriter:
                 selected.append(literal(restored_from))
         source = keyed_join(self.connection, select(*selected), wanted, table.live, on)
         statement = insert(history).from_select(targets, source)
-        returns = self.connection.dialect.insert_returning and table.key_returns_as_sent
-        if not (self.keep_written and returns):
+        if not self.connection.dialect.insert_returning:
             written = self.connection.execute(statement).rowcount
         else:
-            returned = [hist for _, hist in table.copied]
+            keep = self.keep_written and table.key_returns_as_sent
+            returned = [hist for _, hist in table.copied] if keep else []
             keys_of = [hist.key for hist in returned]
-            records = self.connection.execute(statement.returning(history.c.version, *returned))
-            rows = records.all()
-            for record in rows:
+            rows = self.connection.execute(statement.returning(history.c.version, *returned)).all()
+            for record in rows if keep else ():
                 values: dict[str, Any] = dict(zip(keys_of, record[1:], strict=True))
                 self.stored.know(table, tuple(record[1 : width + 1]), record[0], values)
             written = len(rows)
