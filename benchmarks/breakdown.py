@@ -27,14 +27,14 @@ from benchmarks import workload
 
 STEPS: list[tuple[str, str, str]] = [
     ("flush", "sqlalchemy.orm.session:Session", "_flush"),
-    ("history writer", "sqlalchemy_chronicle._capture:_writer", "write_history"),
-    ("short path", "sqlalchemy_chronicle._writer", "copy_versions"),
-    ("short path: close", "sqlalchemy_chronicle._copy:_ShortPath", "close"),
-    ("short path: copy", "sqlalchemy_chronicle._copy:_ShortPath", "copy"),
-    ("short path: markers", "sqlalchemy_chronicle._copy:_ShortPath", "mark_deleted"),
-    ("full path", "sqlalchemy_chronicle._writer:_HierarchyWriter", "plan_and_write"),
-    ("change log", "sqlalchemy_chronicle._writer", "write_changelog"),
-    ("change log: insert", "sqlalchemy_chronicle._changelog", "_insert_entries"),
+    ("history writer", "sqlalchemy_chronicle.write", "write_history"),
+    ("short path", "sqlalchemy_chronicle.write._writer", "copy_versions"),
+    ("short path: close", "sqlalchemy_chronicle.write._short_path:_ShortPath", "close"),
+    ("short path: copy", "sqlalchemy_chronicle.write._short_path:_ShortPath", "copy"),
+    ("short path: markers", "sqlalchemy_chronicle.write._short_path:_ShortPath", "mark_deleted"),
+    ("full path", "sqlalchemy_chronicle.write._full_path:FullPath", "plan_and_write"),
+    ("change log", "sqlalchemy_chronicle.write._writer", "write_changelog"),
+    ("change log: insert", "sqlalchemy_chronicle.write._changelog", "_insert_entries"),
 ]
 """(label, ``module[:attribute]`` holding the function, function name)."""
 

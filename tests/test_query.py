@@ -27,9 +27,9 @@ from sqlalchemy_chronicle import (
     query_as_of,
     set_default_timezone,
 )
-from sqlalchemy_chronicle._asof import PARAM, AsOfQuery
-from sqlalchemy_chronicle._schema import spec_for
-from sqlalchemy_chronicle.query import to_instant
+from sqlalchemy_chronicle.instants import to_instant
+from sqlalchemy_chronicle.read._asof import PARAM, AsOfQuery
+from sqlalchemy_chronicle.schema.history import spec_for
 
 from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
 from .models_travel import Customer, Label, Order, OrderLine, Product

@@ -36,7 +36,7 @@ from sqlalchemy_chronicle import (
     restore,
     restore_all,
 )
-from sqlalchemy_chronicle import _sql as chronicle_sql
+from sqlalchemy_chronicle.write import sql as chronicle_sql
 
 from .models import Article, Base, Car, Employee, Manager, Note, Tag, Vehicle
 from .models_travel import Order, OrderLine, Product
@@ -724,7 +724,9 @@ def shape(statement: str) -> str:
     text = re.sub(r"= -?\d+\b", "= ?", text)  # MariaDB: integer keys are sent as SQL text
     text = re.sub(r"\?::\w+", "?", re.sub(r"\s+", " ", text))
     text = re.sub(r"anon_\d+", "anon", text)
-    text = re.sub(r"(?: UNION ALL SELECT \? AS anon(?:, \? AS anon)*)+", " UNION ALL SELECT ?", text)
+    text = re.sub(
+        r"(?: UNION ALL SELECT \? AS anon(?:, \? AS anon)*)+", " UNION ALL SELECT ?", text
+    )
     previous = None
     while previous != text:
         previous = text

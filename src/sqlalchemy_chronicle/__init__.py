@@ -2,20 +2,25 @@
 
 Inherit :class:`Versioned` and every version of every row is kept in ``<table>_history`` with its
 validity interval; :class:`Transaction` records who changed what, when.
+
+The package is laid out along the data path, each layer importing only from those before it:
+the foundations (``errors``, ``config``, ``instants``, ``types``), ``schema`` (declare),
+``capture``, ``write``, ``read``, ``recovery`` (restore) and ``operate``; :mod:`.mixin` connects
+capture to the writer. The public names are all here.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._schema import Version
-from .changelog import (
-    ChangeLog,
-    changelog_between,
-    changelog_by,
-    changelog_for,
-    changelog_of_transaction,
-    format_row_id,
+from .capture.attribution import Attribution, attribute_session, changes_by
+from .config import (
+    Clock,
+    configure,
+    database_clock,
+    default_clock,
+    python_clock,
+    use_sqlite_savepoints,
 )
 from .errors import (
     ChronicleError,
@@ -30,33 +35,28 @@ from .errors import (
     RestoreError,
     UnsupportedStatementError,
 )
-from .migration import backfill_history
+from .instants import TimeLike, set_default_timezone
 from .mixin import Versioned
-from .query import (
+from .operate.backfill import backfill_history
+from .read.changelog import (
+    changelog_between,
+    changelog_by,
+    changelog_for,
+    changelog_of_transaction,
+)
+from .read.query import (
     AsOfSession,
     Change,
-    TimeLike,
     as_of,
     changes,
     history,
     next_version,
     previous_version,
     query_as_of,
-    set_default_timezone,
 )
-from .restoration import RestoreResult, restore, restore_all
-from .transaction import (
-    Attribution,
-    Clock,
-    Transaction,
-    attribute_session,
-    changes_by,
-    configure,
-    database_clock,
-    default_clock,
-    python_clock,
-    use_sqlite_savepoints,
-)
+from .recovery.api import RestoreResult, restore, restore_all
+from .schema.history import Version
+from .schema.tables import ChangeLog, Transaction, format_row_id
 
 try:
     __version__ = version("sqlalchemy-chronicle")

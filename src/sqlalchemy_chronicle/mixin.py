@@ -13,7 +13,8 @@
 Declaring the class is the whole set-up. As soon as its mapper exists, ``article_history`` and the
 class ``ArticleHistory`` (``Article.__history__``) are created in the same ``MetaData``, next to
 the library's own tables, and every :class:`~sqlalchemy.orm.Session` records the changes it
-flushes (see :mod:`sqlalchemy_chronicle._capture`).
+flushes (see :mod:`sqlalchemy_chronicle.capture`). This module is where the layers meet: it
+connects what capture sees to the writer, which capture does not import.
 
 Options, in ``__versioned__``:
 
@@ -29,11 +30,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Mapper
 
-from . import _bulk, _capture
-from ._schema import build_history
+from . import write
+from .capture import bulk, session
+from .schema.history import build_history
 
 if TYPE_CHECKING:
-    from ._schema import Version
+    from .schema.history import Version
 
 __all__ = ["Versioned"]
 
@@ -49,13 +51,19 @@ class Versioned:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _capture.install()
-        _bulk.install()
+        _install()
         mapper = inspect(cls, raiseerr=False)
         if isinstance(mapper, Mapper) and mapper.class_ is cls:
             build_history(mapper)
         else:
             event.listen(cls, "after_mapper_constructed", _mapper_constructed)
+
+
+def _install() -> None:
+    """Hand what the session and bulk statements capture to the writer (once per process)."""
+    session.install(write.write_history)
+    bulk.install(write.write_history)
+    write.install()
 
 
 def _mapper_constructed(mapper: Mapper[Any], cls: type[Any]) -> None:

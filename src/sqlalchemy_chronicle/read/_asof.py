@@ -44,7 +44,7 @@ What does not depend on the time is made once per class (:class:`AsOfQuery`: the
 aliased class, the statement), so that a point lookup costs about what a primary-key read of the
 history class costs: a snapshot's cache key names its inner SELECT by identity instead of
 walking it, a statement is rewritten only when it names history columns, and the validity times
-convert once per distinct value (:class:`~sqlalchemy_chronicle._types.UTCDateTime`).
+convert once per distinct value (:class:`~sqlalchemy_chronicle.types.UTCDateTime`).
 """
 
 from __future__ import annotations
@@ -76,9 +76,15 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import LRUCache
 
-from ._schema import INTERVAL_COLUMNS, HistorySpec, TableHistory, Version, table_history
-from ._types import UTCDateTime
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
+from ..schema.history import (
+    INTERVAL_COLUMNS,
+    HistorySpec,
+    TableHistory,
+    Version,
+    table_history,
+)
+from ..types import UTCDateTime
 
 __all__ = ["OPTION", "PARAM", "AsOfQuery", "Snapshot", "as_of_select"]
 

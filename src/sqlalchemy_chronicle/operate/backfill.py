@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import and_, exists, inspect, select
 from sqlalchemy.orm import Session
 
-from ._capture import RowChange
-from ._schema import spec_for
-from ._writer import write_history
-from .errors import NotVersionedError
+from ..capture.changes import RowChange
+from ..errors import NotVersionedError
+from ..schema.history import spec_for
+from ..write import write_history
 
 __all__ = ["backfill_history"]
 

@@ -1,7 +1,7 @@
 """How :func:`~sqlalchemy_chronicle.restore` decides what to change: a row and its relationships.
 
 :func:`plan_rows` reads, through the session, the version at the time (``query_as_of``) and
-the live object of the target row (:mod:`._restore_target`), then, path by path and step by step,
+the live object of the target row (:mod:`._target`), then, path by path and step by step,
 the rows related at the time and, for a one-to-many step, also the rows related now: children
 created since are deleted, children deleted or moved away since come back. Each row then lands
 in its hierarchy's :class:`~._restore.Family`: present at the time (written when it differs now
@@ -20,7 +20,11 @@ from typing import Any
 from sqlalchemy import Connection, inspect, select
 from sqlalchemy.orm import RelationshipDirection, RelationshipProperty, Session
 
-from ._restore import (
+from ..errors import InvalidKeyError, NoVersionAt, RestoreError
+from ..read.query import query_as_of
+from ..schema.history import HistorySpec, Version, spec_for
+from ..write.sql import chunks, key_in
+from ._family import (
     Family,
     Key,
     describe,
@@ -29,11 +33,7 @@ from ._restore import (
     known_absent,
     tracked_keys,
 )
-from ._restore_target import Path, Target
-from ._schema import HistorySpec, Version, spec_for
-from ._sql import chunks, key_in
-from .errors import InvalidKeyError, NoVersionAt, RestoreError
-from .query import query_as_of
+from ._target import Path, Target
 
 __all__ = ["RowPlan", "RowSet", "plan_rows"]
 

@@ -30,25 +30,24 @@ from sqlalchemy.engine import IteratorResult
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from . import _writer
-from ._capture import Kind, RowChange
-from ._schema import HistorySpec, spec_for
-from .errors import UnsupportedStatementError
+from ..errors import UnsupportedStatementError
+from ..schema.history import HistorySpec, spec_for
+from .changes import Kind, RowChange, Writer
 
 __all__ = ["install"]
 
 _INTERNAL = "_chronicle_internal"
 """Execution option that marks the library's own statements, which the hook lets pass."""
 
-_installed = False
+_writer: Writer | None = None
 
 
-def install() -> None:
-    """Register the ``do_orm_execute`` hook, once per process."""
-    global _installed
-    if not _installed:
+def install(writer: Writer) -> None:
+    """Hand the rows of every ORM bulk statement to ``writer``, from now on (once per process)."""
+    global _writer
+    if _writer is None:
         event.listen(Session, "do_orm_execute", _on_execute)
-        _installed = True
+    _writer = writer
 
 
 def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
@@ -143,8 +142,8 @@ def _write(
 ) -> None:
     unsure = tuple(spec.tracked_keys) if kind in ("update", "upsert") else ()
     changes = [RowChange(spec, identity, kind, values, unsure) for identity, values in rows]
-    if changes:
-        _writer.write_history(state.session, changes)
+    if changes and _writer is not None:
+        _writer(state.session, changes)
 
 
 def _returning(

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, true
 
-from ._schema import TableHistory
-from ._sql import by_primary_key, chunks, is_mysql, rows_in, unnest_keys, versions_in
+from ..schema.history import TableHistory
+from .sql import by_primary_key, chunks, is_mysql, rows_in, unnest_keys, versions_in
 
 __all__ = ["Identity", "Latest", "StoredVersions", "read_latest"]
 

@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, QueryableAttribute, RelationshipProperty
 
-from ._restore import Key, identity_of
-from ._schema import HistorySpec, Version, spec_for
-from .errors import ConfigurationError, InvalidKeyError, NotVersionedError
-from .query import TimeLike, _identity, _spec, to_instant
+from ..errors import ConfigurationError, InvalidKeyError, NotVersionedError
+from ..instants import TimeLike, to_instant
+from ..read.query import normalize_key, spec_of
+from ..schema.history import HistorySpec, Version, spec_for
+from ._family import Key, identity_of
 
-if TYPE_CHECKING:
-    from .restoration import Include
+__all__ = ["MISSING", "Include", "Path", "Target", "relationship_paths", "resolve_target"]
 
-__all__ = ["MISSING", "Path", "Target", "relationship_paths", "resolve_target"]
+Include = QueryableAttribute[Any] | str | Sequence[QueryableAttribute[Any] | str]
+"""One relationship path: an attribute, a tuple of attributes (or names), or a dotted string."""
+
 
 MISSING: Final[Any] = object()
 """The primary key of a call that gave none."""
@@ -49,7 +51,7 @@ class Target(NamedTuple):
 def resolve_target(target: Any, key: Any, as_of: TimeLike | None) -> Target:
     """The :class:`Target` of ``restore(session, target[, key], as_of=as_of)``."""
     if isinstance(target, type) and not issubclass(target, Version):
-        spec = _spec(target)
+        spec = spec_of(target)
         if key is MISSING:
             raise TypeError(
                 f"restore(session, {target.__name__}, key, as_of=...) needs the primary key"
@@ -66,13 +68,13 @@ def resolve_target(target: Any, key: Any, as_of: TimeLike | None) -> Target:
                 f"restore(session, {target.__name__}, key) needs as_of=<time>; or pass a version"
             )
         root = spec.root_spec
-        return Target(root, _identity(root, key), to_instant(as_of), None)
+        return Target(root, normalize_key(root, key), to_instant(as_of), None)
     if key is not MISSING:
         raise TypeError("restore(session, version) and restore(session, obj) take no key")
     if isinstance(target, Version):
         if as_of is not None:
             raise TypeError("restore(session, version) takes no as_of: the version says when")
-        root = _spec(target.__versioned_class__).root_spec
+        root = spec_of(target.__versioned_class__).root_spec
         return Target(root, identity_of(root, target), to_instant(target.valid_from), target)
     found = spec_for(type(target))
     if found is None:

@@ -4,7 +4,8 @@
 the live objects of the rows that did not exist at the time, then sets the kept attributes of
 the others from their versions, creating objects for rows that are gone, and flushes. The unit of
 work orders the statements and ORM cascades apply; the flush is captured like any other, and
-:func:`~._capture.mark_restored` makes its versions ``"restore"`` versions.
+:func:`~sqlalchemy_chronicle.capture.changes.mark_restored` makes its versions ``"restore"``
+versions.
 
 :func:`~sqlalchemy_chronicle.restore_all` writes around the session, in SQL; :func:`forget_rows`
 then expunges the session's objects of the rows it deleted and expires those of the rows it
@@ -22,10 +23,10 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, Session
 
-from ._capture import _RESTORING, mark_restored
-from ._restore import Key, tracked_keys
-from ._restore_rows import RowPlan
-from ._schema import HistorySpec, Version, spec_for
+from ..capture.changes import forget_restored, mark_restored
+from ..schema.history import HistorySpec, Version, spec_for
+from ._family import Key, tracked_keys
+from ._rows import RowPlan
 
 __all__ = ["expire_relationships", "forget_rows", "write_rows"]
 
@@ -59,7 +60,7 @@ def write_rows(session: Session, plan: RowPlan) -> Any:
                     mark_restored(session, obj, version.version)
         session.flush()
     finally:
-        session.info.pop(_RESTORING, None)
+        forget_restored(session)
     expire_relationships(session, roots)
     target = plan.rows[plan.target.root]
     identity = plan.target.identity

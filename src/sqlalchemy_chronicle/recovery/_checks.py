@@ -34,10 +34,10 @@ from sqlalchemy import (
     select,
 )
 
-from ._restore import Family, Key, describe, snap_key, snapshot
-from ._schema import HistorySpec, TableHistory, spec_for
-from ._sql import chunks, key_in
-from .errors import RestoreConflictError
+from ..errors import RestoreConflictError
+from ..schema.history import HistorySpec, TableHistory, spec_for
+from ..write.sql import chunks, key_in
+from ._family import Family, Key, describe, snap_key, snapshot
 
 __all__ = ["check_conflicts"]
 

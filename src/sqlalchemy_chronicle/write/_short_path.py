@@ -1,7 +1,7 @@
 """The writer's short path: versions the database copies from the live rows.
 
 The commonest flushes insert rows, or update or delete rows that this transaction has not
-versioned yet, with every old value known. For such rows the full path of :mod:`._writer` (read
+versioned yet, with every old value known. For such rows the full path of :mod:`._full_path` (read
 the latest versions, decide per row, write) is more than needed: the database can close the open
 versions and copy the new ones from the live rows the flush has just written, in set-based
 statements keyed by the rows' keys, with no value passing through Python::
@@ -41,7 +41,7 @@ Only PostgreSQL and SQLite take this path: MySQL and MariaDB cannot return the r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -60,18 +60,15 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import Session
 
-from ._schema import TableHistory
-from ._sql import chunks, rows_in, unnest_keys
-from ._types import UTCDateTime
-from .transaction import current_transaction
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from ._capture import RowChange
-    from ._versions import Identity
-    from ._writer import _HierarchyWriter
+from ..capture.changes import RowChange
+from ..schema.history import TableHistory
+from ..types import UTCDateTime
+from ._plan import HierarchyWrite
+from ._transaction import current_transaction
+from ._versions import Identity
+from .sql import chunks, rows_in, unnest_keys
 
 __all__ = ["Copied", "copy_versions"]
 
@@ -84,7 +81,7 @@ Copied = tuple["RowChange", int, str]
 
 
 def copy_versions(
-    session: Session, writer: _HierarchyWriter, changes: Sequence[RowChange]
+    session: Session, writer: HierarchyWrite, changes: Sequence[RowChange]
 ) -> tuple[list[Copied], list[RowChange]]:
     """Write what history it can of ``changes`` on the short path.
 
@@ -129,7 +126,7 @@ def copy_versions(
 class _ShortPath:
     """The statements of the short path for one hierarchy's base table, in one flush."""
 
-    def __init__(self, writer: _HierarchyWriter) -> None:
+    def __init__(self, writer: HierarchyWrite) -> None:
         self.writer = writer
         self.base = writer.base
         self.history = writer.base.history

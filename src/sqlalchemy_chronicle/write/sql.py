@@ -34,7 +34,7 @@ from sqlalchemy.types import ARRAY as AnyArray
 from sqlalchemy.types import Integer, String
 
 if TYPE_CHECKING:
-    from ._schema import TableHistory
+    from ..schema.history import TableHistory
 
 __all__ = [
     "CHUNK",

@@ -1,4 +1,4 @@
-"""Column types shared by the library's tables."""
+"""Column types of the library's tables, with a public path that migrations import."""
 
 from __future__ import annotations
 
@@ -10,14 +10,7 @@ from sqlalchemy import DateTime, Dialect
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["UTCDateTime", "to_utc"]
-
-
-def to_utc(value: dt.datetime) -> pendulum.DateTime:
-    """Return an aware datetime as a UTC :class:`pendulum.DateTime`; naive input is refused."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: give a timezone-aware datetime")
-    return pendulum.instance(value).in_timezone("UTC")
+__all__ = ["UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[pendulum.DateTime]):
@@ -48,11 +41,13 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
         return _memoized(super().result_processor(dialect, coltype))
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``DATETIME(6)`` on MySQL and MariaDB, ``DateTime(timezone=True)`` elsewhere."""
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """The UTC wall time (aware on PostgreSQL); a naive value is refused."""
         if value is None:
             return None
         if value.utcoffset() is None:
@@ -64,6 +59,7 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> pendulum.DateTime | None:
+        """The stored instant as an aware UTC :class:`pendulum.DateTime`."""
         if value is None:
             return None
         return pendulum.DateTime(*_utc_fields(value), tzinfo=pendulum.UTC)

@@ -44,12 +44,12 @@ Columns left out of history (``__versioned__ = {"exclude": [...]}``) are not res
 their current values, and a re-inserted row gets their defaults.
 
 **Where the work is done.** This module holds the public names and the steps of each call; the
-steps live in private modules, each one concept: :mod:`._restore_target` reads a
-:func:`restore` call and its ``include=`` paths, :mod:`._restore_rows` plans which rows it
-changes and :mod:`._restore_session` carries the plan out through the session;
-:mod:`._restore_table` plans and executes :func:`restore_all` in SQL; :mod:`._restore_checks`
-holds the constraint checks both make, and :mod:`._restore` what they all share. (The module is
-not called ``restore``: the package's ``restore`` is the function.)
+steps live in private modules, each one concept: :mod:`._target` reads a
+:func:`restore` call and its ``include=`` paths, :mod:`._rows` plans which rows it
+changes and :mod:`._session` carries the plan out through the session;
+:mod:`._table` plans and executes :func:`restore_all` in SQL; :mod:`._checks`
+holds the constraint checks both make, and :mod:`._family` what they all share. (The package is
+called ``recovery``, not ``restore``: the package's ``restore`` is the function.)
 """
 
 from __future__ import annotations
@@ -61,24 +61,22 @@ from typing import Any, NamedTuple, TypeVar, overload
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapper, QueryableAttribute, Session
+from sqlalchemy.orm import Mapper, Session
 
-from ._restore import describe
-from ._restore_checks import check_conflicts
-from ._restore_rows import plan_rows
-from ._restore_session import write_rows
-from ._restore_table import plan_table, write_table
-from ._restore_target import MISSING, relationship_paths, resolve_target
-from ._schema import Version, spec_for
-from .errors import RestoreConflictError, UnsupportedStatementError
-from .query import TimeLike, _spec, to_instant
+from ..errors import RestoreConflictError, UnsupportedStatementError
+from ..instants import TimeLike, to_instant
+from ..read.query import spec_of
+from ..schema.history import Version, spec_for
+from ._checks import check_conflicts
+from ._family import describe
+from ._rows import plan_rows
+from ._session import write_rows
+from ._table import plan_table, write_table
+from ._target import MISSING, Include, relationship_paths, resolve_target
 
 __all__ = ["Include", "RestoreResult", "restore", "restore_all"]
 
 T = TypeVar("T")
-
-Include = QueryableAttribute[Any] | str | Sequence[QueryableAttribute[Any] | str]
-"""One relationship path: an attribute, a tuple of attributes (or names), or a dotted string."""
 
 
 class RestoreResult(NamedTuple):
@@ -189,7 +187,7 @@ def restore_all(
     :raises UnsupportedStatementError: ``cls``'s rows span a joined-inheritance hierarchy's
         tables; restore them one by one with :func:`restore`.
     """
-    spec = _spec(cls)
+    spec = spec_of(cls)
     when = to_instant(as_of)
     for mapper in spec.mapper.self_and_descendants:
         descendant = spec_for(mapper)

@@ -1,7 +1,8 @@
 """Reading the past: as-of queries, a time-travel session, a row's versions and their changes.
 
 Every version of a row is kept with the closed-open interval ``[valid_from, valid_to)`` in which
-it was the row's state, the current version included (see :mod:`sqlalchemy_chronicle._schema`).
+it was the row's state, the current version included (see
+:mod:`sqlalchemy_chronicle.schema.history`).
 The state of a table at a time ``T`` is therefore the set of versions whose interval contains
 ``T``; a delete leaves a marker with an empty interval, which no time falls into. This module
 reads that state in three forms.
@@ -39,12 +40,11 @@ ISO-8601 string with an offset. A naive time could mean any instant and is refus
 naive times are. A time before any history gives no rows, a time in the future the current state.
 
 Each query is one SQL statement, which reads the versions it needs through the history tables'
-indexes; how is told in :mod:`sqlalchemy_chronicle._asof`.
+indexes; how is told in :mod:`sqlalchemy_chronicle.read._asof`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, overload
 
@@ -58,106 +58,36 @@ from sqlalchemy.orm import (
     with_polymorphic,
 )
 
-from . import _asof
-from ._schema import HistorySpec, Version, spec_for
-from ._types import to_utc
-from .errors import (
-    ConfigurationError,
+from ..errors import (
     InvalidKeyError,
-    InvalidTimeError,
     NotVersionedError,
     ReadOnlyError,
 )
+from ..instants import TimeLike, to_instant
+from ..schema.history import HistorySpec, Version, spec_for
+from . import _asof
 
 __all__ = [
     "AsOfSession",
     "Change",
-    "TimeLike",
     "as_of",
     "changes",
     "history",
     "next_version",
+    "normalize_key",
     "previous_version",
     "query_as_of",
-    "set_default_timezone",
+    "spec_of",
 ]
 
-TimeLike = dt.datetime | str
-"""A point in time: an aware datetime or an ISO-8601 string with an offset."""
-
-_EXAMPLE: Final = "'2024-03-05T14:30:00+01:00'"
 _MISSING: Final[Any] = object()
-
-
-# -- times -------------------------------------------------------------------------------------
-
-_default_timezone: dt.tzinfo | None = None
-
-
-def set_default_timezone(timezone: str | dt.tzinfo | None) -> None:
-    """Let naive times (datetimes or strings without an offset) be read in ``timezone``.
-
-    :param timezone: an IANA name such as ``"Europe/Paris"`` or a :class:`~datetime.tzinfo`;
-        ``None`` (the default) makes naive times an error again.
-    """
-    global _default_timezone
-    if isinstance(timezone, str):
-        try:
-            timezone = pendulum.timezone(timezone)
-        except Exception as exc:
-            raise ConfigurationError(f"unknown timezone {timezone!r}") from exc
-    _default_timezone = timezone
-
-
-def to_instant(when: TimeLike) -> pendulum.DateTime:
-    """``when`` as a UTC :class:`pendulum.DateTime`; see the module documentation for the rules."""
-    if type(when) is dt.datetime or type(when) is pendulum.DateTime:
-        offset = when.utcoffset()
-        if offset is not None:
-            # The common case, in a tenth of the time pendulum.instance() takes. The arithmetic
-            # is on the naive wall time: pendulum's own would step over a DST change.
-            fields = when.timetuple()[:6]
-            utc = dt.datetime(*fields, when.microsecond) - offset
-            return pendulum.DateTime(*utc.timetuple()[:6], utc.microsecond, tzinfo=pendulum.UTC)
-    value: object = when
-    if isinstance(when, str):
-        try:
-            value = pendulum.parse(when, tz=None, exact=True)
-        except (ValueError, TypeError) as exc:
-            raise InvalidTimeError(
-                f"{when!r} is not an ISO-8601 date and time; write it like {_EXAMPLE}"
-            ) from exc
-        if not isinstance(value, dt.datetime):
-            raise InvalidTimeError(
-                f"{when!r} reads as a {type(value).__name__.lower()}, not a point in time; "
-                f"give a date and a time, like {_EXAMPLE}"
-            )
-    elif isinstance(when, dt.date) and not isinstance(when, dt.datetime):
-        raise InvalidTimeError(
-            f"{when!r} is a date, not a point in time; give an aware datetime, such as "
-            "datetime(2024, 3, 5, tzinfo=timezone.utc)"
-        )
-    if not isinstance(value, dt.datetime):
-        raise InvalidTimeError(
-            f"expected an aware datetime or an ISO-8601 string, got {type(when).__name__}"
-        )
-    if value.tzinfo is None or value.utcoffset() is None:
-        if _default_timezone is None:
-            raise InvalidTimeError(
-                f"the time {when!r} is naive: without a timezone it could be any of 24 hours. "
-                "Give an aware time, such as datetime(2024, 3, 5, 14, 30, tzinfo=timezone.utc), "
-                f"pendulum.datetime(2024, 3, 5, 14, 30, tz='Europe/Paris') or {_EXAMPLE}; "
-                "or call sqlalchemy_chronicle.set_default_timezone('Europe/Paris') once so that "
-                "naive times are read in that zone"
-            )
-        value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=_default_timezone)
-    return to_utc(value)
 
 
 # -- as-of queries -----------------------------------------------------------------------------
 
 
-def _spec(cls: Any) -> HistorySpec:
+def spec_of(cls: Any) -> HistorySpec:
+    """The :class:`HistorySpec` of a versioned class; anything else raises NotVersionedError."""
     spec = spec_for(cls) if isinstance(cls, type | Mapper) else None
     if spec is None:
         name = getattr(cls, "__name__", repr(cls))
@@ -178,7 +108,7 @@ def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
     """
     query = _asof.AsOfQuery.made_for(cls)
     if query is None:
-        query = _asof.AsOfQuery.of(_spec(cls))
+        query = _asof.AsOfQuery.of(spec_of(cls))
     return query.statement.execution_options(**{_asof.PARAM: to_instant(when)})
 
 
@@ -262,7 +192,8 @@ def _refuse_version_write(mapper: Mapper[Any], connection: Connection, target: A
 # -- one row's versions ------------------------------------------------------------------------
 
 
-def _identity(spec: HistorySpec, key: Any) -> tuple[Any, ...]:
+def normalize_key(spec: HistorySpec, key: Any) -> tuple[Any, ...]:
+    """A primary key given as a value, a tuple or a mapping, as the identity tuple of ``spec``."""
     names = spec.pk_keys
     if isinstance(key, Mapping):
         try:
@@ -296,15 +227,15 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     if key is _MISSING:
         if isinstance(target, type):
             raise InvalidKeyError(f"history(session, {target.__name__}, key) needs the key")
-        spec = _spec(type(target))
+        spec = spec_of(type(target))
         state = inspect(target)
         identity = state.identity or state.mapper.primary_key_from_instance(target)
         if identity is None or any(value is None for value in identity):
             raise InvalidKeyError(f"{target!r} has no primary key yet, so no history")
         values = tuple(identity)
     else:
-        spec = _spec(target)
-        values = _identity(spec, key)
+        spec = spec_of(target)
+        values = normalize_key(spec, key)
     root = spec.root_spec
     entity = with_polymorphic(root.history_class, "*")
     criteria = [
@@ -320,7 +251,7 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
 
 
 def _neighbour(session: Session, version: Version, number: int) -> Version | None:
-    spec = _spec(version.__versioned_class__)
+    spec = spec_of(version.__versioned_class__)
     identity = (*(getattr(version, name) for name in spec.pk_keys), number)
     found = session.get(type(version), identity)
     if found is None and type(version) is not spec.root_spec.history_class:
@@ -357,7 +288,7 @@ def changes(old: Version | None, new: Version) -> dict[str, Change]:
     ``old`` None stands for "no row yet", so every attribute of ``new`` with a value counts as
     changed. Both must be versions of the same row. No SQL is run when the versions are loaded.
     """
-    spec = _spec(new.__versioned_class__)
+    spec = spec_of(new.__versioned_class__)
     if old is not None:
         old_key = [getattr(old, name) for name in spec.pk_keys]
         new_key = [getattr(new, name) for name in spec.pk_keys]

@@ -14,26 +14,24 @@ transaction wrote for the same rows in earlier flushes are deleted first.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, literal, literal_column, select, text
 
-from ._schema import HistorySpec, TableHistory
+from ..capture.changes import RowChange
+from ..errors import InvalidKeyError
+from ..schema.history import HistorySpec, TableHistory
+from ..schema.tables import ROW_ID_LENGTH, ChangeLog, format_row_id, json_value
+from ._plan import HierarchyWrite, Plan
+from ._transaction import OpenTransaction
 from ._versions import Identity, StoredVersions
-from .changelog import ROW_ID_LENGTH, ChangeLog, format_row_id, json_value
-from .errors import InvalidKeyError
-
-if TYPE_CHECKING:
-    from ._capture import RowChange
-    from ._writer import Plan, _HierarchyWriter
-    from .transaction import OpenTransaction
 
 __all__ = ["write_changelog"]
 
 EVENT_TYPES = {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE", "restore": "RESTORE"}
 
 
-def write_changelog(writer: _HierarchyWriter, plan: Plan) -> None:
+def write_changelog(writer: HierarchyWrite, plan: Plan) -> None:
     """Write the change-log entries for the rows in ``plan``."""
     root = writer.root
     own: dict[Identity, int | None] = {}

@@ -44,13 +44,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import Subquery
 
-from ._capture import RowChange
-from ._restore import Family, Key, snap_key, snapshot
-from ._restore_session import forget_rows
-from ._schema import HistorySpec, TableHistory
-from ._sql import chunks, rows_in
-from ._writer import write_history
-from .errors import NoVersionAt
+from ..capture.changes import RowChange
+from ..errors import NoVersionAt
+from ..schema.history import HistorySpec, TableHistory
+from ..write import write_history
+from ..write.sql import chunks, rows_in
+from ._family import Family, Key, snap_key, snapshot
+from ._session import forget_rows
 
 __all__ = ["TablePlan", "plan_table", "write_table"]
 

@@ -24,8 +24,8 @@ parent's history table, joined-table subclasses get a history table of their own
 
 The copies of the live table's foreign-key columns are indexed too, unless the primary key starts
 with them: an as-of read of a relationship (``order.lines`` as of some past time, see
-:mod:`sqlalchemy_chronicle.query`) filters the history table on that key exactly as the live read
-filters the live table, and without the index it would scan the whole history.
+:mod:`sqlalchemy_chronicle.read.query`) filters the history table on that key exactly as the live
+read filters the live table, and without the index it would scan the whole history.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
+from ..errors import ConfigurationError
+from ..types import UTCDateTime
 from ._base import install_library_tables
-from ._types import UTCDateTime
-from .errors import ConfigurationError
-from .transaction import Transaction
+from .tables import Transaction
 
 __all__ = [
     "HistorySpec",
@@ -185,7 +185,7 @@ class HistorySpec:
 
     @property
     def copies_whole_rows(self) -> bool:
-        """Whether the database can copy this class's versions from the live rows (:mod:`._copy`).
+        """Whether the database copies this class's versions from the live rows (the short path).
 
         It can when a version is its one table's row, every column of it mapped, and the key
         comes back from the database as the value sent (integers and variable-length strings; a

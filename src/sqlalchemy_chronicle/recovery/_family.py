@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, case, func, literal, select
 from sqlalchemy.sql.selectable import Subquery
 
-from ._asof import PARAM, as_of_select
-from ._schema import HistorySpec, TableHistory, Version, spec_for
-from ._sql import chunks, key_in
+from ..read._asof import PARAM, as_of_select
+from ..schema.history import HistorySpec, TableHistory, Version, spec_for
+from ..write.sql import chunks, key_in
 
 __all__ = [
     "Facts",

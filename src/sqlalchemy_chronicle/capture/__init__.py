@@ -1,0 +1,13 @@
+"""Capture: what changed, and who changed it.
+
+- :mod:`.changes`: :class:`~.changes.RowChange`, one changed row, and :data:`~.changes.Writer`,
+  the callable capture hands its changes to (the write layer's ``write_history``, installed by
+  :mod:`sqlalchemy_chronicle.mixin`), so that this layer does not import the writer;
+- :mod:`.session`: the flush listener that turns a flush into row changes;
+- :mod:`.bulk`: the ``do_orm_execute`` hook that does the same for ORM bulk statements;
+- :mod:`.attribution`: ``changes_by()`` and ``attribute_session()``, who and why.
+
+The layer imports the foundations and ``schema`` only.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,102 @@
+"""Session listeners: what a flush changed in versioned tables.
+
+One ``after_flush`` listener on :class:`~sqlalchemy.orm.Session` (and so on every session class,
+the one inside :class:`~sqlalchemy.ext.asyncio.AsyncSession` included) looks at the flushed
+objects only: ``session.new``, ``session.dirty``, ``session.deleted`` and the rows the unit of
+work deleted by cascade, never the whole identity map. At that point the rows are written, so
+their locks are held, and the attributes still carry their pre-flush history, which tells a real
+change from a value set to itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import InstanceState, Session, UOWTransaction
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
+
+from ..schema.history import HistorySpec, spec_for
+from .changes import RowChange, Writer, current_identity, take_restored
+
+__all__ = ["install"]
+
+_writer: Writer | None = None
+
+
+def install(writer: Writer) -> None:
+    """Hand the changes of every flush to ``writer``, from now on (once per process)."""
+    global _writer
+    if _writer is None:
+        event.listen(Session, "after_flush", _after_flush)
+    _writer = writer
+
+
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    changes = list(_flushed_changes(session, flush_context))
+    restoring = take_restored(session)
+    for change in changes:
+        if restoring and change.kind != "delete":
+            change.restored_from = restoring.get((id(change.spec.root_spec), change.identity))
+    if changes and _writer is not None:
+        _writer(session, changes)
+
+
+def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterator[RowChange]:
+    """The rows of versioned tables that the flush inserted, updated or deleted.
+
+    Deletions come from ``session.deleted`` and from the unit of work itself: rows removed by a
+    ``delete-orphan`` cascade never appear in ``session.deleted``, and the deleted half of a
+    "row switch" (delete and re-add of one key in one flush) is not marked in the unit of work.
+    """
+    for obj in session.new:
+        state = instance_state(obj)
+        spec = spec_for(state.mapper)
+        if spec is not None:
+            yield RowChange(spec, current_identity(spec, state), "insert", state.dict)
+    for obj in session.dirty:
+        state = instance_state(obj)
+        spec = spec_for(state.mapper)
+        if spec is None:
+            continue
+        known, unsure = _changed_attributes(spec, state)
+        if not known and not unsure:
+            continue
+        identity = current_identity(spec, state)
+        if state.key is not None and state.key[1] != identity:
+            yield RowChange(spec, state.key[1], "delete", state.dict)
+            yield RowChange(spec, identity, "insert", state.dict)
+        else:
+            yield RowChange(spec, identity, "update", state.dict, () if known else tuple(unsure))
+    deleted = {instance_state(obj) for obj in session.deleted}
+    deleted.update(
+        state
+        for state, (is_delete, list_only) in flush_context.states.items()
+        if is_delete and not list_only
+    )
+    for state in deleted:
+        spec = spec_for(state.mapper)
+        if spec is not None and state.key is not None:
+            yield RowChange(spec, state.key[1], "delete", state.dict)
+
+
+def _changed_attributes(spec: HistorySpec, state: InstanceState[Any]) -> tuple[bool, list[str]]:
+    """Whether a tracked attribute changed for sure, and those set without a loaded old value.
+
+    Only attributes in the state's ``committed_state`` were set since the object was loaded, so
+    only those are asked for their history.
+    """
+    unsure: list[str] = []
+    tracked = spec.tracked_keys
+    for key in state.committed_state:
+        if key not in tracked:
+            continue
+        history = state.get_history(key, PASSIVE_NO_INITIALIZE)
+        if not history.has_changes():
+            continue
+        if history.deleted:
+            return True, []
+        unsure.append(key)
+    return False, unsure

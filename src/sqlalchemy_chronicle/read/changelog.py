@@ -1,0 +1,101 @@
+"""Reading the change log: one audit feed across every versioned table.
+
+Next to the per-table history, every transaction that changes versioned rows writes one
+:class:`ChangeLog` row per changed row: which table and row, what happened (``INSERT``,
+``UPDATE``, ``DELETE`` or ``RESTORE``), when (the transaction's timestamp) and what changed. Who
+and why are on the :class:`~sqlalchemy_chronicle.Transaction` the entry points to.
+
+The entries are written in the flush, in the same database transaction as the change, with a fixed
+number of statements whatever the number of rows; a rollback takes them away with the change. Like
+the history, they are net per transaction: a row changed by several flushes of one transaction has
+one entry, comparing its state before the transaction with its state after.
+
+``row_id`` is the primary key as text: the value itself for a one-column key (``"42"``), a JSON
+array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it.
+
+``changes`` is JSON keyed by column name: for an insert the new values, for a delete the last
+values, for an update or restore ``{"column": [old, new]}`` for each column that differs. Values
+that JSON cannot hold are written as text (dates and times in ISO 8601, decimals as strings,
+NaN and infinities by name).
+
+Every helper here returns a :class:`~sqlalchemy.Select` (one SQL statement) to run with
+``session.scalars(...)`` and to refine with ``.where()``, ``.order_by()`` or ``.limit()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, inspect, select
+
+from ..errors import NotVersionedError
+from ..instants import to_instant
+from ..schema.history import spec_for
+from ..schema.tables import ChangeLog, Transaction, format_row_id
+from .query import normalize_key
+
+__all__ = [
+    "changelog_between",
+    "changelog_by",
+    "changelog_for",
+    "changelog_of_transaction",
+]
+
+
+def _ordered() -> Select[ChangeLog]:
+    return select(ChangeLog).order_by(ChangeLog.id)
+
+
+def changelog_for(target: object, pk: Any = None) -> Select[ChangeLog]:
+    """The entries of one row: ``changelog_for(article)`` or ``changelog_for(Article, 42)``.
+
+    A composite primary key is given as a tuple, in the order of the mapper's primary key.
+    """
+    if isinstance(target, type):
+        spec = spec_for(target)
+        if spec is None:
+            raise NotVersionedError(f"{target.__name__} is not a versioned class")
+        identity = normalize_key(spec, pk)
+    else:
+        spec = spec_for(type(target))
+        if spec is None:
+            raise NotVersionedError(f"{type(target).__name__} is not a versioned class")
+        state = inspect(target)
+        identity = state.key[1] if state.key else tuple(state.dict.get(k) for k in spec.pk_keys)
+    table = spec.root_spec.base.live.fullname
+    return _ordered().where(
+        ChangeLog.table_name == table, ChangeLog.row_id == format_row_id(tuple(identity))
+    )
+
+
+def changelog_of_transaction(transaction_id: int) -> Select[ChangeLog]:
+    """The entries written by one transaction."""
+    return _ordered().where(ChangeLog.transaction_id == transaction_id)
+
+
+def changelog_between(target: type[Any] | str, start: Any, end: Any) -> Select[ChangeLog]:
+    """The entries of one table (a versioned class or a table name) in ``[start, end)``.
+
+    ``start`` and ``end`` take what :func:`~sqlalchemy_chronicle.query_as_of` takes.
+    """
+    if isinstance(target, str):
+        table = target
+    else:
+        spec = spec_for(target)
+        if spec is None:
+            raise NotVersionedError(f"{target.__name__} is not a versioned class")
+        table = spec.root_spec.base.live.fullname
+    return _ordered().where(
+        ChangeLog.table_name == table,
+        ChangeLog.timestamp >= to_instant(start),
+        ChangeLog.timestamp < to_instant(end),
+    )
+
+
+def changelog_by(actor: str) -> Select[ChangeLog]:
+    """The entries of the transactions attributed to ``actor``."""
+    return (
+        _ordered()
+        .join(Transaction, Transaction.id == ChangeLog.transaction_id)
+        .where(Transaction.actor == actor)
+    )

@@ -1,0 +1,144 @@
+"""The library's own tables: one row per transaction, one change-log entry per changed row.
+
+:class:`Transaction` (``chronicle_transaction``) is the one row, and the one time, behind every
+version a database transaction writes: its ``timestamp`` is their ``valid_from``, and ``actor``,
+``reason`` and ``meta`` say who changed what and why. :class:`ChangeLog` (``chronicle_changelog``)
+is the audit feed across every versioned table: one entry per row a transaction changed, net per
+transaction. Both are mapped on the library's own declarative base and join an application's
+``MetaData`` when its first versioned class is declared (see :mod:`._base`).
+
+``row_id`` is the primary key as text: the value itself for a one-column key (``"42"``), a JSON
+array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it. ``changes`` is JSON
+keyed by column name; :func:`json_value` says how values that JSON cannot hold are written.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+import pendulum
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
+
+from ..types import UTCDateTime
+from ._base import LibraryBase
+
+__all__ = [
+    "ACTOR_LENGTH",
+    "ROW_ID_LENGTH",
+    "ChangeLog",
+    "Transaction",
+    "format_row_id",
+    "json_value",
+]
+
+
+ACTOR_LENGTH: Final = 255
+"""The longest ``actor`` a :class:`Transaction` holds."""
+
+
+class Transaction(LibraryBase):
+    """One database transaction that changed versioned data.
+
+    ``timestamp`` is the time every version written by the transaction carries as ``valid_from``;
+    ``actor`` and ``reason`` say who made the change and why, ``meta`` holds anything else.
+    """
+
+    __tablename__ = "chronicle_transaction"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    timestamp: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"<Transaction {self.id} at {self.timestamp} by {self.actor!r}>"
+
+
+ROW_ID_LENGTH: Final = 255
+"""The longest ``row_id`` the change log holds; a longer key raises
+:class:`~sqlalchemy_chronicle.InvalidKeyError` when its change is flushed."""
+
+
+class ChangeLog(LibraryBase):
+    """One row changed by one transaction."""
+
+    __tablename__ = "chronicle_changelog"
+    __table_args__ = (Index("ix_chronicle_changelog_row", "table_name", "row_id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    transaction_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), index=True
+    )
+    table_name: Mapped[str] = mapped_column(String(255))
+    row_id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH))
+    event_type: Mapped[str] = mapped_column(String(8))
+    timestamp: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime, index=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(
+        JSON().with_variant(postgresql.JSONB(), "postgresql")
+    )
+
+    transaction: Mapped[Transaction] = relationship(
+        Transaction,
+        primaryjoin=lambda: foreign(ChangeLog.transaction_id) == Transaction.id,
+        viewonly=True,
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ChangeLog {self.event_type} {self.table_name} {self.row_id} "
+            f"in transaction {self.transaction_id}>"
+        )
+
+
+def format_row_id(identity: tuple[Any, ...]) -> str:
+    """The ``row_id`` text of a primary key given as a tuple of its values."""
+    if len(identity) == 1:
+        return str(json_value(identity[0]))
+    return json.dumps([json_value(v) for v in identity], separators=(",", ":"))
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_AS_IS: frozenset[type] = frozenset({type(None), bool, int, str})
+"""Types JSON holds as they are; subclasses (enums among them) are checked one by one."""
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as JSON can hold it: text for dates, times, decimals, UUIDs and bytes.
+
+    Floats that JSON has no number for become the text ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``.
+    """
+    if type(value) in _AS_IS:
+        return value
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE[str(value)]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return json_value(value.value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_value(v) for v in value]
+    return str(value)
