@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Any, Final
 
 import pendulum
-from sqlalchemy import DateTime, Dialect
-from sqlalchemy.dialects import mysql
+from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["UTCDateTime"]
+__all__ = ["JSONDocument", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[pendulum.DateTime]):
@@ -63,6 +63,22 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
         if value is None:
             return None
         return pendulum.DateTime(*_utc_fields(value), tzinfo=pendulum.UTC)
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """JSON, stored as ``JSONB`` on PostgreSQL and as ``JSON`` elsewhere.
+
+    One type rather than a variant, so that a migration renders it the same for every database.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``JSONB`` on PostgreSQL, the dialect's ``JSON`` elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 MEMO_SIZE: Final = 4096

@@ -26,10 +26,9 @@ from typing import Any, Final
 
 import pendulum
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from ..types import UTCDateTime
+from ..types import JSONDocument, UTCDateTime
 from ._base import LibraryBase
 
 __all__ = [
@@ -88,9 +87,7 @@ class ChangeLog(LibraryBase):
     row_id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH))
     event_type: Mapped[str] = mapped_column(String(8))
     timestamp: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime, index=True)
-    changes: Mapped[dict[str, Any]] = mapped_column(
-        JSON().with_variant(postgresql.JSONB(), "postgresql")
-    )
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
 
     transaction: Mapped[Transaction] = relationship(
         Transaction,

@@ -1,0 +1,196 @@
+"""Migrations as a user runs them: the real ``alembic`` command line, in a project of its own.
+
+``alembic init``, ``target_metadata`` set in the ``env.py`` it writes and nothing else, then
+``alembic revision --autogenerate`` and ``alembic upgrade head`` for every step of a schema's
+life: versioning two classes, adding a column, dropping one, renaming one. After each step
+``alembic check`` is clean, and the history written before it still reads through the library.
+The migration files are rendered and run, never only compared.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, MetaData, create_engine, text
+
+ALEMBIC = Path(sys.executable).with_name("alembic")
+
+MODELS = """
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Numeric, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sqlalchemy_chronicle import Versioned
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Status(enum.Enum):
+    draft = "draft"
+    live = "live"
+
+
+class MigAuthor(Versioned, Base):
+    __tablename__ = "mig_author"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+
+class MigBook(Versioned, Base):
+    __tablename__ = "mig_book"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("mig_author.id"))
+    status: Mapped[Status] = mapped_column(Enum(Status, name="mig_status"))
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    published: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+{extra}
+"""
+
+
+class Project:
+    """A directory made by ``alembic init``, with the application's models beside it."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+        self.run("init", "migrations")
+        ini = root / "alembic.ini"
+        ini.write_text(
+            ini.read_text().replace("driver://user:pass@localhost/dbname", url.replace("%", "%%"))
+        )
+        env = root / "migrations" / "env.py"
+        env.write_text(
+            env.read_text().replace(
+                "target_metadata = None",
+                "import app_models\ntarget_metadata = app_models.Base.metadata",
+            )
+        )
+
+    def models(self, extra: str = "") -> None:
+        (self.root / "app_models.py").write_text(MODELS.format(extra=extra))
+
+    def run(self, *arguments: str) -> str:
+        result = subprocess.run(
+            [str(ALEMBIC), *arguments],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(self.root)},
+        )
+        assert result.returncode == 0, f"alembic {' '.join(arguments)}:\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    def revision(self, message: str) -> Path:
+        self.run("revision", "--autogenerate", "-m", message)
+        (path,) = (self.root / "migrations" / "versions").glob(f"*_{message}.py")
+        return path
+
+    def python(self, code: str) -> str:
+        """Run ``code`` as the application would, with its models imported."""
+        script = "import app_models\nfrom sqlalchemy import create_engine\n"
+        script += f"engine = create_engine({self.url!r})\n" + textwrap.dedent(code)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+
+@pytest.fixture
+def project(engine: Engine, tmp_path: Path) -> Iterator[Project]:
+    """A new project on an empty database of its own (autogenerate compares whole databases)."""
+    if engine.dialect.name == "sqlite":
+        yield Project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}")
+        return
+    url = engine.url.set(database=f"{engine.url.database}_alembic")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if engine.dialect.name == "postgresql":
+            exists = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            )
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{url.database}"'))
+        else:
+            connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{url.database}`"))
+    own = create_engine(url)
+    empty(own)
+    try:
+        yield Project(tmp_path, url.render_as_string(hide_password=False))
+    finally:
+        empty(own)
+        own.dispose()
+
+
+def empty(engine: Engine) -> None:
+    metadata = MetaData()
+    metadata.reflect(engine)
+    metadata.drop_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            for (name,) in connection.execute(
+                text(
+                    "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                    "WHERE n.nspname = 'public' AND t.typtype = 'e'"
+                )
+            ):
+                connection.execute(text(f'DROP TYPE "{name}"'))
+
+
+def test_generated_migrations_run_unedited_and_keep_history(project: Project) -> None:
+    project.models()
+    first = project.revision("version_two_classes")
+    assert "sqlalchemy_chronicle" in first.read_text()
+    project.run("upgrade", "head")
+    project.run("check")
+    project.python(
+        """
+        from decimal import Decimal
+        from sqlalchemy.orm import Session
+        with Session(engine) as session:
+            session.add(app_models.MigAuthor(id=1, name="Ann"))
+            session.add(app_models.MigBook(id=1, author_id=1, status=app_models.Status.draft,
+                                           price=Decimal("9.99"), data={"a": 1}))
+            session.commit()
+            book = session.get(app_models.MigBook, 1)
+            book.price = Decimal("12.50")
+            session.commit()
+        """
+    )
+
+    project.models("    subtitle: Mapped[str | None] = mapped_column(String(80))\n")
+    added = project.revision("add_subtitle")
+    assert "mig_book_history" in added.read_text()
+    project.run("upgrade", "head")
+    project.run("check")
+    out = project.python(
+        """
+        from sqlalchemy.orm import Session
+        from sqlalchemy_chronicle import history
+        with Session(engine) as session:
+            for v in history(session, app_models.MigBook, 1):
+                print(v.version, v.price, v.subtitle)
+        """
+    )
+    assert out.split("\n")[:2] == ["1 9.99 None", "2 12.50 None"]
