@@ -46,7 +46,7 @@ class MigAuthor(Versioned, Base):
     __tablename__ = "mig_author"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(50))
+    {author}: Mapped[str] = mapped_column(String(50))
 
 
 class MigBook(Versioned, Base):
@@ -56,8 +56,7 @@ class MigBook(Versioned, Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("mig_author.id"))
     status: Mapped[Status] = mapped_column(Enum(Status, name="mig_status"))
     data: Mapped[Any] = mapped_column(JSON, nullable=True)
-    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-    published: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+{price}    published: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 {extra}
 """
 
@@ -81,8 +80,10 @@ class Project:
             )
         )
 
-    def models(self, extra: str = "") -> None:
-        (self.root / "app_models.py").write_text(MODELS.format(extra=extra))
+    def models(self, extra: str = "", price: bool = True, author: str = "name") -> None:
+        columns = "    price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))\n" if price else ""
+        text = MODELS.format(extra=extra, price=columns, author=author)
+        (self.root / "app_models.py").write_text(text)
 
     def run(self, *arguments: str) -> str:
         result = subprocess.run(
@@ -97,8 +98,8 @@ class Project:
         assert result.returncode == 0, f"alembic {' '.join(arguments)}:\n{result.stderr}"
         return result.stdout + result.stderr
 
-    def revision(self, message: str) -> Path:
-        self.run("revision", "--autogenerate", "-m", message)
+    def revision(self, message: str, autogenerate: bool = True) -> Path:
+        self.run("revision", *(["--autogenerate"] if autogenerate else []), "-m", message)
         (path,) = (self.root / "migrations" / "versions").glob(f"*_{message}.py")
         return path
 
@@ -194,3 +195,65 @@ def test_generated_migrations_run_unedited_and_keep_history(project: Project) ->
         """
     )
     assert out.split("\n")[:2] == ["1 9.99 None", "2 12.50 None"]
+
+    # Dropping a column keeps what history recorded of it.
+    project.models("    subtitle: Mapped[str | None] = mapped_column(String(80))\n", price=False)
+    dropped = project.revision("drop_price").read_text()
+    assert "op.drop_column('mig_book', 'price')" in dropped
+    assert "op.retire_history_column('mig_book_history', 'price')" in dropped
+    assert "op.unretire_history_column('mig_book_history', 'price'" in dropped
+    project.run("upgrade", "head")
+    project.run("check")
+    out = project.python(
+        """
+        from sqlalchemy.orm import Session
+        from sqlalchemy_chronicle import changes, history
+        with Session(engine) as session:
+            first, second = history(session, app_models.MigBook, 1)
+            print(float(first.retired_values["price"]), float(second.retired_values["price"]))
+            print(sorted(changes(first, second)))
+        """
+    )
+    assert out.split("\n")[:2] == ["9.99 12.5", "['price']"]
+
+    # The downgrade puts the column and its values back; the upgrade retires them again.
+    project.run("downgrade", "-1")
+    out = project.python(
+        """
+        from sqlalchemy import text
+        with engine.connect() as connection:
+            query = "SELECT price, retired_values FROM mig_book_history ORDER BY version"
+            print([(float(p), r) for p, r in connection.execute(text(query))])
+        """
+    )
+    assert out.strip() == "[(9.99, None), (12.5, None)]"
+    project.run("upgrade", "head")
+    project.run("check")
+
+    # Renaming a column: the documented recipe, written by hand as Alembic requires.
+    project.models(
+        "    subtitle: Mapped[str | None] = mapped_column(String(80))\n",
+        price=False,
+        author="full_name",
+    )
+    recipe = project.revision("rename_name", autogenerate=False)
+    recipe.write_text(
+        recipe.read_text().replace(
+            '    """Upgrade schema."""\n    pass',
+            '    """Upgrade schema."""\n'
+            "    for table, nullable in (('mig_author', False), ('mig_author_history', True)):\n"
+            "        op.alter_column(table, 'name', new_column_name='full_name',\n"
+            "                        existing_type=sa.String(50), existing_nullable=nullable)",
+        )
+    )
+    project.run("upgrade", "head")
+    project.run("check")
+    out = project.python(
+        """
+        from sqlalchemy.orm import Session
+        from sqlalchemy_chronicle import history
+        with Session(engine) as session:
+            print([v.full_name for v in history(session, app_models.MigAuthor, 1)])
+        """
+    )
+    assert out.strip() == "['Ann']"

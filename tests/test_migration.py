@@ -98,6 +98,7 @@ def test_autogenerate_proposes_the_history_table(clean: Engine) -> None:
         "operation",
         "transaction_id",
         "restored_from",
+        "retired_values",
         "title",
     ]
     assert [

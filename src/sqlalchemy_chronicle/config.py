@@ -19,11 +19,15 @@ from typing import Any, Final
 
 import pendulum
 from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import functions
+
+from .errors import ConfigurationError
 
 __all__ = [
     "Clock",
     "changelog_enabled",
+    "clock_time",
     "configure",
     "current_clock",
     "database_clock",
@@ -90,13 +94,30 @@ def configure(
         new version one microsecond after the newer one.
     :param changelog: when false, no :class:`~sqlalchemy_chronicle.ChangeLog` rows are written
         for any class (a class can also opt out with ``__versioned__ = {"changelog": False}``).
+    :raises ConfigurationError: ``clock`` is not callable, or ``strict`` or ``changelog`` is not
+        a :class:`bool` (``strict="no"`` would otherwise read as true); no setting is changed.
+
+    The clock is called at each transaction's first write of history; what it returns is
+    checked then (see :func:`clock_time`).
     """
+    if clock is not _UNSET and clock is not None and not callable(clock):
+        raise ConfigurationError(
+            f"configure(clock={clock!r}): a clock is a callable that takes the connection and "
+            "returns an aware datetime, such as lambda connection: "
+            "datetime.datetime.now(datetime.timezone.utc); None restores the default clock"
+        )
+    for name, value in (("strict", strict), ("changelog", changelog)):
+        if value is not _UNSET and not isinstance(value, bool):
+            raise ConfigurationError(
+                f"configure({name}={value!r}): {name} takes True or False, not "
+                f"{type(value).__name__}"
+            )
     if clock is not _UNSET:
         _settings.clock = default_clock if clock is None else clock
     if strict is not _UNSET:
-        _settings.strict = bool(strict)
+        _settings.strict = strict
     if changelog is not _UNSET:
-        _settings.changelog = bool(changelog)
+        _settings.changelog = changelog
 
 
 def changelog_enabled() -> bool:
@@ -112,6 +133,43 @@ def is_strict() -> bool:
 def current_clock() -> Clock:
     """The clock :func:`configure` installed."""
     return _settings.clock
+
+
+def clock_time(connection: Connection) -> dt.datetime:
+    """Read the installed clock for a transaction on ``connection``, and check what it says.
+
+    :raises ConfigurationError: naming the clock, when it raises, or returns anything but an
+        aware :class:`~datetime.datetime` (None, a string, a date, a naive datetime), or a time
+        whose UTC instant is outside the years 1 to 9999. The caller's flush fails, and nothing
+        is written.
+    """
+    clock = _settings.clock
+    name = getattr(clock, "__qualname__", None) or repr(clock)
+    fix = "a clock must return an aware datetime, e.g. datetime.datetime.now(datetime.timezone.utc)"
+    try:
+        now = clock(connection)
+    except SQLAlchemyError:
+        raise  # the database's failure, not the clock's
+    except Exception as exc:
+        raise ConfigurationError(f"the clock {name} raised {exc!r}; {fix}") from exc
+    if not isinstance(now, dt.datetime):
+        raise ConfigurationError(
+            f"the clock {name} returned {now!r}, a {type(now).__name__}, not a datetime; {fix}"
+        )
+    try:
+        offset = now.utcoffset()
+        if offset is not None:
+            _ = now.replace(tzinfo=None) - offset  # the instant must exist
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the clock {name} returned {now!r}, which is no usable instant ({exc}); {fix}"
+        ) from exc
+    if offset is None:
+        raise ConfigurationError(
+            f"the clock {name} returned the naive datetime {now!r}, which could be any of 24 "
+            f"hours; {fix}"
+        )
+    return now
 
 
 def use_sqlite_savepoints(engine: Engine) -> None:

@@ -8,6 +8,7 @@ transaction's :class:`~sqlalchemy_chronicle.Transaction` row when it first write
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,8 +33,11 @@ __all__ = [
 class Attribution:
     """Who makes the changes of a transaction, and why.
 
-    An ``actor`` longer than :data:`ACTOR_LENGTH` is refused here, with
-    :class:`~sqlalchemy_chronicle.ConfigurationError`, rather than by the database at the flush.
+    What the database would refuse, or store differently from one database to another, is
+    refused here, with :class:`~sqlalchemy_chronicle.ConfigurationError`, rather than at the
+    flush: an ``actor`` or ``reason`` that is not a string (or None), an ``actor`` longer than
+    :data:`ACTOR_LENGTH`, and ``meta`` values that JSON cannot hold (objects, sets, bytes, NaN
+    and infinite floats).
     """
 
     actor: str | None = None
@@ -41,6 +45,21 @@ class Attribution:
     meta: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("actor", "reason"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(
+                    f"{name}={value!r}: the {name} is a string (or None); write "
+                    f"{name}={str(value)!r}, or put other values in meta"
+                )
+        if self.meta is not None:
+            try:
+                json.dumps(self.meta, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"meta {self.meta!r} cannot be stored as JSON ({exc}); give strings, "
+                    "numbers, booleans, None, and lists and dicts of them"
+                ) from exc
         if self.actor is not None and len(self.actor) > ACTOR_LENGTH:
             raise ConfigurationError(
                 f"the actor {self.actor[:40]!r}... has {len(self.actor)} characters; a "
@@ -71,6 +90,10 @@ def changes_by(
     :class:`Transaction` row when the transaction first writes history, and updated if a later
     flush of the same transaction runs under other values. Keyword arguments other than ``actor``
     and ``reason`` go to ``Transaction.meta``.
+
+    :raises ConfigurationError: on entering the block, when ``actor`` or ``reason`` is not a
+        string or a ``meta`` value cannot be stored as JSON (see :class:`Attribution`); the
+        attribution in force is left as it was.
     """
     outer = _attribution.get(_NOBODY)
     current = Attribution(
@@ -91,6 +114,8 @@ def attribute_session(
     """Attribute every change ``session`` flushes from now on, whatever the context says.
 
     Stored in ``session.info`` under :data:`ATTRIBUTION_KEY`; call with no arguments to clear.
+    Refuses the values :func:`changes_by` refuses, with
+    :class:`~sqlalchemy_chronicle.ConfigurationError`, leaving the session's attribution as it was.
     """
     if actor is None and reason is None and not meta:
         session.info.pop(ATTRIBUTION_KEY, None)

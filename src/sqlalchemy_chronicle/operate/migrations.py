@@ -6,38 +6,84 @@ Alembic loads this module by itself, through the package's ``alembic.plugins`` e
 ``env.py`` that lists ``autogenerate_plugins`` itself must list this one too.)
 
 It renders the library's column types (:mod:`sqlalchemy_chronicle.types`) with the import they
-need, so that a generated migration runs as it is.
+need, so that a generated migration runs as it is, and it keeps recorded history through schema
+change:
+
+- a column dropped from a versioned model is dropped from its live table, but in its history
+  table it is *retired*: ``op.retire_history_column()`` moves every version's value into the
+  history table's ``retired_values`` JSON column, under the column's name, then drops the column.
+  ``history()`` versions keep them (``version.retired_values["price"]``), and the downgrade puts
+  them back;
+- a history table that is no longer in the models (the class is no longer versioned), or a
+  column of a joined-inheritance subclass's history table, is kept, with a warning;
+- ``op.drop_history_column()`` and ``op.drop_history_table()`` throw recorded history away, on
+  purpose, and say so in the log and in ``chronicle_transaction``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
+from sqlalchemy import Column, Connection, MetaData, Table, insert, text
+from sqlalchemy.types import TypeEngine
 
 from .. import types
+from ..config import current_clock
+from ..instants import to_utc
+from ..schema.history import RETIRED_COLUMN
+from ..schema.tables import Transaction
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
-    from alembic.operations.ops import UpgradeOps
     from alembic.runtime.plugins import Plugin
 
-__all__ = ["setup"]
+__all__ = [
+    "DropHistoryColumnOp",
+    "DropHistoryTableOp",
+    "RetireHistoryColumnOp",
+    "UnretireHistoryColumnOp",
+    "setup",
+]
+
+log = logging.getLogger("sqlalchemy_chronicle.migrations")
+
 
 def setup(plugin: Plugin) -> None:
     """Register the autogenerate hooks with Alembic (called by Alembic for the entry point)."""
     plugin.add_autogenerate_comparator(_hook_rendering, "schema", priority=DispatchPriority.LAST)
 
 
+_rendered = False
+
+
+def _register_renderers() -> None:
+    """Teach autogenerate to render the operations below (once; Alembic is imported by then)."""
+    global _rendered
+    if not _rendered:
+        from alembic.autogenerate import renderers
+
+        for op_class, name in (
+            (RetireHistoryColumnOp, "retire_history_column"),
+            (UnretireHistoryColumnOp, "unretire_history_column"),
+        ):
+            renderers.dispatch_for(op_class)(_render_as(name))
+        _rendered = True
+
+
 def _hook_rendering(
-    autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: Any
+    autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps, schemas: Any
 ) -> PriorityDispatchResult:
-    """Render the library's types with their import, around the ``render_item`` of ``env.py``.
+    """Keep recorded history in the operations compared, and render the library's types.
 
     A comparison function is the one hook autogenerate calls without configuration; the
-    rendering that follows uses the same options, so the hook is installed in them here.
+    rendering that follows uses the same options, so the types' renderer is installed in them.
     """
+    _register_renderers()
+    upgrade_ops.ops[:] = list(_keeping_history(autogen_context, upgrade_ops.ops))
     opts = autogen_context.opts
     user_render = opts.get("render_item")
     if not getattr(user_render, "_chronicle", False):
@@ -58,3 +104,297 @@ def _renderer(user_render: Callable[..., Any] | None) -> Callable[..., Any]:
 
     render_item._chronicle = True  # type: ignore[attr-defined]
     return render_item
+
+
+# -- keeping history through schema change -----------------------------------------------------
+
+
+def _history_tables(autogen_context: AutogenContext) -> dict[str, Table]:
+    metadata = autogen_context.metadata
+    metadatas: Iterable[MetaData] = (
+        [metadata] if isinstance(metadata, MetaData) else metadata if metadata else []
+    )
+    return {
+        table.name: table
+        for each in metadatas
+        for table in each.tables.values()
+        if table.info.get("chronicle") == "history"
+    }
+
+
+def _keeping_history(
+    autogen_context: AutogenContext, operations: list[ops.MigrateOperation]
+) -> Iterable[ops.MigrateOperation]:
+    """``operations`` with every drop of recorded history replaced by its keeping."""
+    histories = _history_tables(autogen_context)
+    for operation in operations:
+        if isinstance(operation, ops.DropTableOp) and _looks_like_history(operation):
+            log.warning(
+                "kept table %s: it holds recorded history (its class is no longer versioned); "
+                "drop it with op.drop_history_table(%r, reason=...) to throw that away",
+                operation.table_name,
+                operation.table_name,
+            )
+            continue
+        if isinstance(operation, ops.ModifyTableOps) and operation.table_name in histories:
+            table = histories[operation.table_name]
+            operation.ops[:] = list(_keeping_columns(table, operation.ops))
+            if not operation.ops:
+                continue
+        yield operation
+
+
+def _keeping_columns(
+    table: Table, operations: list[ops.MigrateOperation]
+) -> Iterable[ops.MigrateOperation]:
+    for operation in operations:
+        if not isinstance(operation, ops.DropColumnOp) or operation.column_name == RETIRED_COLUMN:
+            yield operation
+        elif RETIRED_COLUMN in table.c:
+            reverse = operation.reverse()
+            yield RetireHistoryColumnOp(
+                operation.table_name,
+                operation.column_name,
+                type_=reverse.column.type,
+                schema=operation.schema,
+            )
+        else:
+            log.warning(
+                "kept column %s.%s: it holds recorded history; drop it with "
+                "op.drop_history_column(%r, %r, reason=...) to throw that away",
+                operation.table_name,
+                operation.column_name,
+                operation.table_name,
+                operation.column_name,
+            )
+
+
+def _looks_like_history(operation: ops.DropTableOp) -> bool:
+    table = operation.to_table()
+    return operation.table_name.endswith("_history") and {"version", "valid_from"} <= set(
+        table.c.keys()
+    )
+
+
+def _render_as(name: str) -> Callable[..., str]:
+    def render(autogen_context: AutogenContext, operation: _HistoryColumnOp) -> str:
+        arguments = [repr(operation.table_name), repr(operation.column_name)]
+        if isinstance(operation, UnretireHistoryColumnOp):
+            from alembic.autogenerate.render import _repr_type
+
+            assert operation.type_ is not None
+            arguments.append(_repr_type(operation.type_, autogen_context))
+        if operation.schema:
+            arguments.append(f"schema={operation.schema!r}")
+        return f"op.{name}({', '.join(arguments)})"
+
+    return render
+
+
+class _HistoryColumnOp(MigrateOperation):
+    def __init__(
+        self,
+        table_name: str,
+        column_name: str,
+        type_: TypeEngine[Any] | None = None,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.column_name = column_name
+        self.type_ = type_
+        self.schema = schema
+
+
+@Operations.register_operation("retire_history_column")
+class RetireHistoryColumnOp(_HistoryColumnOp):
+    """Move a history column's values into ``retired_values``, then drop the column."""
+
+    @classmethod
+    def retire_history_column(
+        cls, operations: Operations, table_name: str, column_name: str, *, schema: str | None = None
+    ) -> None:
+        """``op.retire_history_column("book_history", "price")``: keep, then drop, a column.
+
+        The values go under the column's name into ``retired_values``, then the column goes.
+        """
+        operations.invoke(cls(table_name, column_name, schema=schema))
+
+    def reverse(self) -> UnretireHistoryColumnOp:
+        """The column back, with its values."""
+        if self.type_ is None:
+            raise ValueError("retire_history_column cannot be reversed without the column's type")
+        return UnretireHistoryColumnOp(
+            self.table_name, self.column_name, self.type_, schema=self.schema
+        )
+
+
+@Operations.register_operation("unretire_history_column")
+class UnretireHistoryColumnOp(_HistoryColumnOp):
+    """Add a retired column back to a history table, with the values ``retired_values`` kept."""
+
+    @classmethod
+    def unretire_history_column(
+        cls,
+        operations: Operations,
+        table_name: str,
+        column_name: str,
+        type_: TypeEngine[Any],
+        *,
+        schema: str | None = None,
+    ) -> None:
+        """``op.unretire_history_column("book_history", "price", sa.Numeric(10, 2))``."""
+        operations.invoke(cls(table_name, column_name, type_, schema=schema))
+
+    def reverse(self) -> RetireHistoryColumnOp:
+        """Retire the column again."""
+        return RetireHistoryColumnOp(
+            self.table_name, self.column_name, self.type_, schema=self.schema
+        )
+
+
+@Operations.register_operation("drop_history_column")
+class DropHistoryColumnOp(_HistoryColumnOp):
+    """Drop a history column and the values it recorded, on purpose; logged."""
+
+    reason: str
+
+    @classmethod
+    def drop_history_column(
+        cls,
+        operations: Operations,
+        table_name: str,
+        column_name: str,
+        *,
+        reason: str,
+        schema: str | None = None,
+    ) -> None:
+        """``op.drop_history_column("book_history", "price", reason="...")``."""
+        operation = cls(table_name, column_name, schema=schema)
+        operation.reason = reason
+        operations.invoke(operation)
+
+
+@Operations.register_operation("drop_history_table")
+class DropHistoryTableOp(MigrateOperation):
+    """Drop a history table and every version it recorded, on purpose; logged."""
+
+    def __init__(self, table_name: str, *, reason: str, schema: str | None = None) -> None:
+        self.table_name = table_name
+        self.reason = reason
+        self.schema = schema
+
+    @classmethod
+    def drop_history_table(
+        cls, operations: Operations, table_name: str, *, reason: str, schema: str | None = None
+    ) -> None:
+        """``op.drop_history_table("page_history", reason="...")``."""
+        operations.invoke(cls(table_name, reason=reason, schema=schema))
+
+
+@Operations.implementation_for(RetireHistoryColumnOp)
+def _retire(operations: Operations, operation: RetireHistoryColumnOp) -> None:
+    connection = operations.get_bind()
+    table, column = _quoted(connection, operation)
+    merged = _json_set(connection, table, column, operation.column_name)
+    connection.execute(
+        text(f"UPDATE {table} SET {RETIRED_COLUMN} = {merged} WHERE {column} IS NOT NULL")
+    )
+    operations.drop_column(operation.table_name, operation.column_name, schema=operation.schema)
+
+
+@Operations.implementation_for(UnretireHistoryColumnOp)
+def _unretire(operations: Operations, operation: UnretireHistoryColumnOp) -> None:
+    assert operation.type_ is not None
+    operations.add_column(
+        operation.table_name,
+        Column(operation.column_name, operation.type_, nullable=True),
+        schema=operation.schema,
+    )
+    connection = operations.get_bind()
+    table, column = _quoted(connection, operation)
+    value, rest = _json_take(connection, operation.column_name, operation.type_)
+    connection.execute(
+        text(
+            f"UPDATE {table} SET {column} = {value}, {RETIRED_COLUMN} = {rest} "
+            f"WHERE {RETIRED_COLUMN} IS NOT NULL"
+        )
+    )
+
+
+@Operations.implementation_for(DropHistoryColumnOp)
+def _drop_column(operations: Operations, operation: DropHistoryColumnOp) -> None:
+    _record(
+        operations.get_bind(),
+        "drop_history_column",
+        operation.reason,
+        operation.table_name,
+        operation.column_name,
+    )
+    operations.drop_column(operation.table_name, operation.column_name, schema=operation.schema)
+
+
+@Operations.implementation_for(DropHistoryTableOp)
+def _drop_table(operations: Operations, operation: DropHistoryTableOp) -> None:
+    _record(operations.get_bind(), "drop_history_table", operation.reason, operation.table_name)
+    operations.drop_table(operation.table_name, schema=operation.schema)
+
+
+def _record(connection: Connection, what: str, reason: str, table: str, column: str = "") -> None:
+    """Log a deliberate loss of history, and record it as a transaction of its own."""
+    target = f"{table}.{column}" if column else table
+    log.warning("%s %s: %s", what, target, reason)
+    connection.execute(
+        insert(Transaction).values(
+            timestamp=to_utc(current_clock()(connection)),
+            actor=None,
+            reason=reason,
+            meta={"migration": what, "table": table, **({"column": column} if column else {})},
+        )
+    )
+
+
+def _quoted(connection: Connection, operation: _HistoryColumnOp) -> tuple[str, str]:
+    preparer = connection.dialect.identifier_preparer
+    table = preparer.quote(operation.table_name)
+    if operation.schema:
+        table = f"{preparer.quote_schema(operation.schema)}.{table}"
+    return table, preparer.quote(operation.column_name)
+
+
+def _json_path(name: str) -> str:
+    return "$." + '"' + name.replace('"', '\\"') + '"'
+
+
+def _json_set(connection: Connection, table: str, column: str, name: str) -> str:
+    """SQL: ``retired_values`` with ``name`` set to the column's value."""
+    dialect = connection.dialect.name
+    key = name.replace("'", "''")
+    if dialect == "postgresql":
+        return f"COALESCE({RETIRED_COLUMN}, '{{}}'::jsonb) || jsonb_build_object('{key}', {column})"
+    path = _json_path(name).replace("'", "''")
+    if dialect == "sqlite":
+        return f"json_set(COALESCE({RETIRED_COLUMN}, '{{}}'), '{path}', {column})"
+    return f"JSON_SET(COALESCE({RETIRED_COLUMN}, JSON_OBJECT()), '{path}', {column})"
+
+
+def _json_take(connection: Connection, name: str, type_: TypeEngine[Any]) -> tuple[str, str]:
+    """SQL: the value kept under ``name`` in ``retired_values``, and the rest without it."""
+    dialect = connection.dialect
+    key = name.replace("'", "''")
+    if dialect.name == "postgresql":
+        sql_type = type_.compile(dialect=dialect)
+        return (
+            f"CAST({RETIRED_COLUMN} ->> '{key}' AS {sql_type})",
+            f"NULLIF({RETIRED_COLUMN} - '{key}', '{{}}'::jsonb)",
+        )
+    path = _json_path(name).replace("'", "''")
+    if dialect.name == "sqlite":
+        return (
+            f"json_extract({RETIRED_COLUMN}, '{path}')",
+            f"NULLIF(json_remove({RETIRED_COLUMN}, '{path}'), '{{}}')",
+        )
+    return (
+        f"JSON_UNQUOTE(JSON_EXTRACT({RETIRED_COLUMN}, '{path}'))",
+        f"NULLIF(JSON_REMOVE({RETIRED_COLUMN}, '{path}'), JSON_OBJECT())",
+    )

@@ -45,6 +45,9 @@ indexes; how is told in :mod:`sqlalchemy_chronicle.read._asof`.
 
 from __future__ import annotations
 
+import decimal
+import numbers
+import uuid
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, overload
 
@@ -57,6 +60,8 @@ from sqlalchemy.orm import (
     UOWTransaction,
     with_polymorphic,
 )
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ..errors import (
     InvalidKeyError,
@@ -72,6 +77,7 @@ __all__ = [
     "Change",
     "as_of",
     "changes",
+    "check_key",
     "history",
     "next_version",
     "normalize_key",
@@ -211,6 +217,66 @@ def normalize_key(spec: HistorySpec, key: Any) -> tuple[Any, ...]:
     return values
 
 
+def check_key(spec: HistorySpec, values: tuple[Any, ...]) -> None:
+    """Refuse a key (from :func:`normalize_key`) whose values cannot be ``spec``'s primary key.
+
+    Each value is checked against its column's type before any SQL runs, so that every
+    database gives the same :class:`~sqlalchemy_chronicle.InvalidKeyError` (PostgreSQL would
+    refuse ``"abc"`` for an integer, MariaDB compare it as 0): an integer column takes an
+    ``int`` (not a ``bool``, not a string of digits), a string column a ``str``, a numeric one a
+    number, an ``Enum`` a member or a name, ``Uuid`` a :class:`~uuid.UUID` or a string, other
+    types their ``python_type``; no column takes None. Types that do not tell what they take
+    (a :class:`~sqlalchemy.types.TypeDecorator`, for example) take anything.
+    """
+    for column, name, value in zip(spec.mapper.primary_key, spec.pk_keys, values, strict=True):
+        accepted = _key_python_types(column.type)
+        if value is None:
+            problem = "None"
+        elif accepted is None or (isinstance(value, accepted) and not _is_bool_for(value, column)):
+            continue
+        else:
+            problem = f"{value!r}, a {type(value).__name__}"
+        takes = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in accepted or ())
+        raise InvalidKeyError(
+            f"{spec.mapper.class_.__name__}.{name} is {column.type!r}, so its value in a key "
+            f"must be {takes or 'a value'}; got {problem}"
+        )
+
+
+_TYPE_NAMES: Final[dict[type, str]] = {
+    numbers.Integral: "int",
+    numbers.Real: "a number",
+    decimal.Decimal: "Decimal",
+}
+
+
+def _key_python_types(type_: TypeEngine[Any]) -> tuple[type, ...] | None:
+    """The Python types a primary-key column of ``type_`` takes, or None when it cannot tell."""
+    if isinstance(type_, TypeDecorator):
+        return None
+    if isinstance(type_, sqltypes.Enum):
+        enum_class = type_.enum_class
+        return (str,) if enum_class is None else (enum_class, str)
+    if isinstance(type_, sqltypes.String):
+        return (str,)
+    if isinstance(type_, sqltypes.Integer):
+        return (numbers.Integral,)
+    if isinstance(type_, sqltypes.Numeric):
+        return (numbers.Real, decimal.Decimal)
+    if isinstance(type_, sqltypes.Uuid):
+        return (uuid.UUID, str)
+    try:
+        python_type = type_.python_type
+    except NotImplementedError:
+        return None
+    return None if python_type is object else (python_type,)
+
+
+def _is_bool_for(value: Any, column: Any) -> bool:
+    """Whether ``value`` is a bool given for a column that is not boolean (bool is an int)."""
+    return isinstance(value, bool) and not isinstance(column.type, sqltypes.Boolean)
+
+
 @overload
 def history(session: Session, target: object, /) -> list[Version]: ...
 @overload
@@ -222,7 +288,8 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
 
     Either ``history(session, obj)``, or ``history(session, Model, key)`` with the primary key
     (a tuple for a composite key), which also reads the history of a deleted row. Delete markers
-    are included. One statement; every attribute comes loaded.
+    are included. One statement; every attribute comes loaded. A key of the wrong shape or type
+    raises :class:`~sqlalchemy_chronicle.InvalidKeyError` (see :func:`check_key`).
     """
     if key is _MISSING:
         if isinstance(target, type):
@@ -236,6 +303,7 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     else:
         spec = spec_of(target)
         values = normalize_key(spec, key)
+        check_key(spec, values)
     root = spec.root_spec
     entity = with_polymorphic(root.history_class, "*")
     criteria = [
@@ -287,6 +355,8 @@ def changes(old: Version | None, new: Version) -> dict[str, Change]:
 
     ``old`` None stands for "no row yet", so every attribute of ``new`` with a value counts as
     changed. Both must be versions of the same row. No SQL is run when the versions are loaded.
+    Columns dropped from the model since (their values kept in ``retired_values``) are compared
+    too, under their old names.
     """
     spec = spec_of(new.__versioned_class__)
     if old is not None:
@@ -302,6 +372,11 @@ def changes(old: Version | None, new: Version) -> dict[str, Change]:
         after = getattr(new, prop.key, None)
         if before != after:
             found[prop.key] = Change(before, after)
+    retired_before = (old.retired_values if old is not None else None) or {}
+    retired_after = new.retired_values or {}
+    for name in [*retired_before, *(n for n in retired_after if n not in retired_before)]:
+        if name not in found and retired_before.get(name) != retired_after.get(name):
+            found[name] = Change(retired_before.get(name), retired_after.get(name))
     return found
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapper, QueryableAttribute, RelationshipProperty
 
 from ..errors import ConfigurationError, InvalidKeyError, NotVersionedError
 from ..instants import TimeLike, to_instant
-from ..read.query import normalize_key, spec_of
+from ..read.query import check_key, normalize_key, spec_of
 from ..schema.history import HistorySpec, Version, spec_for
 from ._family import Key, identity_of
 
@@ -68,7 +68,9 @@ def resolve_target(target: Any, key: Any, as_of: TimeLike | None) -> Target:
                 f"restore(session, {target.__name__}, key) needs as_of=<time>; or pass a version"
             )
         root = spec.root_spec
-        return Target(root, normalize_key(root, key), to_instant(as_of), None)
+        identity = normalize_key(root, key)
+        check_key(root, identity)
+        return Target(root, identity, to_instant(as_of), None)
     if key is not MISSING:
         raise TypeError("restore(session, version) and restore(session, obj) take no key")
     if isinstance(target, Version):

@@ -59,11 +59,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, overload
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import Boolean, ColumnElement, TextClause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
-from ..errors import RestoreConflictError, UnsupportedStatementError
+from ..errors import ConfigurationError, RestoreConflictError, UnsupportedStatementError
 from ..instants import TimeLike, to_instant
 from ..read.query import spec_of
 from ..schema.history import Version, spec_for
@@ -186,6 +187,11 @@ def restore_all(
         deleting a row that rows outside the selection refer to (nothing cascades).
     :raises UnsupportedStatementError: ``cls``'s rows span a joined-inheritance hierarchy's
         tables; restore them one by one with :func:`restore`.
+    :raises ConfigurationError: ``where`` is not a SQL expression of a boolean (or NULL) type
+        nor a list or tuple of them: ``text()``, a string, ``True`` or ``None`` in a list, for
+        example (plain SQL could not be read against the rows as they were then).
+
+    Every argument is checked before anything is read or written.
     """
     spec = spec_of(cls)
     when = to_instant(as_of)
@@ -197,12 +203,7 @@ def restore_all(
                 "joined-inheritance hierarchy, is not supported; restore the rows one by one "
                 "with restore()"
             )
-    if where is None:
-        criteria: list[ColumnElement[bool]] = []
-    elif isinstance(where, ColumnElement):
-        criteria = [where]
-    else:
-        criteria = list(where)
+    criteria = _criteria(cls, where)
     _warn_if_savepoints_commit(session, spec.mapper)
     with _savepoint(session, f"{cls.__name__} rows"):
         connection = session.connection(bind_arguments={"mapper": spec.mapper})
@@ -212,6 +213,40 @@ def restore_all(
         return RestoreResult(
             len(plan.inserts), len(plan.updates), len(plan.deletes), plan.unchanged
         )
+
+
+def _criteria(cls: type[Any], where: Any) -> list[ColumnElement[bool]]:
+    """The criteria of ``restore_all(..., where=where)``, each one checked."""
+    if where is None:
+        return []
+    many = isinstance(where, Sequence) and not isinstance(where, str | bytes)
+    items = list(where) if many else [where]
+    criteria: list[ColumnElement[bool]] = []
+    for item in items:
+        element = item.__clause_element__() if hasattr(item, "__clause_element__") else item
+        if isinstance(element, ColumnElement) and _is_boolean(element.type):
+            criteria.append(element)
+            continue
+        if isinstance(element, ColumnElement):
+            problem = f"a SQL expression of type {element.type!r}, not a condition"
+        elif isinstance(element, TextClause):
+            problem = "text(), whose SQL cannot be read against the rows as they were then"
+        else:
+            problem = f"a {type(item).__name__}, not a SQL condition"
+        shown = f"{where!r} holds {item!r}" if many else f"{item!r}"
+        raise ConfigurationError(
+            f"restore_all(where=...): {shown}, {problem}. Give a condition on "
+            f"{cls.__name__}'s attributes, such as {cls.__name__}.id == 1, a list of them that "
+            "must all hold, or None for every row"
+        )
+    return criteria
+
+
+def _is_boolean(type_: TypeEngine[Any]) -> bool:
+    """Whether a criterion of type ``type_`` can be a condition (NULL type included)."""
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl_instance
+    return isinstance(type_, Boolean | NullType)
 
 
 @contextmanager

@@ -16,6 +16,9 @@ nullable but the primary key) and adds:
     the :class:`~sqlalchemy_chronicle.Transaction` that wrote it.
 ``restored_from``
     for a ``"restore"`` version, the number of the version it brought back; NULL otherwise.
+``retired_values``
+    the values of columns dropped from the model since the version was written, by column name
+    (JSON; see :mod:`sqlalchemy_chronicle.operate.migrations`); NULL when there are none.
 
 The primary key is ``(<pk columns>, version)``, which also serves the lookup of one row's
 versions. An inheriting class follows its mapper: single-table subclasses add their columns to the
@@ -58,11 +61,12 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
 from ..errors import ConfigurationError
-from ..types import UTCDateTime
+from ..types import JSONDocument, UTCDateTime
 from ._base import install_library_tables
 from .tables import Transaction
 
 __all__ = [
+    "RETIRED_COLUMN",
     "HistorySpec",
     "TableHistory",
     "Version",
@@ -71,6 +75,9 @@ __all__ = [
     "table_history",
 ]
 
+RETIRED_COLUMN: Final = "retired_values"
+"""The JSON column of a base history table that keeps the values of columns dropped since."""
+
 INTERVAL_COLUMNS: Final = (
     "version",
     "valid_from",
@@ -78,6 +85,7 @@ INTERVAL_COLUMNS: Final = (
     "operation",
     "transaction_id",
     "restored_from",
+    RETIRED_COLUMN,
 )
 """The columns the history base table adds to the copied ones."""
 _OPTIONS: Final = frozenset({"exclude", "changelog"})
@@ -98,6 +106,7 @@ class Version:
     operation: str
     transaction_id: int
     restored_from: int | None
+    retired_values: dict[str, Any] | None
     transaction: Transaction
 
     def __repr__(self) -> str:
@@ -362,6 +371,7 @@ def _new_history_table(
                 info={"chronicle": "transaction"},
             ),
             Column("restored_from", Integer, nullable=True, info={"chronicle": "restore"}),
+            Column(RETIRED_COLUMN, JSONDocument, nullable=True, info={"chronicle": "retired"}),
         ]
     name = f"{live.name}_history"
     if name in metadata.tables or (live.schema and f"{live.schema}.{name}" in metadata.tables):

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, event, insert, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..capture.attribution import Attribution, current_attribution
-from ..config import current_clock
+from ..config import clock_time
 from ..instants import to_utc
 from ..schema.tables import Transaction
 
@@ -99,7 +99,7 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
             known = dataclasses.replace(known, attribution=attribution)
             session.info[_SESSION_KEY] = known
         return known
-    timestamp = to_utc(current_clock()(connection))
+    timestamp = to_utc(clock_time(connection))
     result = connection.execute(
         insert(Transaction).values(
             timestamp=timestamp,
