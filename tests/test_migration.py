@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    ConfigurationError,
     NotVersionedError,
     Versioned,
     backfill_history,
@@ -137,6 +138,43 @@ def test_rows_from_before_versioning_get_a_first_version(db: Engine, clock: Froz
         }
         assert len(session.scalars(query_as_of(Article, t1)).all()) == 8
         assert session.scalar(select(func.count()).select_from(ChangeLog)) == 8
+
+
+def test_a_backfill_reports_progress_and_resumes_after_an_interruption(
+    db: Engine, clock: FrozenClock
+) -> None:
+    with db.begin() as connection:
+        connection.execute(
+            insert(Article.__table__), [{"id": i, "title": f"t{i}"} for i in range(10)]
+        )
+    seen: list[tuple[int, int]] = []
+
+    def interrupt_after_two_batches(done: int, total: int) -> None:
+        seen.append((done, total))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with Session(db) as session, pytest.raises(KeyboardInterrupt):
+        backfill_history(
+            session, Article, batch_size=3, commit=True, progress=interrupt_after_two_batches
+        )
+    assert seen == [(3, 10), (6, 10)]
+    with Session(db) as session:
+        seen.clear()
+        resumed = backfill_history(
+            session, Article, batch_size=3, commit=True, progress=lambda *p: seen.append(p)
+        )
+        assert (resumed, seen) == (4, [(3, 4), (4, 4)])
+        versions = session.scalars(select(Article.__history__)).all()
+        assert sorted((v.id, v.version) for v in versions) == [(i, 1) for i in range(10)]
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, "10", True])
+def test_a_backfill_refuses_a_batch_size_that_is_not_a_positive_integer(
+    session: Session, size: object
+) -> None:
+    with pytest.raises(ConfigurationError, match="batch_size"):
+        backfill_history(session, Article, batch_size=size)  # type: ignore[arg-type]
 
 
 def test_joined_inheritance_backfills_every_table(db: Engine, clock: FrozenClock) -> None:
