@@ -42,7 +42,7 @@ class Status(enum.Enum):
     live = "live"
 
 
-class MigAuthor(Versioned, Base):
+class MigAuthor({author_bases}):
     __tablename__ = "mig_author"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,6 +51,7 @@ class MigAuthor(Versioned, Base):
 
 class MigBook(Versioned, Base):
     __tablename__ = "mig_book"
+    __versioned__ = {book_options}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("mig_author.id"))
@@ -80,9 +81,24 @@ class Project:
             )
         )
 
-    def models(self, extra: str = "", price: bool = True, author: str = "name") -> None:
-        columns = "    price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))\n" if price else ""
-        text = MODELS.format(extra=extra, price=columns, author=author)
+    def models(
+        self,
+        extra: str = "",
+        price: bool = True,
+        author: str = "name",
+        excluded: tuple[str, ...] = (),
+        author_versioned: bool = True,
+    ) -> None:
+        columns = (
+            "    price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))\n" if price else ""
+        )
+        text = MODELS.format(
+            extra=extra,
+            price=columns,
+            author=author,
+            book_options={"exclude": list(excluded)},
+            author_bases="Versioned, Base" if author_versioned else "Base",
+        )
         (self.root / "app_models.py").write_text(text)
 
     def run(self, *arguments: str) -> str:
@@ -257,3 +273,23 @@ def test_generated_migrations_run_unedited_and_keep_history(project: Project) ->
         """
     )
     assert out.strip() == "['Ann']"
+
+    # Excluding a column later retires it in history too; the live column stays.
+    subtitle = "    subtitle: Mapped[str | None] = mapped_column(String(80))\n"
+    project.models(subtitle, price=False, author="full_name", excluded=("data",))
+    excluded = project.revision("exclude_data").read_text()
+    assert "op.retire_history_column('mig_book_history', 'data')" in excluded
+    assert "drop_column('mig_book'," not in excluded
+    project.run("upgrade", "head")
+    project.run("check")
+
+    # A class no longer versioned: its history table is kept, with a warning, never dropped.
+    project.models(
+        subtitle, price=False, author="full_name", excluded=("data",), author_versioned=False
+    )
+    output = project.run("revision", "--autogenerate", "-m", "unversion_author")
+    assert "kept table mig_author_history" in output
+    (unversioned,) = (project.root / "migrations" / "versions").glob("*_unversion_author.py")
+    assert "mig_author_history" not in unversioned.read_text()
+    project.run("upgrade", "head")
+    project.run("check")

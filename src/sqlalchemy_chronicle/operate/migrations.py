@@ -49,7 +49,8 @@ __all__ = [
     "setup",
 ]
 
-log = logging.getLogger("sqlalchemy_chronicle.migrations")
+log = logging.getLogger("alembic.sqlalchemy_chronicle")
+"""Under ``alembic`` so that the logging set up by ``alembic.ini`` shows it with Alembic's own."""
 
 
 def setup(plugin: Plugin) -> None:
@@ -127,8 +128,17 @@ def _keeping_history(
 ) -> Iterable[ops.MigrateOperation]:
     """``operations`` with every drop of recorded history replaced by its keeping."""
     histories = _history_tables(autogen_context)
+    kept = {
+        operation.table_name
+        for operation in operations
+        if isinstance(operation, ops.DropTableOp) and _looks_like_history(operation)
+    }
     for operation in operations:
-        if isinstance(operation, ops.DropTableOp) and _looks_like_history(operation):
+        if isinstance(operation, ops.ModifyTableOps | ops.DropIndexOp) and (
+            operation.table_name in kept
+        ):
+            continue
+        if isinstance(operation, ops.DropTableOp) and operation.table_name in kept:
             log.warning(
                 "kept table %s: it holds recorded history (its class is no longer versioned); "
                 "drop it with op.drop_history_table(%r, reason=...) to throw that away",
