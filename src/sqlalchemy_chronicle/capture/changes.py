@@ -44,13 +44,15 @@ class RowChange:
     kind: Kind
     values: Mapping[str, Any] = field(default_factory=dict)
     """The row's values by attribute name, as far as known: an object's ``__dict__``, or what a
-    bulk statement returned. Whatever is missing is read back from the live table."""
+    bulk statement returned. Versions are copied from the rows as stored, never from these; only
+    the delete marker of a row that had no version takes them, its live row being gone."""
     unsure: tuple[str, ...] = ()
     """Attributes whose old value is unknown (set after a commit expired the object, or written by
-    a bulk statement): the writer compares them with the stored version and drops the change when
-    nothing differs."""
+    a bulk statement); such a change takes the writer's full path, which compares the row as
+    stored with its latest version."""
     read_back: dict[TableHistory, dict[str, Any]] = field(default_factory=dict)
-    """Values read back from the live tables, by history column key; they win over ``values``."""
+    """The row as stored, read by the writer's full path, by history column key; it wins over
+    ``values``."""
     restored_from: int | None = None
     """When the change puts back an earlier version: that version's number. The new version is
     then written with operation ``"restore"``."""
