@@ -32,7 +32,7 @@ from sqlalchemy import Column, Connection, MetaData, Table, insert, text
 from sqlalchemy.types import TypeEngine
 
 from .. import types
-from ..config import current_clock
+from ..config import clock_time
 from ..instants import to_utc
 from ..schema.history import RETIRED_COLUMN
 from ..schema.tables import Transaction
@@ -356,7 +356,7 @@ def _record(connection: Connection, what: str, reason: str, table: str, column: 
     log.warning("%s %s: %s", what, target, reason)
     connection.execute(
         insert(Transaction).values(
-            timestamp=to_utc(current_clock()(connection)),
+            timestamp=to_utc(clock_time(connection)),
             actor=None,
             reason=reason,
             meta={"migration": what, "table": table, **({"column": column} if column else {})},
