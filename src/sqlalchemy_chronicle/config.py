@@ -29,6 +29,7 @@ __all__ = [
     "changelog_enabled",
     "clock_time",
     "configure",
+    "current_clock",
     "database_clock",
     "default_clock",
     "is_strict",
@@ -127,6 +128,11 @@ def changelog_enabled() -> bool:
 def is_strict() -> bool:
     """Whether concurrent newer versions raise instead of being stepped over."""
     return _settings.strict
+
+
+def current_clock() -> Clock:
+    """The clock :func:`configure` installed."""
+    return _settings.clock
 
 
 def clock_time(connection: Connection) -> dt.datetime:

@@ -17,13 +17,15 @@ expired (:func:`expire_relationships`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy import Column, DefaultClause, cast, inspect, literal
+from sqlalchemy.orm import ColumnProperty, Mapper, Session
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from ..capture.changes import forget_restored, mark_restored
+from ..errors import RestoreConflictError
 from ..schema.history import HistorySpec, Version, spec_for
 from ._family import Key, tracked_keys
 from ._rows import RowPlan
@@ -31,8 +33,11 @@ from ._rows import RowPlan
 __all__ = ["expire_relationships", "forget_rows", "write_rows"]
 
 
-def write_rows(session: Session, plan: RowPlan) -> Any:
-    """Carry out ``plan`` through the session; the target's live object, or None if deleted."""
+def write_rows(session: Session, plan: RowPlan, values: Mapping[str, Any] | None = None) -> Any:
+    """Carry out ``plan`` through the session; the target's live object, or None if deleted.
+
+    ``values`` (attribute name to value) replace the target row's restored values.
+    """
     roots = set(plan.rows)
     with session.no_autoflush:
         for rows in plan.rows.values():
@@ -51,12 +56,13 @@ def write_rows(session: Session, plan: RowPlan) -> Any:
                 for key in family.written:
                     version = rows.then[key]
                     obj = rows.live.get(key)
-                    if obj is None or _gone(obj):
+                    is_new = obj is None or _gone(obj)
+                    if is_new:
                         obj = _new_object(version)
                         session.add(obj)
                         rows.live[key] = obj
-                    for name in tracked_keys(version):
-                        setattr(obj, name, getattr(version, name))
+                    given = values if key == plan.target.identity and values else {}
+                    _set_restored(obj, version, given, is_new)
                     mark_restored(session, obj, version.version)
         session.flush()
     finally:
@@ -65,6 +71,51 @@ def write_rows(session: Session, plan: RowPlan) -> Any:
     target = plan.rows[plan.target.root]
     identity = plan.target.identity
     return target.live.get(identity) if identity in target.family.present else None
+
+
+def _set_restored(obj: Any, version: Version, given: Mapping[str, Any], is_new: bool) -> None:
+    """Set ``obj``'s tracked attributes from ``version``, or from ``given`` where it names them.
+
+    A column that is NOT NULL now but empty in the version (written before the column was added,
+    or made NOT NULL) takes its default: the database's or the model's for a row inserted again,
+    the default's value (or the server default's SQL) for a row updated. Without one, the
+    restore is refused, naming the column and the fix.
+    """
+    mapper = inspect(obj).mapper
+    for name in tracked_keys(version):
+        value = given[name] if name in given else getattr(version, name)
+        if value is None:
+            prop = mapper.get_property(name)
+            column = prop.columns[0] if isinstance(prop, ColumnProperty) else None
+            if isinstance(column, Column) and not column.nullable:
+                default = _default_for(column, version, name, is_new)
+                if default is _KEEP:
+                    continue
+                value = default
+        setattr(obj, name, value)
+
+
+_KEEP: Final[Any] = object()
+"""Leave the attribute alone: the database or the model fills it in."""
+
+
+def _default_for(column: Column[Any], version: Version, name: str, is_new: bool) -> Any:
+    if is_new and (column.server_default is not None or column.default is not None):
+        return _KEEP
+    default = column.default
+    if isinstance(default, ScalarElementColumnDefault):
+        return default.arg
+    if isinstance(default, CallableColumnDefault):
+        return _KEEP  # a value computed per row: the current one stays
+    server_default = column.server_default
+    if isinstance(server_default, DefaultClause):
+        arg = server_default.arg
+        return cast(literal(arg), column.type) if isinstance(arg, str) else arg
+    raise RestoreConflictError(
+        f"{column.table.name}.{column.name} is NOT NULL now, but version {version.version} of "
+        f"the row holds no value for it (it was written before the column had one): give one "
+        f"with restore(..., values={{{name!r}: ...}}), or give the column a default"
+    )
 
 
 def forget_rows(

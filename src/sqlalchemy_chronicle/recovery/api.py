@@ -55,7 +55,7 @@ called ``recovery``, not ``restore``: the package's ``restore`` is the function.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, overload
 
@@ -101,6 +101,7 @@ def restore(
     *,
     include: Iterable[Include] = (),
     allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
 ) -> Any: ...
 @overload
 def restore(
@@ -112,6 +113,7 @@ def restore(
     as_of: TimeLike | None = None,
     include: Iterable[Include] = (),
     allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
 ) -> T | None: ...
 @overload
 def restore(
@@ -122,6 +124,7 @@ def restore(
     as_of: TimeLike,
     include: Iterable[Include] = (),
     allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
 ) -> T | None: ...
 
 
@@ -134,6 +137,7 @@ def restore(
     as_of: TimeLike | None = None,
     include: Iterable[Include] = (),
     allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
 ) -> Any:
     """Make a row's live state equal to an earlier version, as a new ``"restore"`` version.
 
@@ -145,6 +149,11 @@ def restore(
     :param include: relationship paths to restore to the same moment; see the module docs.
     :param allow_delete: delete the row when it did not exist at the time (or when ``version``
         is a delete marker), instead of raising :class:`~sqlalchemy_chronicle.NoVersionAt`.
+    :param values: attribute values that replace the restored ones of the row (not of the
+        rows of ``include``), for example for a column that is NOT NULL now but has no value in
+        a version written before it existed. Without one, such a column takes its default, and
+        with no default the restore raises :class:`~sqlalchemy_chronicle.RestoreConflictError`
+        naming it.
     :returns: the live object, or None when the row does not exist afterwards.
     :raises NoVersionAt: the row did not exist at the time, never existed, or its state then is
         unknown.
@@ -159,7 +168,7 @@ def restore(
         plan = plan_rows(session, resolved, paths, allow_delete)
         connection = session.connection(bind_arguments={"mapper": resolved.root.mapper})
         check_conflicts(connection, resolved.when, plan.families, incoming=False)
-        return write_rows(session, plan)
+        return write_rows(session, plan, values)
 
 
 def restore_all(
