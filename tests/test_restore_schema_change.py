@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from sqlalchemy_chronicle import RestoreConflictError, Versioned, history, restore
+from sqlalchemy_chronicle import RestoreConflictError, Versioned, history, restore, restore_all
 
 from .support import FrozenClock
 
@@ -92,13 +92,13 @@ def test_a_deleted_row_comes_back_with_the_server_default(db: Engine, gadgets: A
         assert [v.operation for v in history(session, Gadget, 2)][-1] == "restore"
 
 
-def test_a_row_updated_back_takes_the_server_default(db: Engine, gadgets: Any) -> None:
+def test_a_row_updated_back_keeps_its_current_value(db: Engine, gadgets: Any) -> None:
     with Session(db) as session:
         session.execute(text("UPDATE gadget SET name = 'uno', color = 'red' WHERE id = 1"))
         session.commit()
-        restore(session, Gadget, 1, as_of=gadgets)
+        restore(session, BareGadget, 1, as_of=gadgets)
         session.commit()
-        assert rows(session) == [(1, "one", "grey")]
+        assert rows(session) == [(1, "one", "red")]
 
 
 def test_without_a_default_the_restore_is_refused_naming_the_column(
@@ -126,3 +126,25 @@ def test_the_caller_gives_the_value(db: Engine, gadgets: Any) -> None:
             )
             == "blue"
         )
+
+
+def test_restore_all_keeps_current_values_and_fills_defaults(db: Engine, gadgets: Any) -> None:
+    with Session(db) as session:
+        session.execute(text("UPDATE gadget SET name = 'uno', color = 'red' WHERE id = 1"))
+        session.commit()
+        restore_all(session, Gadget, as_of=gadgets)
+        session.commit()
+        assert rows(session) == [(1, "one", "red"), (2, "two", "grey")]
+
+
+def test_restore_all_without_a_default_is_refused_and_changes_nothing(
+    db: Engine, gadgets: Any
+) -> None:
+    with Session(db) as session:
+        session.execute(text("UPDATE gadget SET name = 'uno' WHERE id = 1"))
+        session.commit()
+        before = rows(session)
+        with pytest.raises(RestoreConflictError, match=r"gadget\.color is NOT NULL"):
+            restore_all(session, BareGadget, as_of=gadgets)
+        session.rollback()
+        assert rows(session) == before

@@ -18,11 +18,10 @@ expired (:func:`expire_relationships`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import Column, DefaultClause, cast, inspect, literal
+from sqlalchemy import Column, inspect
 from sqlalchemy.orm import ColumnProperty, Mapper, Session
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from ..capture.changes import forget_restored, mark_restored
 from ..errors import RestoreConflictError
@@ -30,7 +29,7 @@ from ..schema.history import HistorySpec, Version, spec_for
 from ._family import Key, tracked_keys
 from ._rows import RowPlan
 
-__all__ = ["expire_relationships", "forget_rows", "write_rows"]
+__all__ = ["expire_relationships", "forget_rows", "not_null_unknown", "write_rows"]
 
 
 def write_rows(session: Session, plan: RowPlan, values: Mapping[str, Any] | None = None) -> Any:
@@ -77,9 +76,9 @@ def _set_restored(obj: Any, version: Version, given: Mapping[str, Any], is_new: 
     """Set ``obj``'s tracked attributes from ``version``, or from ``given`` where it names them.
 
     A column that is NOT NULL now but empty in the version (written before the column was added,
-    or made NOT NULL) takes its default: the database's or the model's for a row inserted again,
-    the default's value (or the server default's SQL) for a row updated. Without one, the
-    restore is refused, naming the column and the fix.
+    or made NOT NULL) keeps its current value in a row that exists, and takes its default (the
+    database's or the model's) in a row inserted again; without a default, the restore is
+    refused, naming the column and the fix (see :func:`not_null_unknown`).
     """
     mapper = inspect(obj).mapper
     for name in tracked_keys(version):
@@ -88,33 +87,21 @@ def _set_restored(obj: Any, version: Version, given: Mapping[str, Any], is_new: 
             prop = mapper.get_property(name)
             column = prop.columns[0] if isinstance(prop, ColumnProperty) else None
             if isinstance(column, Column) and not column.nullable:
-                default = _default_for(column, version, name, is_new)
-                if default is _KEEP:
+                if not is_new:
                     continue
-                value = default
+                if column.server_default is None and column.default is None:
+                    raise not_null_unknown(column, version.version, name)
+                continue
         setattr(obj, name, value)
 
 
-_KEEP: Final[Any] = object()
-"""Leave the attribute alone: the database or the model fills it in."""
-
-
-def _default_for(column: Column[Any], version: Version, name: str, is_new: bool) -> Any:
-    if is_new and (column.server_default is not None or column.default is not None):
-        return _KEEP
-    default = column.default
-    if isinstance(default, ScalarElementColumnDefault):
-        return default.arg
-    if isinstance(default, CallableColumnDefault):
-        return _KEEP  # a value computed per row: the current one stays
-    server_default = column.server_default
-    if isinstance(server_default, DefaultClause):
-        arg = server_default.arg
-        return cast(literal(arg), column.type) if isinstance(arg, str) else arg
-    raise RestoreConflictError(
-        f"{column.table.name}.{column.name} is NOT NULL now, but version {version.version} of "
-        f"the row holds no value for it (it was written before the column had one): give one "
-        f"with restore(..., values={{{name!r}: ...}}), or give the column a default"
+def not_null_unknown(column: Column[Any], version: int | None, name: str) -> RestoreConflictError:
+    """The error of a restore that has no value for a NOT NULL column, and no default."""
+    which = f"version {version} of the row holds" if version is not None else "the versions hold"
+    return RestoreConflictError(
+        f"{column.table.name}.{column.name} is NOT NULL now, but {which} no value for it (written "
+        f"before the column had one): give one with restore(..., values={{{name!r}: ...}}), or "
+        "give the column a default"
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    DefaultClause,
     Table,
     and_,
     case,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
@@ -42,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.sql.selectable import Subquery
 
 from ..capture.changes import RowChange
@@ -50,7 +53,7 @@ from ..schema.history import HistorySpec, TableHistory
 from ..write import write_history
 from ..write.sql import chunks, rows_in
 from ._family import Family, Key, snap_key, snapshot
-from ._session import forget_rows
+from ._session import forget_rows, not_null_unknown
 
 __all__ = ["TablePlan", "plan_table", "write_table"]
 
@@ -118,13 +121,13 @@ def write_table(session: Session, connection: Connection, plan: TablePlan) -> No
         snap = snapshot(table, when, chunk)
         on = [k == s for k, s in zip(table.live_key, snap_key(table, snap), strict=True)]
         if values:
-            connection.execute(
-                update(table.live).where(*on).values({c: snap.c[c.name] for c in values})
-            )
+            then = {c: _then(c, snap.c[c.name], c if not c.nullable else None) for c in values}
+            connection.execute(update(table.live).where(*on).values(then))
     columns = [live for live, _ in table.copied]
     for chunk in chunks(inserted):
         snap = snapshot(table, when, chunk)
-        source = select(*(snap.c[column.name] for column in columns))
+        _refuse_unknown_not_null(connection, plan.spec, snap, columns)
+        source = select(*(_then(c, snap.c[c.name], _default_sql(c)) for c in columns))
         connection.execute(insert(table.live).from_select(columns, source))
     spec = plan.spec
     changes = [RowChange(spec, key, "delete") for key in plan.deletes]
@@ -133,6 +136,43 @@ def write_table(session: Session, connection: Connection, plan: TablePlan) -> No
     if changes:
         write_history(session, changes)
     forget_rows(session, spec.root_spec, plan.deletes, inserted + updated)
+
+
+def _then(column: Column[Any], then: Any, otherwise: Any) -> Any:
+    """``then``, or ``otherwise`` where it is NULL in a NOT NULL ``column``.
+
+    A version written before a column existed (or became NOT NULL) holds no value for it: an
+    updated row keeps its current value, a row inserted again takes the column's default.
+    """
+    if column.nullable or otherwise is None:
+        return then
+    return func.coalesce(then, otherwise)
+
+
+def _default_sql(column: Column[Any]) -> Any:
+    """The SQL of ``column``'s default value, or None when it has none that SQL can give."""
+    if isinstance(column.default, ScalarElementColumnDefault):
+        return literal(column.default.arg, column.type)
+    server_default = column.server_default
+    if isinstance(server_default, DefaultClause):
+        arg = server_default.arg
+        return cast(literal(arg), column.type) if isinstance(arg, str) else arg
+    return None
+
+
+def _refuse_unknown_not_null(
+    connection: Connection, spec: HistorySpec, snap: Any, columns: list[Column[Any]]
+) -> None:
+    """Refuse to insert again rows that hold no value for a NOT NULL column without a default.
+
+    The error names the column; the restore's savepoint undoes what was written before.
+    """
+    for column in columns:
+        if column.nullable or column.primary_key or _default_sql(column) is not None:
+            continue
+        empty = select(literal(1)).select_from(snap).where(snap.c[column.name].is_(None))
+        if connection.scalar(empty.limit(1)):
+            raise not_null_unknown(column, None, spec.attribute_key(column) or column.key)
 
 
 def _check_time(connection: Connection, table: TableHistory, when: dt.datetime) -> None:

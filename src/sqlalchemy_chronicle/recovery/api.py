@@ -151,9 +151,9 @@ def restore(
         is a delete marker), instead of raising :class:`~sqlalchemy_chronicle.NoVersionAt`.
     :param values: attribute values that replace the restored ones of the row (not of the
         rows of ``include``), for example for a column that is NOT NULL now but has no value in
-        a version written before it existed. Without one, such a column takes its default, and
-        with no default the restore raises :class:`~sqlalchemy_chronicle.RestoreConflictError`
-        naming it.
+        a version written before it existed. Without one, such a column keeps its current value,
+        or, in a row inserted again, takes its default; with no default the restore raises
+        :class:`~sqlalchemy_chronicle.RestoreConflictError` naming it.
     :returns: the live object, or None when the row does not exist afterwards.
     :raises NoVersionAt: the row did not exist at the time, never existed, or its state then is
         unknown.
@@ -270,7 +270,8 @@ def _savepoint(session: Session, rows: str) -> Iterator[None]:
             yield
     except IntegrityError as exc:
         raise RestoreConflictError(
-            f"the database refused to restore {rows}: {exc.orig}. Nothing was restored."
+            f"the database refused to restore {rows}: {str(exc.orig).rstrip('.')}. Nothing was "
+            "restored."
         ) from exc
 
 
