@@ -2,7 +2,8 @@
 
 The layers, in the order data flows through them (see ``docs/concepts.md``, "Architecture"):
 the foundations, ``schema`` (declare), ``capture``, ``write``, ``read``, ``recovery`` (restore)
-and ``operate``; the package's ``__init__`` and ``mixin`` put them together. A module imports
+and ``operate``; the package's ``__init__`` and ``mixin`` put them together, and ``asyncio``
+mirrors the API for ``AsyncSession``. A module imports
 only from its own layer and the layers before it, and every import counts, the ones under
 ``TYPE_CHECKING`` included.
 """
@@ -19,7 +20,7 @@ NAME = "sqlalchemy_chronicle"
 
 LAYERS = ["foundation", "schema", "capture", "write", "read", "recovery", "operate", "top"]
 FOUNDATION = {"errors", "config", "instants", "types"}
-TOP = {"__init__", "mixin"}
+TOP = {"__init__", "asyncio", "mixin"}
 
 
 def module_name(path: Path) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..capture.changes import RowChange
 from ..errors import ConfigurationError, NotVersionedError
+from ..read.query import refuse_async
 from ..schema.history import spec_for
 from ..write import write_history
 
@@ -46,6 +47,7 @@ def backfill_history(
     :returns: the number of rows that got a first version.
     :raises ConfigurationError: ``batch_size`` is not a positive integer.
     """
+    refuse_async(session, "backfill_history")
     spec = spec_for(cls)
     if spec is None:
         raise NotVersionedError(f"{cls.__name__} is not a versioned class")

@@ -64,6 +64,7 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ..errors import (
+    ConfigurationError,
     InvalidKeyError,
     NotVersionedError,
     ReadOnlyError,
@@ -90,6 +91,15 @@ _MISSING: Final[Any] = object()
 
 
 # -- as-of queries -----------------------------------------------------------------------------
+
+
+def refuse_async(source: Any, name: str) -> None:
+    """Refuse an async session, engine or connection given to the synchronous ``name``."""
+    if any(hasattr(source, a) for a in ("sync_session", "sync_engine", "sync_connection")):
+        raise ConfigurationError(
+            f"{name}() was given {type(source).__name__}: with asyncio, await "
+            f"sqlalchemy_chronicle.asyncio.{name}(...) instead, which takes it"
+        )
 
 
 def spec_of(cls: Any) -> HistorySpec:
@@ -152,6 +162,7 @@ def as_of(source: Session | Engine | Connection, when: TimeLike) -> AsOfSession:
     session has its own identity map and its own transaction on the same binds; close it when
     done, for example with ``with as_of(session, when) as past: ...``.
     """
+    refuse_async(source, "as_of")
     if isinstance(source, Session):
         return AsOfSession(when, source=source)
     return AsOfSession(when, bind=source)
@@ -291,6 +302,7 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     are included. One statement; every attribute comes loaded. A key of the wrong shape or type
     raises :class:`~sqlalchemy_chronicle.InvalidKeyError` (see :func:`check_key`).
     """
+    refuse_async(session, "history")
     if key is _MISSING:
         if isinstance(target, type):
             raise InvalidKeyError(f"history(session, {target.__name__}, key) needs the key")
@@ -333,6 +345,7 @@ def previous_version(session: Session, version: Version) -> Version | None:
     Taken from the session's identity map when it is there (after :func:`history`, for
     example), else read by primary key.
     """
+    refuse_async(session, "previous_version")
     if version.version <= 1:
         return None
     return _neighbour(session, version, version.version - 1)
@@ -340,6 +353,7 @@ def previous_version(session: Session, version: Version) -> Version | None:
 
 def next_version(session: Session, version: Version) -> Version | None:
     """The version after ``version`` of the same row, or None for the latest one."""
+    refuse_async(session, "next_version")
     return _neighbour(session, version, version.version + 1)
 
 

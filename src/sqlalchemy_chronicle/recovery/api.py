@@ -66,7 +66,7 @@ from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from ..errors import ConfigurationError, RestoreConflictError, UnsupportedStatementError
 from ..instants import TimeLike, to_instant
-from ..read.query import spec_of
+from ..read.query import refuse_async, spec_of
 from ..schema.history import Version, spec_for
 from ._checks import check_conflicts
 from ._family import describe
@@ -161,6 +161,7 @@ def restore(
 
     The change is flushed in a savepoint and not committed.
     """
+    refuse_async(session, "restore")
     resolved = resolve_target(target, key, as_of)
     paths = relationship_paths(resolved.root.mapper, include)
     _warn_if_savepoints_commit(session, resolved.root.mapper)
@@ -202,6 +203,7 @@ def restore_all(
 
     Every argument is checked before anything is read or written.
     """
+    refuse_async(session, "restore_all")
     spec = spec_of(cls)
     when = to_instant(as_of)
     for mapper in spec.mapper.self_and_descendants:
