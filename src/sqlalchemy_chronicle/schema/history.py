@@ -55,7 +55,7 @@ from sqlalchemy import (
     UnicodeText,
     and_,
 )
-from sqlalchemy.orm import Mapper, foreign, relationship
+from sqlalchemy.orm import Mapped, Mapper, foreign, relationship
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
@@ -95,19 +95,22 @@ class Version:
     """Base class of every generated history class (``Article.__history__``).
 
     An instance is one version of one row: the row's tracked columns as they were stored, plus
-    ``version``, ``valid_from``, ``valid_to``, ``operation`` and ``transaction_id``.
+    ``version``, ``valid_from``, ``valid_to``, ``operation`` and ``transaction_id``. They are
+    typed as mapped attributes, so that ``select(Article.__history__).where(
+    Article.__history__.valid_to.is_(None))`` type-checks; the model's own columns are not known
+    to a type checker on the history class.
     """
 
     __versioned_class__: ClassVar[type[Any]]
 
-    version: int
-    valid_from: pendulum.DateTime
-    valid_to: pendulum.DateTime | None
-    operation: str
-    transaction_id: int
-    restored_from: int | None
-    retired_values: dict[str, Any] | None
-    transaction: Transaction
+    version: Mapped[int]
+    valid_from: Mapped[pendulum.DateTime]
+    valid_to: Mapped[pendulum.DateTime | None]
+    operation: Mapped[str]
+    transaction_id: Mapped[int]
+    restored_from: Mapped[int | None]
+    retired_values: Mapped[dict[str, Any] | None]
+    transaction: Mapped[Transaction]
 
     def __repr__(self) -> str:
         spec = spec_for(self.__versioned_class__)
