@@ -53,13 +53,15 @@ def imports_of(path: Path, module: str) -> set[str]:
             if node.level:
                 base = package[: len(package) - node.level + 1]
                 target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module == NAME:
+                target = ""
             elif node.module and node.module.startswith(NAME + "."):
                 target = node.module[len(NAME) + 1 :]
             else:
                 continue
             for alias in node.names:
                 child = f"{target}.{alias.name}" if target else alias.name
-                found.add(child if child in MODULES else target)
+                found.add(child if child in MODULES else target or "__init__")
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith(NAME + "."):

@@ -180,9 +180,14 @@ def _keeping_columns(
 
 
 def _looks_like_history(operation: ops.DropTableOp) -> bool:
+    """Whether a table that autogenerate would drop is a history table.
+
+    One named ``<name>_history`` with ``version`` in its primary key (a joined subclass's history
+    table has no interval columns, so they cannot tell).
+    """
     table = operation.to_table()
-    return operation.table_name.endswith("_history") and {"version", "valid_from"} <= set(
-        table.c.keys()
+    return operation.table_name.endswith("_history") and any(
+        column.name == "version" and column.primary_key for column in table.c
     )
 
 
@@ -202,6 +207,12 @@ def _render_as(name: str) -> Callable[..., str]:
 
 
 class _HistoryColumnOp(MigrateOperation):
+    name = "history_column"
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """What ``alembic check`` and ``compare_metadata()`` report of the operation."""
+        return (self.name, self.schema, self.table_name, self.column_name)
+
     def __init__(
         self,
         table_name: str,
@@ -219,6 +230,8 @@ class _HistoryColumnOp(MigrateOperation):
 @Operations.register_operation("retire_history_column")
 class RetireHistoryColumnOp(_HistoryColumnOp):
     """Move a history column's values into ``retired_values``, then drop the column."""
+
+    name = "retire_history_column"
 
     @classmethod
     def retire_history_column(
@@ -243,6 +256,8 @@ class RetireHistoryColumnOp(_HistoryColumnOp):
 class UnretireHistoryColumnOp(_HistoryColumnOp):
     """Add a retired column back to a history table, with the values ``retired_values`` kept."""
 
+    name = "unretire_history_column"
+
     @classmethod
     def unretire_history_column(
         cls,
@@ -266,6 +281,8 @@ class UnretireHistoryColumnOp(_HistoryColumnOp):
 @Operations.register_operation("drop_history_column")
 class DropHistoryColumnOp(_HistoryColumnOp):
     """Drop a history column and the values it recorded, on purpose; logged."""
+
+    name = "drop_history_column"
 
     reason: str
 
@@ -306,9 +323,11 @@ class DropHistoryTableOp(MigrateOperation):
 def _retire(operations: Operations, operation: RetireHistoryColumnOp) -> None:
     connection = operations.get_bind()
     table, column = _quoted(connection, operation)
-    merged = _json_set(connection, table, column, operation.column_name)
+    merged = _json_set(connection, column)
     connection.execute(
-        text(f"UPDATE {table} SET {RETIRED_COLUMN} = {merged} WHERE {column} IS NOT NULL")
+        text(
+            f"UPDATE {table} SET {RETIRED_COLUMN} = {merged} WHERE {column} IS NOT NULL"
+        ).bindparams(key=operation.column_name)
     )
     operations.drop_column(operation.table_name, operation.column_name, schema=operation.schema)
 
@@ -323,12 +342,12 @@ def _unretire(operations: Operations, operation: UnretireHistoryColumnOp) -> Non
     )
     connection = operations.get_bind()
     table, column = _quoted(connection, operation)
-    value, rest = _json_take(connection, operation.column_name, operation.type_)
+    value, rest = _json_take(connection, operation.type_)
     connection.execute(
         text(
             f"UPDATE {table} SET {column} = {value}, {RETIRED_COLUMN} = {rest} "
             f"WHERE {RETIRED_COLUMN} IS NOT NULL"
-        )
+        ).bindparams(key=operation.column_name)
     )
 
 
@@ -372,39 +391,39 @@ def _quoted(connection: Connection, operation: _HistoryColumnOp) -> tuple[str, s
     return table, preparer.quote(operation.column_name)
 
 
-def _json_path(name: str) -> str:
-    return "$." + '"' + name.replace('"', '\\"') + '"'
+def _json_set(connection: Connection, column: str) -> str:
+    """SQL: ``retired_values`` with the key ``:key`` set to ``column``'s value.
 
-
-def _json_set(connection: Connection, table: str, column: str, name: str) -> str:
-    """SQL: ``retired_values`` with ``name`` set to the column's value."""
+    The key is a bound parameter, never SQL text: a column's name may hold any character.
+    """
     dialect = connection.dialect.name
-    key = name.replace("'", "''")
     if dialect == "postgresql":
-        return f"COALESCE({RETIRED_COLUMN}, '{{}}'::jsonb) || jsonb_build_object('{key}', {column})"
-    path = _json_path(name).replace("'", "''")
+        return (
+            f"COALESCE({RETIRED_COLUMN}, '{{}}'::jsonb) "
+            f"|| jsonb_build_object(CAST(:key AS TEXT), {column})"
+        )
     if dialect == "sqlite":
-        return f"json_set(COALESCE({RETIRED_COLUMN}, '{{}}'), '{path}', {column})"
-    return f"JSON_SET(COALESCE({RETIRED_COLUMN}, JSON_OBJECT()), '{path}', {column})"
+        return f"json_patch(COALESCE({RETIRED_COLUMN}, '{{}}'), json_object(:key, {column}))"
+    return (
+        f"JSON_MERGE_PATCH(COALESCE({RETIRED_COLUMN}, JSON_OBJECT()), JSON_OBJECT(:key, {column}))"
+    )
 
 
-def _json_take(connection: Connection, name: str, type_: TypeEngine[Any]) -> tuple[str, str]:
-    """SQL: the value kept under ``name`` in ``retired_values``, and the rest without it."""
+def _json_take(connection: Connection, type_: TypeEngine[Any]) -> tuple[str, str]:
+    """SQL: the value kept under ``:key`` in ``retired_values``, and the rest without it."""
     dialect = connection.dialect
-    key = name.replace("'", "''")
     if dialect.name == "postgresql":
         sql_type = type_.compile(dialect=dialect)
         return (
-            f"CAST({RETIRED_COLUMN} ->> '{key}' AS {sql_type})",
-            f"NULLIF({RETIRED_COLUMN} - '{key}', '{{}}'::jsonb)",
+            f"CAST({RETIRED_COLUMN} ->> CAST(:key AS TEXT) AS {sql_type})",
+            f"NULLIF({RETIRED_COLUMN} - CAST(:key AS TEXT), '{{}}'::jsonb)",
         )
-    path = _json_path(name).replace("'", "''")
     if dialect.name == "sqlite":
         return (
-            f"json_extract({RETIRED_COLUMN}, '{path}')",
-            f"NULLIF(json_remove({RETIRED_COLUMN}, '{path}'), '{{}}')",
+            f"(SELECT value FROM json_each({RETIRED_COLUMN}) WHERE key = :key)",
+            f"NULLIF(json_patch({RETIRED_COLUMN}, json_object(:key, NULL)), '{{}}')",
         )
     return (
-        f"JSON_UNQUOTE(JSON_EXTRACT({RETIRED_COLUMN}, '{path}'))",
-        f"NULLIF(JSON_REMOVE({RETIRED_COLUMN}, '{path}'), JSON_OBJECT())",
+        f"JSON_UNQUOTE(JSON_EXTRACT({RETIRED_COLUMN}, CONCAT('$.', JSON_QUOTE(:key))))",
+        f"NULLIF(JSON_MERGE_PATCH({RETIRED_COLUMN}, JSON_OBJECT(:key, NULL)), JSON_OBJECT())",
     )
