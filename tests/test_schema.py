@@ -147,3 +147,17 @@ def test_history_table_name_clash_is_refused() -> None:
             __tablename__ = "clash"
             id: Mapped[int] = mapped_column(primary_key=True)
             other_id: Mapped[int] = mapped_column(ForeignKey("clash_history.id"))
+
+
+def test_the_registry_configures_alone() -> None:
+    """``registry.configure()`` (``cascade=False``) does not reach into the library's registry."""
+
+    class Own(DeclarativeBase):
+        pass
+
+    class Alone(Versioned, Own):
+        __tablename__ = "alone"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+    Own.registry.configure()
+    assert Alone.__history__.__mapper__.configured

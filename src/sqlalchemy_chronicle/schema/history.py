@@ -55,8 +55,9 @@ from sqlalchemy import (
     UnicodeText,
     and_,
 )
-from sqlalchemy.orm import Mapped, Mapper, foreign, relationship
+from sqlalchemy.orm import Mapped, Mapper, object_session
 from sqlalchemy.orm import exc as orm_exc
+from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
@@ -91,6 +92,10 @@ INTERVAL_COLUMNS: Final = (
 _OPTIONS: Final = frozenset({"exclude", "changelog"})
 
 
+_TRANSACTION_KEY: Final = "_chronicle_transaction"
+"""Where a version keeps its transaction once loaded (in the instance's ``__dict__``)."""
+
+
 class Version:
     """Base class of every generated history class (``Article.__history__``).
 
@@ -110,7 +115,30 @@ class Version:
     transaction_id: Mapped[int]
     restored_from: Mapped[int | None]
     retired_values: Mapped[dict[str, Any] | None]
-    transaction: Mapped[Transaction]
+
+    @property
+    def transaction(self) -> Transaction:
+        """The :class:`~sqlalchemy_chronicle.Transaction` that wrote this version.
+
+        Read by primary key on first access (from the session's identity map when it is there),
+        then kept with the version.
+        A property rather than a relationship: the history class lives in the application's
+        registry and ``Transaction`` in the library's, and a relationship between them would tie
+        the registries together (``registry.configure()`` then refuses to configure one alone).
+        """
+        loaded: Transaction | None = self.__dict__.get(_TRANSACTION_KEY)
+        if loaded is not None and loaded.id == self.transaction_id:
+            return loaded
+        session = object_session(self)
+        if session is None:
+            raise DetachedInstanceError(
+                f"{self!r} is not in a session: its transaction cannot be loaded"
+            )
+        found = session.get(Transaction, self.transaction_id)
+        if found is None:
+            raise LookupError(f"no transaction {self.transaction_id} for {self!r}")
+        self.__dict__[_TRANSACTION_KEY] = found
+        return found
 
     def __repr__(self) -> str:
         spec = spec_for(self.__versioned_class__)
@@ -451,15 +479,7 @@ def _mapper_arguments(
         if key is not None and key != hist_col.key:
             properties[key] = hist_col
     args: dict[str, Any] = {"properties": properties}
-    if parent is None:
-        history = own.history
-        properties["transaction"] = relationship(
-            Transaction,
-            primaryjoin=foreign(history.c.transaction_id) == Transaction.id,
-            viewonly=True,
-            lazy="select",
-        )
-    else:
+    if parent is not None:
         args["inherits"] = parent.history_class
         if own.history is not parent.base.history and own.history is not parent.tables[-1].history:
             parent_history = parent.tables[-1].history
