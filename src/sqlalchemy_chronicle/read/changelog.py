@@ -16,7 +16,11 @@ array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it.
 ``changes`` is JSON keyed by column name: for an insert the new values, for a delete the last
 values, for an update or restore ``{"column": [old, new]}`` for each column that differs. Values
 that JSON cannot hold are written as text (dates and times in ISO 8601, decimals as strings,
-NaN and infinities by name).
+NaN and infinities by name). Text is kept exactly, NUL characters included; on PostgreSQL, whose
+``JSONB`` holds no NUL, a string with one is stored escaped (a leading U+FDD0, then ``%`` as
+``%25`` and NUL as ``%00``, see :data:`~sqlalchemy_chronicle.write._changelog.ESCAPE`), and a
+:class:`ChangeLog` entry has the escape undone as it is loaded, so ``entry.changes`` holds the
+text as it was. Only SQL that reads the column itself sees the escape.
 
 Every helper here returns a :class:`~sqlalchemy.Select` (one SQL statement) to run with
 ``session.scalars(...)`` and to refine with ``.where()``, ``.order_by()`` or ``.limit()``.
@@ -24,14 +28,18 @@ Every helper here returns a :class:`~sqlalchemy.Select` (one SQL statement) to r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, event, inspect, select
+from sqlalchemy.orm import QueryContext
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..errors import NotVersionedError
 from ..instants import to_instant
 from ..schema.history import spec_for
 from ..schema.tables import ChangeLog, Transaction, format_row_id
+from ..write._changelog import ESCAPE
 from .query import normalize_key
 
 __all__ = [
@@ -99,3 +107,45 @@ def changelog_by(actor: str) -> Select[ChangeLog]:
         .join(Transaction, Transaction.id == ChangeLog.transaction_id)
         .where(Transaction.actor == actor)
     )
+
+
+def _is_escaped(value: Any) -> bool:
+    """Whether ``value`` holds a string the change-log writer escaped."""
+    if isinstance(value, str):
+        return value.startswith(ESCAPE)
+    if isinstance(value, dict):
+        return any(_is_escaped(k) or _is_escaped(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_is_escaped(v) for v in value)
+    return False
+
+
+def _unescaped_text(text: str) -> str:
+    if not text.startswith(ESCAPE):
+        return text
+    return text[1:].replace("%00", "\x00").replace("%25", "%")
+
+
+def _unescaped(value: Any) -> Any:
+    """``value`` with the writer's escapes undone (see the module's docstring)."""
+    if isinstance(value, str):
+        return _unescaped_text(value)
+    if isinstance(value, dict):
+        return {_unescaped_text(k): _unescaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unescaped(v) for v in value]
+    return value
+
+
+@event.listens_for(ChangeLog, "load")
+def _unescape_on_load(entry: ChangeLog, context: QueryContext) -> None:
+    changes = entry.__dict__.get("changes")
+    if _is_escaped(changes):
+        set_committed_value(entry, "changes", _unescaped(changes))
+
+
+@event.listens_for(ChangeLog, "refresh")
+def _unescape_on_refresh(
+    entry: ChangeLog, context: QueryContext, attrs: Iterable[str] | None
+) -> None:
+    _unescape_on_load(entry, context)

@@ -7,7 +7,8 @@ that the error names both:
 
 - a unique value that a row outside the restore's scope holds now;
 - a reference to a row that will not exist afterwards (neither now and left alone, nor brought
-  back by the same restore);
+  back by the same restore), whether the foreign key refers to the primary key or to another
+  unique key: a row the restore puts back satisfies a reference to any unique key it held then;
 - for :func:`~sqlalchemy_chronicle.restore_all`, which does not cascade, a row to delete that
   rows outside the scope still refer to.
 
@@ -180,6 +181,9 @@ def _check_reference(
     name = _constraint_name(fk, live, [own for own, _ in pairs])
     target = by_table.get(referred)
     order = _key_order(fk, target[0].live_key) if target is not None else None
+    if order is None and target is not None and _copies(target[0], [o for _, o in pairs]):
+        _check_unique_reference(connection, when, family, table, fk, target, written)
+        return
     width = len(table.key)
     for chunk in chunks(written):
         snap = snapshot(table, when, chunk)
@@ -205,17 +209,98 @@ def _check_reference(
                     continue
             elif exists_now:
                 continue
-            references_text = ", ".join(
-                f"{own.name}={v!r}" for (own, _), v in zip(pairs, value, strict=True)
-            )
-            raise RestoreConflictError(
-                f"cannot restore {describe(family.root, restored)}: its {references_text} refers "
-                f"to a {referred.name} row that will not exist (foreign key {name} -> "
-                f"{referred.name}); restore that row too, or first. Nothing was restored.",
-                model=family.root.mapper.class_,
-                key=restored,
-                constraint=name,
-            )
+            _refuse_reference(family, restored, fk, name, value)
+
+
+def _check_unique_reference(
+    connection: Connection,
+    when: dt.datetime,
+    family: Family,
+    table: TableHistory,
+    fk: ForeignKeyConstraint,
+    target: tuple[TableHistory, Family],
+    written: list[Key],
+) -> None:
+    """Check a foreign key to another unique key than the primary key of a table restored too.
+
+    After the restore, the row holding the value is a row put back that held it then, or a row
+    the restore leaves alone that holds it now; a row in the restore's scope that holds it now
+    is put back to its values then, or deleted.
+    """
+    referred_history, referred_family = target
+    pairs = [(element.parent, element.column) for element in fk.elements]
+    name = _constraint_name(fk, table.live, [own for own, _ in pairs])
+    held_then = _values_then(connection, when, referred_history, referred_family, pairs)
+    holder = fk.referred_table.alias("chronicle_holder")
+    holder_key = [holder.c[column.name] for column in referred_history.live_key]
+    width, count = len(table.key), len(pairs)
+    satisfied: dict[tuple[Key, Key], bool] = {}
+    for chunk in chunks(written):
+        snap = snapshot(table, when, chunk)
+        references = [snap.c[own.name] for own, _ in pairs]
+        joined = snap.outerjoin(
+            holder,
+            and_(
+                *(
+                    holder.c[other.name] == ref
+                    for (_, other), ref in zip(pairs, references, strict=True)
+                )
+            ),
+        )
+        query = (
+            select(*snap_key(table, snap), *references, *holder_key)
+            .select_from(joined)
+            .where(*(ref.is_not(None) for ref in references))
+        )
+        for row in connection.execute(query):
+            restored, value = tuple(row[:width]), tuple(row[width : width + count])
+            now = tuple(row[width + count :])
+            left_alone = None not in now and now not in referred_family.scope
+            key = (restored, value)
+            satisfied[key] = satisfied.get(key, False) or value in held_then or left_alone
+    for (restored, value), ok in satisfied.items():
+        if not ok:
+            _refuse_reference(family, restored, fk, name, value)
+
+
+def _refuse_reference(
+    family: Family, restored: Key, fk: ForeignKeyConstraint, name: str, value: Key
+) -> None:
+    referred = fk.referred_table.name
+    references_text = ", ".join(
+        f"{element.parent.name}={v!r}" for element, v in zip(fk.elements, value, strict=True)
+    )
+    raise RestoreConflictError(
+        f"cannot restore {describe(family.root, restored)}: its {references_text} refers "
+        f"to a {referred} row that will not exist (foreign key {name} -> "
+        f"{referred}); restore that row too, or first. Nothing was restored.",
+        model=family.root.mapper.class_,
+        key=restored,
+        constraint=name,
+    )
+
+
+def _copies(table: TableHistory, columns: Iterable[Column[Any]]) -> bool:
+    """Whether ``table``'s history keeps every one of ``columns`` (so a restore puts them back)."""
+    copied = {live.name for live, _ in table.copied}
+    return all(column.name in copied for column in columns)
+
+
+def _values_then(
+    connection: Connection,
+    when: dt.datetime,
+    table: TableHistory,
+    family: Family,
+    pairs: Sequence[tuple[Column[Any], Column[Any]]],
+) -> set[Key]:
+    """The values of the referred columns of ``pairs`` that the rows put back held at ``when``."""
+    found: set[Key] = set()
+    for chunk in chunks(sorted(family.present, key=repr)):
+        snap = snapshot(table, when, chunk)
+        values = [snap.c[other.name] for _, other in pairs]
+        query = select(*values).where(*(value.is_not(None) for value in values))
+        found.update(tuple(row) for row in connection.execute(query))
+    return found
 
 
 def _check_referrers(connection: Connection, family: Family, by_table: _Tables) -> None:

@@ -7,14 +7,19 @@ them: the latest versions it read, the versions the short path closed (returned 
 ``UPDATE``), and the versions it wrote (returned by their ``INSERT``). The rest, such as the
 version before one this transaction rewrites, the delete marker before a row inserted again, or
 all of them where an executemany cannot return rows, are read with one statement per history
-table. Entries this
-transaction wrote for the same rows in earlier flushes are deleted first.
+table. Entries this transaction wrote for the same rows in earlier flushes are deleted first.
+
+Text is logged exactly, NUL characters included, with one exception: PostgreSQL's ``JSONB`` holds
+no NUL, so there a string of ``changes`` (a key or a value) that holds one is written escaped,
+:data:`ESCAPE` followed by the text with ``%`` as ``%25`` and NUL as ``%00``; a string that starts
+with :data:`ESCAPE` is written escaped on every database, so that the escape is never ambiguous.
+:mod:`~sqlalchemy_chronicle.read.changelog` undoes it when a :class:`ChangeLog` entry is loaded.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, delete, insert, literal, literal_column, select, text
 
@@ -26,7 +31,7 @@ from ._plan import HierarchyWrite, Plan
 from ._transaction import OpenTransaction
 from ._versions import Identity, StoredVersions
 
-__all__ = ["write_changelog"]
+__all__ = ["ESCAPE", "write_changelog"]
 
 EVENT_TYPES = {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE", "restore": "RESTORE"}
 
@@ -125,6 +130,39 @@ _DOCUMENT_ROWS: dict[str, tuple[str, str, str, str]] = {
 expressions of an entry's ``row_id``, ``event_type`` and ``changes``."""
 
 
+_CUTS_TEXT_AT_NUL: Final = frozenset({"sqlite"})
+"""Dialects whose JSON functions cut the text they extract at a NUL (SQLite's ``json_extract``
+returns ``"a"`` for ``"a\\u0000b"``): a flush with a key holding one takes the executemany."""
+
+_HOLDS_NO_NUL: Final = frozenset({"postgresql"})
+"""Dialects whose change-log JSON holds no NUL (``JSONB``): such text is written escaped."""
+
+ESCAPE: Final = "\ufdd0"
+"""The first character of an escaped string in ``changes``: a Unicode noncharacter, which no text
+is meant to hold. The rest is the string with ``%`` written ``%25`` and NUL ``%00``."""
+
+_MAY_NEED_ESCAPE: Final = ("\\u0000", "\\ufdd0")
+"""What ``json.dumps`` (ASCII only) writes for a NUL and for :data:`ESCAPE`: a document without
+either has no string to escape, which one scan of the document tells."""
+
+
+def _escaped_text(text: str, nul: bool) -> str:
+    if text.startswith(ESCAPE) or (nul and "\x00" in text):
+        return ESCAPE + text.replace("%", "%25").replace("\x00", "%00")
+    return text
+
+
+def _escaped(value: Any, nul: bool) -> Any:
+    """``value`` (as :func:`json_value` returns it) with its strings escaped where needed."""
+    if isinstance(value, str):
+        return _escaped_text(value, nul)
+    if isinstance(value, dict):
+        return {_escaped_text(k, nul): _escaped(v, nul) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v, nul) for v in value]
+    return value
+
+
 def _reads_documents(connection: Connection) -> bool:
     """Whether the database turns a JSON document into rows (MySQL 8, MariaDB 10.6 and later)."""
     dialect = connection.dialect
@@ -146,22 +184,31 @@ def _insert_entries(
     turns into rows (:data:`_DOCUMENT_ROWS`), and what all entries share goes as single
     parameters: one ``json.dumps`` of the whole list costs far less than an executemany, which
     binds every entry's values and serializes each ``changes`` on its own. A database without
-    such a function takes the executemany.
+    such a function takes the executemany, and so does a flush on SQLite with a key that holds a
+    NUL, which SQLite's JSON functions would cut short.
     """
     shared = {
         "transaction_id": transaction.id,
         "table_name": table_name,
         "timestamp": transaction.timestamp,
     }
-    if not _reads_documents(connection):
+    dialect = connection.dialect.name
+    documents = _reads_documents(connection)
+    document = json.dumps(entries, separators=(",", ":"))
+    if any(code in document for code in _MAY_NEED_ESCAPE):
+        nul = dialect in _HOLDS_NO_NUL
+        entries = [(r, e, _escaped(changes, nul)) for r, e, changes in entries]
+        document = json.dumps(entries, separators=(",", ":"))
+        if dialect in _CUTS_TEXT_AT_NUL and any("\x00" in row_id for row_id, _, _ in entries):
+            documents = False
+    if not documents:
         rows = [
             {**shared, "row_id": row_id, "event_type": event_type, "changes": changes}
             for row_id, event_type, changes in entries
         ]
         connection.execute(insert(ChangeLog), rows)
         return
-    document = json.dumps(entries, separators=(",", ":"))
-    source, row_id, event_type, changes = _DOCUMENT_ROWS[connection.dialect.name]
+    source, row_id, event_type, changes = _DOCUMENT_ROWS[dialect]
     columns = ChangeLog.__table__.c
     document_rows = select(
         *(literal(value, columns[name].type).label(name) for name, value in shared.items()),

@@ -4,7 +4,9 @@ The writer inserts the :class:`~sqlalchemy_chronicle.Transaction` row at the tra
 write of history (:func:`open_transaction`) and remembers it, with the rows it holds versions of,
 in ``session.info``. Savepoints that roll back, and transactions that end, are followed by the
 session listeners this module installs, so that no later flush trusts a row that is gone; a
-transaction whose every version was taken back loses its row (:func:`drop_if_unused`).
+transaction whose every version was taken back loses its row (:func:`drop_if_unused`), after the
+flush that took the last one back or, when that flush ran inside savepoints, as soon as the
+outermost of them is released.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "OpenTransaction",
     "current_transaction",
     "drop_if_unused",
+    "drop_if_unused_on_release",
     "forget_versioned_rows",
     "install",
     "open_transaction",
@@ -44,6 +47,8 @@ class OpenTransaction:
     root: SessionTransaction
     created_in: SessionTransaction
     attribution: Attribution
+    connection: Connection
+    """The connection the row was inserted on; the row is deleted on it too."""
     versioned_rows: set[tuple[Any, ...]] = dataclasses.field(default_factory=set)
     """The rows this transaction holds a version of (an over-estimate after a savepoint rollback
     that took versions away); when it empties, the transaction changed nothing and its row is
@@ -111,7 +116,7 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
     (row_id,) = result.inserted_primary_key or (None,)
     if row_id is None:
         raise RuntimeError("the database returned no id for the new transaction row")
-    opened = OpenTransaction(row_id, timestamp, root, current, attribution)
+    opened = OpenTransaction(row_id, timestamp, root, current, attribution, connection)
     session.info[_SESSION_KEY] = opened
     return opened
 
@@ -121,13 +126,33 @@ def drop_if_unused(session: Session, connection: Connection, opened: OpenTransac
 
     That happens when every row it wrote was taken back within it, for example a row inserted in
     one flush and deleted in a later one: the transaction then changed no versioned data. Inside
-    a savepoint the row is kept, since rolling the savepoint back would bring the versions back.
+    a savepoint the row is kept, since rolling the savepoint back would bring the versions back;
+    releasing the outermost savepoint drops it then (:func:`drop_if_unused_on_release`), so that a
+    commit that needs no further flush leaves no row without versions.
     """
-    if (
-        not opened.versioned_rows
-        and session.info.get(_SESSION_KEY) is opened
-        and session.get_nested_transaction() is None
-    ):
+    if session.get_nested_transaction() is None:
+        _drop_if_empty(session, connection, opened)
+
+
+def drop_if_unused_on_release(session: Session, released: SessionTransaction) -> None:
+    """Delete the transaction's row if it holds no version once savepoint ``released`` is.
+
+    Called while the savepoint is released (``after_commit`` of a nested transaction). Within an
+    outer savepoint the row is still kept: that savepoint may roll back yet.
+    """
+    known: OpenTransaction | None = session.info.get(_SESSION_KEY)
+    if known is None or known.root is not _root(released):
+        return
+    enclosing = released.parent
+    while enclosing is not None:
+        if enclosing.nested:
+            return
+        enclosing = enclosing.parent
+    _drop_if_empty(session, known.connection, known)
+
+
+def _drop_if_empty(session: Session, connection: Connection, opened: OpenTransaction) -> None:
+    if not opened.versioned_rows and session.info.get(_SESSION_KEY) is opened:
         connection.execute(delete(Transaction).where(Transaction.id == opened.id))
         del session.info[_SESSION_KEY]
 
@@ -176,11 +201,20 @@ def install() -> None:
     if not _installed:
         event.listen(Session, "after_soft_rollback", _after_soft_rollback)
         event.listen(Session, "after_transaction_end", _after_transaction_end)
+        event.listen(Session, "after_commit", _after_commit)
         _installed = True
 
 
 def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     forget_rolled_back(session, previous_transaction)
+
+
+def _after_commit(session: Session) -> None:
+    # A nested transaction's after_commit runs once its savepoint is released, before the session
+    # leaves it; the root's runs after the database commit, when nothing can be executed any more.
+    released = session.get_nested_transaction()
+    if released is not None:
+        drop_if_unused_on_release(session, released)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
