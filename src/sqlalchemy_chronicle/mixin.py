@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Mapper
 
-from . import write
-from .capture import bulk, session
+from . import capture, write
 from .schema.history import build_history
 
 if TYPE_CHECKING:
@@ -61,8 +60,7 @@ class Versioned:
 
 def _install() -> None:
     """Hand what the session and bulk statements capture to the writer (once per process)."""
-    session.install(write.write_history)
-    bulk.install(write.write_history)
+    capture.install(write.write_history)
     write.install()
 
 

@@ -11,3 +11,15 @@ The layer imports the foundations and ``schema`` only.
 """
 
 from __future__ import annotations
+
+from . import bulk, session
+from .changes import Writer, use_writer
+
+__all__ = ["install"]
+
+
+def install(writer: Writer) -> None:
+    """Capture every flush and ORM bulk statement from now on, handing changes to ``writer``."""
+    use_writer(writer)
+    session.install()
+    bulk.install()

@@ -32,22 +32,17 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..errors import UnsupportedStatementError
 from ..schema.history import HistorySpec, spec_for
-from .changes import Kind, RowChange, Writer
+from .changes import Kind, RowChange, hand_over
 
 __all__ = ["install"]
 
 _INTERNAL = "_chronicle_internal"
 """Execution option that marks the library's own statements, which the hook lets pass."""
 
-_writer: Writer | None = None
-
-
-def install(writer: Writer) -> None:
-    """Hand the rows of every ORM bulk statement to ``writer``, from now on (once per process)."""
-    global _writer
-    if _writer is None:
+def install() -> None:
+    """Watch every session's ORM statements (once per process)."""
+    if not event.contains(Session, "do_orm_execute", _on_execute):
         event.listen(Session, "do_orm_execute", _on_execute)
-    _writer = writer
 
 
 def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
@@ -142,8 +137,8 @@ def _write(
 ) -> None:
     unsure = tuple(spec.tracked_keys) if kind in ("update", "upsert") else ()
     changes = [RowChange(spec, identity, kind, values, unsure) for identity, values in rows]
-    if changes and _writer is not None:
-        _writer(state.session, changes)
+    if changes:
+        hand_over(state.session, changes)
 
 
 def _returning(

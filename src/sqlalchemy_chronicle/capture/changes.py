@@ -24,8 +24,10 @@ __all__ = [
     "Writer",
     "current_identity",
     "forget_restored",
+    "hand_over",
     "mark_restored",
     "take_restored",
+    "use_writer",
 ]
 
 Kind = Literal["insert", "update", "delete", "upsert"]
@@ -81,6 +83,21 @@ def mark_restored(session: Session, obj: object, version: int) -> None:
 
 Writer = Callable[[Session, Sequence[RowChange]], None]
 """Writes the history of the rows a flush or a statement changed (``write.write_history``)."""
+
+_writer: Writer | None = None
+
+
+def use_writer(writer: Writer) -> None:
+    """Hand every change captured from now on to ``writer``."""
+    global _writer
+    _writer = writer
+
+
+def hand_over(session: Session, changes: Sequence[RowChange]) -> None:
+    """Give ``changes`` to the writer :func:`use_writer` installed."""
+    if _writer is None:
+        raise RuntimeError("no history writer: declaring a Versioned class installs it")
+    _writer(session, changes)
 
 
 def forget_restored(session: Session) -> None:

@@ -19,19 +19,15 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from ..schema.history import HistorySpec, spec_for
-from .changes import RowChange, Writer, current_identity, take_restored
+from .changes import RowChange, current_identity, hand_over, take_restored
 
 __all__ = ["install"]
 
-_writer: Writer | None = None
 
-
-def install(writer: Writer) -> None:
-    """Hand the changes of every flush to ``writer``, from now on (once per process)."""
-    global _writer
-    if _writer is None:
+def install() -> None:
+    """Listen to every session's flushes (once per process)."""
+    if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
-    _writer = writer
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
@@ -40,8 +36,8 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     for change in changes:
         if restoring and change.kind != "delete":
             change.restored_from = restoring.get((id(change.spec.root_spec), change.identity))
-    if changes and _writer is not None:
-        _writer(session, changes)
+    if changes:
+        hand_over(session, changes)
 
 
 def _flushed_changes(session: Session, flush_context: UOWTransaction) -> Iterator[RowChange]:
