@@ -179,3 +179,19 @@ def test_a_row_inserted_after_the_snapshot_can_be_updated(
             (1, "insert", "a"),
             (2, "update", "b"),
         ]
+
+
+def test_a_value_set_by_a_sql_expression_is_versioned(ledger: Engine, clock: FrozenClock) -> None:
+    """The ORM expires an attribute set to a SQL expression: its value is the database's."""
+    with Session(ledger) as session:
+        session.add(Ledger(id=1, name="a", amount=Decimal("1.00")))
+        session.commit()
+        clock.advance(seconds=1)
+        row = session.get(Ledger, 1)
+        assert row is not None
+        row.amount = Ledger.amount + 2
+        session.commit()
+        assert [(v.version, v.amount) for v in history(session, Ledger, 1)] == [
+            (1, Decimal("1.00")),
+            (2, Decimal("3.00")),
+        ]

@@ -82,10 +82,12 @@ def _changed_attributes(spec: HistorySpec, state: InstanceState[Any]) -> tuple[b
     """Whether a tracked attribute changed for sure, and those set without a loaded old value.
 
     Only attributes in the state's ``committed_state`` were set since the object was loaded, so
-    only those are asked for their history.
+    only those are asked for their history. One the flush expired (it was set to a SQL
+    expression, such as ``null()`` or ``Item.count + 1``) has no history left to ask: its new
+    value is the database's, so it counts as set without a known old value.
     """
-    unsure: list[str] = []
     tracked = spec.tracked_keys
+    unsure: list[str] = [key for key in state.expired_attributes if key in tracked]
     for key in state.committed_state:
         if key not in tracked:
             continue
