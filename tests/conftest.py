@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import configure, use_sqlite_savepoints
 
-from . import models_travel  # noqa: F401 - registers its tables on Base
+from . import models_columns, models_travel  # noqa: F401 - register their tables on Base
 from .models import Base
 from .support import FrozenClock, StatementCounter
 
