@@ -39,6 +39,7 @@ __all__ = ["install"]
 _INTERNAL = "_chronicle_internal"
 """Execution option that marks the library's own statements, which the hook lets pass."""
 
+
 def install() -> None:
     """Watch every session's ORM statements (once per process)."""
     if not event.contains(Session, "do_orm_execute", _on_execute):
