@@ -418,8 +418,12 @@ def _verify_table(
     order = [*table.key, history.c.version]
     previous_row: tuple[str, Any] | None = None
 
+    reported: set[tuple[str, str, int | None]] = set()
+
     def find(kind: str, row_id: str, version: int | None, detail: str) -> None:
-        report.findings.append(Finding(kind, table.name, row_id, version, detail))
+        if (kind, row_id, version) not in reported:
+            reported.add((kind, row_id, version))
+            report.findings.append(Finding(kind, table.name, row_id, version, detail))
 
     checked = 0
     for row in connection.execute(select(history).order_by(*order)):
@@ -563,6 +567,13 @@ def _check_entry(
     if values != entry.values_digest:
         find(ALTERED_VALUE, row_id, version, "the values differ from those sealed")
         return
+    before = entries.get((row_id, version - 1))
+    if before is not None and entry.previous != before.digest:
+        find(BROKEN_CHAIN, row_id, version, "does not chain to the version before")
+        return
+    if version == 1 and entry.previous is not None:
+        find(BROKEN_CHAIN, row_id, version, "the first version chains to an earlier one")
+        return
     digest = _version_digest(table.name, row_id, version, row, values, entry.previous)
     if digest != entry.digest:
         find(
@@ -571,12 +582,6 @@ def _check_entry(
             version,
             "valid_from, the operation, restored_from or the transaction differ from those sealed",
         )
-        return
-    before = entries.get((row_id, version - 1))
-    if before is not None and entry.previous != before.digest:
-        find(BROKEN_CHAIN, row_id, version, "does not chain to the version before")
-    elif before is None and version == 1 and entry.previous is not None:
-        find(BROKEN_CHAIN, row_id, version, "the first version chains to an earlier one")
 
 
 def _anchor(connection: Connection, sequence: int) -> str:
