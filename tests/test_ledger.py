@@ -26,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
     ConfigurationError,
@@ -393,3 +393,28 @@ def test_a_table_without_models(session: Session, clock: FrozenClock) -> None:
         metadata.drop_all(session.connection())
         session.commit()
     del live
+
+
+def test_sealing_waits_for_the_transaction_s_commit(session: Session, clock: FrozenClock) -> None:
+    """A version flushed in a released savepoint may still be rewritten by the transaction."""
+    with session.begin_nested():
+        session.add(Sealed(id=1, name="a"))
+    session.get(Sealed, 1).name = "b"  # the same version, rewritten in place
+    session.commit()
+    assert verify_history(session, [Sealed]).ok
+
+
+@pytest.mark.parametrize("ledger", ["yes", 1, None])
+def test_the_ledger_switch_takes_a_bool(ledger: Any) -> None:
+    with pytest.raises(ConfigurationError, match="ledger"):
+        configure(ledger=ledger)
+
+    class Other(DeclarativeBase):
+        pass
+
+    with pytest.raises(ConfigurationError, match="ledger"):
+
+        class Bad(Versioned, Other):
+            __tablename__ = "bad_ledger"
+            __versioned__ = {"ledger": ledger}
+            id: Mapped[int] = mapped_column(primary_key=True)

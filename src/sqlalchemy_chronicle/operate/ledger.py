@@ -55,7 +55,7 @@ from ..config import ledger_enabled
 from ..errors import ConfigurationError
 from ..read.horizon import read_horizons
 from ..read.query import refuse_async
-from ..schema.history import registered_specs
+from ..schema.history import HistorySpec, registered_specs
 from ..schema.tables import LedgerEntry, Redaction, format_row_id
 from ..write._transaction import current_transaction
 from ..write.sql import chunks, key_in
@@ -305,22 +305,43 @@ def seal_history(
     )
 
 
+_roots: tuple[int, dict[int, HistorySpec], dict[int, HistorySpec]] = (-1, {}, {})
+
+
+def _ledger_roots() -> dict[int, HistorySpec]:
+    """The root specs that seal at commit (all of them with ``configure(ledger=True)``), by id.
+
+    Kept until another versioned class is declared.
+    """
+    global _roots
+    specs = registered_specs()
+    if _roots[0] != len(specs):
+        every = {id(spec): spec for spec in specs if spec.root is None}
+        _roots = (len(specs), every, {k: s for k, s in every.items() if s.ledger})
+    return _roots[1] if ledger_enabled() else _roots[2]
+
+
 def _seal_on_commit(session: Session) -> None:
-    """Seal the versions the session's transaction wrote, for the classes that ask for it."""
-    every = ledger_enabled()
-    if not every and not any(spec.ledger for spec in registered_specs() if spec.root is None):
+    """Seal the versions the session's transaction wrote, for the classes that ask for it.
+
+    Only at the commit of the database transaction: a version written inside a savepoint may
+    still be rewritten by a later flush of the same transaction.
+    """
+    if session.in_nested_transaction():
+        return
+    roots = _ledger_roots()
+    if not roots:
         return
     session.flush()
     transaction = current_transaction(session)
     if transaction is None or not transaction.versioned_rows:
         return
-    roots = {id(spec): spec for spec in registered_specs() if spec.root is None}
     keys: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for root_id, identity in transaction.versioned_rows:
         keys[root_id].append(identity)
     for root_id, identities in keys.items():
         spec = roots.get(root_id)
-        if spec is None or not (every or spec.ledger):
+        if spec is None:
             continue
         family = family_of_spec(spec)
         for table in family.tables:
