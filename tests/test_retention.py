@@ -114,6 +114,8 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
         return state
 
     with Session(db) as session:
+        seal_history(session, [Article])
+        session.commit()
         HistoryClass = Article.__history__
         versions = [(v.id, v.version, v.valid_to) for v in session.scalars(select(HistoryClass))]
         kept = {(i, n) for i, n, end in versions if end is None or end > horizon}
@@ -136,6 +138,7 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
             )
             is None
         )
+        assert verify_history(session, [Article]).findings == []
 
         for when in [t for t in times if t >= horizon] + [clock.now.add(days=1)]:
             assert _titles(session, when) == expected(when), when

@@ -16,8 +16,10 @@ read answer from the part of the history that is left.
 Pruning is set-based and batched: each batch deletes up to ``batch_size`` versions (with their
 joined-subclass rows and ledger entries) by primary key and commits, so that millions of versions
 are removed without one huge transaction; a batch that fails is rolled back, the batches before it
-stay done, and running the pruning again finishes the work. Change-log entries older than the
-horizon are deleted the same way unless ``keep_changelog=True``.
+stay done, and running the pruning again finishes the work. Each row loses its oldest versions
+first, so that what an interrupted pruning leaves still verifies (see :mod:`.ledger`). Change-log
+entries older than the horizon are deleted the same way, oldest first, unless
+``keep_changelog=True``.
 
 :func:`apply_retention` prunes every class that declares ``__versioned__ = {"retain":
 datetime.timedelta(...)}`` to ``now - retain``.
@@ -262,7 +264,12 @@ def _prune_batch(
     base = family.base
     history = base.history
     version = history.c.version
-    query = select(*base.key, version).where(_ended(family, horizon)).limit(batch_size)
+    query = (
+        select(*base.key, version)
+        .where(_ended(family, horizon))
+        .order_by(*base.key, version)
+        .limit(batch_size)
+    )
     connection = session.connection()
     rows = [tuple(row) for row in connection.execute(query)]
     if not rows:
@@ -298,6 +305,7 @@ def _prune_changelog_batch(
     query = (
         select(ChangeLog.id)
         .where(ChangeLog.table_name == family.name, ChangeLog.timestamp < horizon)
+        .order_by(ChangeLog.id)
         .limit(batch_size)
     )
     connection = session.connection()
