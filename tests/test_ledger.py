@@ -143,6 +143,13 @@ def _alter_valid_to(connection: Connection, history: Table) -> None:
     )
 
 
+def _close_newest(connection: Connection, history: Table) -> None:
+    newest = (history.c.id == 1) & (history.c.version == 3)
+    start = connection.scalar(select(history.c.valid_from).where(newest))
+    end = start + dt.timedelta(seconds=10)
+    connection.execute(update(history).where(newest).values(valid_to=end))
+
+
 def _alter_operation(connection: Connection, history: Table) -> None:
     connection.execute(
         update(history).where(history.c.id == 1, history.c.version == 2).values(operation="restore")
@@ -203,6 +210,7 @@ def _rewrite_chain(connection: Connection, history: Table) -> None:
         (_alter_valid_from, [(ALTERED_INTERVAL, "1", 2)]),
         (_alter_valid_to, [(ALTERED_INTERVAL, "1", 1)]),
         (_alter_operation, [(ALTERED_INTERVAL, "1", 2)]),
+        (_close_newest, [(ALTERED_INTERVAL, "1", 3)]),
         (_delete_version, [(DELETED_VERSION, "1", 2)]),
         (_delete_version_and_entry, [(DELETED_VERSION, "1", 2)]),
         (_insert_version, [(INSERTED_VERSION, "1", 4)]),

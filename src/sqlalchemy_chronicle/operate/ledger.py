@@ -529,6 +529,8 @@ def _verify_table(
         row_id = table.row_id(row)
         version = mapping["version"]
         before = previous_row[1] if previous_row is not None and previous_row[0] == row_id else None
+        if has_interval and previous_row is not None and before is None:
+            _check_last(find, previous_row)
         if has_interval:
             _check_interval(find, row_id, before, mapping)
         entry = entries.get((row_id, version))
