@@ -543,7 +543,7 @@ def _verify_table(
                 "not in the ledger: written behind the library's back, or not sealed yet",
             )
         else:
-            _check_entry(find, table, row_id, mapping, entry, entries, redactions, horizon)
+            _check_entry(find, table, row_id, mapping, entry, entries, redactions)
         previous_row = (row_id, mapping)
         if has_interval and (before is None or before["version"] != version - 1):
             _check_start(find, row_id, mapping, before, entries, horizon)
@@ -725,8 +725,8 @@ def _check_entry(
     entry: Any,
     entries: Mapping[tuple[str, int], Any],
     redactions: Mapping[str, tuple[set[str], set[Any]]],
-    horizon: pendulum.DateTime | None,
 ) -> None:
+    """Compare one version with its ledger entry: values, chain link, then the digest."""
     version = row["version"]
     salts: Mapping[str, str] = entry.salts or {}
     redacted: Mapping[str, str] = entry.redacted or {}
