@@ -407,6 +407,7 @@ def test_a_table_without_models(session: Session, clock: FrozenClock) -> None:
         assert (result.table, result.versions) == ("ledger_plain", 2)
         assert session.scalars(select(history.c.label)).all() == [None, None]
         assert verify_history(session, "ledger_plain").ok
+        clock.advance(minutes=2)
         prune_history(session, t1, classes="ledger_plain")
         assert session.scalars(select(history.c.version)).all() == [2]
         assert verify_history(session, "ledger_plain").ok

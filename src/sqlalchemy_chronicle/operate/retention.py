@@ -68,15 +68,6 @@ class PruneResult:
     """Ledger entries removed with their versions and change-log entries."""
     dry_run: bool = False
 
-    def __add__(self, other: PruneResult) -> PruneResult:
-        return PruneResult(
-            {**self.horizons, **other.horizons},
-            self.versions + other.versions,
-            self.changelog + other.changelog,
-            self.ledger + other.ledger,
-            self.dry_run or other.dry_run,
-        )
-
 
 def prune_history(
     session: Session,
@@ -107,12 +98,18 @@ def prune_history(
     The session is committed: the horizons first, then after every batch. Call it with a
     session that has nothing else to commit; pending changes refuse it.
 
-    :raises ConfigurationError: ``batch_size`` is not a positive integer, or the session holds
-        pending changes.
+    :raises ConfigurationError: ``batch_size`` is not a positive integer, ``before`` is later
+        than now (by the library's clock), or the session holds pending changes.
     :raises InvalidTimeError: ``before`` is not an aware time.
     """
     refuse_async(session, "prune_history")
     when = to_instant(before)
+    now = to_utc(clock_time(session.connection()))
+    if when > now:
+        raise ConfigurationError(
+            f"the horizon {when.isoformat()} is later than now ({now.isoformat()}): pruning to "
+            "it would refuse every read of the present"
+        )
     families = resolve_targets(session, classes)
     return _prune(
         session,

@@ -362,12 +362,25 @@ def previous_version(session: Session, version: Version) -> Version | None:
     """The version before ``version`` of the same row, or None for the first one.
 
     Taken from the session's identity map when it is there (after :func:`history`, for
-    example), else read by primary key.
+    example), else read by primary key. Raises :class:`~sqlalchemy_chronicle.HistoryPrunedError`
+    when that version was pruned.
     """
     refuse_async(session, "previous_version")
     if version.version <= 1:
         return None
-    return _neighbour(session, version, version.version - 1)
+    found = _neighbour(session, version, version.version - 1)
+    if found is None:
+        root = spec_of(version.__versioned_class__).root_spec
+        table = root.base.live.fullname
+        horizon = session_horizons(session, {"mapper": root.mapper}).get(table)
+        if horizon is not None:
+            raise HistoryPrunedError(
+                f"the version before {version!r} was pruned with the history of {table!r} "
+                f"before {horizon.isoformat()}",
+                table=table,
+                horizon=horizon,
+            )
+    return found
 
 
 def next_version(session: Session, version: Version) -> Version | None:
