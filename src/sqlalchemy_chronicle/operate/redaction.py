@@ -107,6 +107,7 @@ def redact(
     versions = _count(connection, family.base, identity)
     if not versions:
         raise RedactionError(f"{family.name!r} has no history for the row {row_id}")
+    _REDACTION.create(connection, checkfirst=True)
 
     ledger = (
         _seal_redacted(connection, identity, row_id, chosen) if _has(connection, _LEDGER) else 0
