@@ -18,7 +18,17 @@ import sqlalchemy_chronicle
 PACKAGE = Path(sqlalchemy_chronicle.__file__).parent
 NAME = "sqlalchemy_chronicle"
 
-LAYERS = ["foundation", "schema", "capture", "write", "read", "recovery", "operate", "top"]
+LAYERS = [
+    "foundation",
+    "schema",
+    "capture",
+    "write",
+    "read",
+    "recovery",
+    "operate",
+    "top",
+    "viewer",
+]
 FOUNDATION = {"errors", "config", "instants", "types"}
 TOP = {"__init__", "asyncio", "mixin"}
 
