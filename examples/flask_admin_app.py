@@ -21,6 +21,7 @@ Tests build it with ``create_app(database_url)`` and serve it with werkzeug in a
 from __future__ import annotations
 
 import os
+import warnings
 
 from flask import Flask
 from flask_admin import Admin
@@ -126,8 +127,11 @@ def create_app(database_url: str | None = None) -> Flask:
     app = Flask(__name__)
     app.secret_key = "example"
     admin = Admin(app, name="Library admin")
-    admin.add_view(ModelView(Author, sessions))
-    admin.add_view(ModelView(Book, sessions))
+    with warnings.catch_warnings():
+        # Flask-Admin 2 prefers a Flask-SQLAlchemy object; a plain scoped session still works.
+        warnings.filterwarnings("ignore", "Passing a session object", DeprecationWarning)
+        admin.add_view(ModelView(Author, sessions))
+        admin.add_view(ModelView(Book, sessions))
     admin.add_view(ExampleHistoryView([Author, Book], session=sessions, can_restore=True))
 
     @app.teardown_appcontext
