@@ -419,6 +419,16 @@ def test_a_restore_writes_a_restore_version_attributed_to_the_user(client: Clien
         assert entry is not None and entry.transaction.actor == "admin"
 
 
+def _versions_shown(html: str) -> list[str]:
+    return re.findall(r'class="version" data-version="(\d+)"', html)
+
+
+def _older_link(html: str) -> str:
+    found = re.search(r'rel="next" href="([^"]+)"', html)
+    assert found is not None
+    return found.group(1).replace("&amp;", "&")
+
+
 def test_restores_are_read_only_by_default(engine: Engine) -> None:
     """Without ``can_restore`` the pages read, and restoring answers 403 and writes nothing."""
     with example_app("flask_admin", engine) as example:
@@ -429,11 +439,14 @@ def test_restores_are_read_only_by_default(engine: Engine) -> None:
 
         app = Flask(__name__)
         admin = Admin(app)
-        admin.add_view(HistoryView([example.module.Book], session=example.engine))
+        admin.add_view(HistoryView([example.module.Book], session=example.engine, page_size=3))
         client = app.test_client()
-        assert client.get("/admin/history/fa_book/timeline?key=1").status_code == 200
-        timeline = client.get("/admin/history/fa_book/timeline?key=1").text
-        assert 'class="restore"' not in timeline
+        response = client.get("/admin/history/fa_book/timeline?key=1")
+        assert response.status_code == 200
+        assert 'class="restore"' not in response.text
+        assert _versions_shown(response.text) == ["4", "3", "2"]
+        older = _older_link(response.text)
+        assert _versions_shown(client.get(older).text) == ["1"]
         before = _versions(example, 3)
         for send in (client.get, client.post):
             response = send("/admin/history/fa_book/restore?key=3&version=1")
@@ -458,11 +471,15 @@ def test_sqladmin_restores_are_read_only_by_default_and_gated(engine: Engine) ->
     with example_app("sqladmin", engine) as example:
         app = Starlette()
         admin = Admin(app, example.engine)
-        add_history_views(admin, [example.module.Book], view_class=Closed)
+        add_history_views(admin, [example.module.Book], view_class=Closed, page_size=3)
         client = TestClient(app)
         page = "/admin/history/sa_book/timeline?key=1"
         assert client.get(page).status_code == 403
-        assert client.get(page, headers={"X-Admin": "yes"}).status_code == 200
+        response = client.get(page, headers={"X-Admin": "yes"})
+        assert response.status_code == 200
+        assert _versions_shown(response.text) == ["4", "3", "2"]
+        older = client.get(_older_link(response.text), headers={"X-Admin": "yes"})
+        assert _versions_shown(older.text) == ["1"]
         before = _versions(example, 3)
         restore = "/admin/history/sa_book/restore?key=3&version=1"
         assert client.post(restore).status_code == 403

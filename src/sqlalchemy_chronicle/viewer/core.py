@@ -95,7 +95,11 @@ MAX_ID: Final = 2**63 - 1
 """The largest id the change log holds (a ``BIGINT`` column)."""
 
 Link = Callable[..., str]
-"""Builds the URL of a viewer page: ``link(page, model=..., **query)``; given by the adapter."""
+"""Builds the URL of a viewer page: ``link(name, model=..., **query)``, given by the adapter.
+
+``name`` is one of :data:`PAGES` and must be positional-only, since ``page`` is also a query
+parameter (the timeline's page number).
+"""
 
 
 class ViewerError(ChronicleError):

@@ -137,8 +137,8 @@ class HistoryView(BaseView):  # type: ignore[misc]
         html = self.render("chronicle/flask_admin.html", title=answer.title, body=answer.body)
         return html, answer.status
 
-    def _link(self, page: str, model: str | None = None, **query: Any) -> str:
+    def _link(self, target: str, /, model: str | None = None, **query: Any) -> str:
         shown = {name: value for name, value in query.items() if value is not None}
         if model is not None:
             shown["model"] = model
-        return str(url_for(f"{self.endpoint}.{page}", **shown))
+        return str(url_for(f"{self.endpoint}.{target}", **shown))

@@ -119,9 +119,9 @@ class HistoryView(BaseView):
 
 
 def _linker(request: Request) -> Link:
-    def link(page: str, model: str | None = None, **query: Any) -> str:
+    def link(target: str, /, model: str | None = None, **query: Any) -> str:
         path = {"model": model} if model is not None else {}
-        url = str(request.url_for(f"admin:view-chronicle-{page}", **path))
+        url = str(request.url_for(f"admin:view-chronicle-{target}", **path))
         shown = {name: value for name, value in query.items() if value is not None}
         return f"{url}?{urlencode(shown)}" if shown else url
 
