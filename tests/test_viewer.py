@@ -486,3 +486,41 @@ def test_sqladmin_restores_are_read_only_by_default_and_gated(engine: Engine) ->
         response = client.post(restore, headers={"X-Admin": "yes"})
         assert response.status_code == 403 and "read-only" in message(response.text)
         assert _versions(example, 3) == before
+
+
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+aiomysql",
+}
+
+
+def test_sqladmin_on_an_async_engine_reads_and_restores(engine: Engine) -> None:
+    """An admin made with an async session maker: the pages run through ``run_sync``."""
+    from sqladmin import Admin
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from sqlalchemy.pool import NullPool
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from sqlalchemy_chronicle.viewer.sqladmin import add_history_views
+
+    with example_app("sqladmin", engine) as example:
+        url = example.engine.url.set(drivername=ASYNC_DRIVERS[engine.dialect.name])
+        async_engine = create_async_engine(url, poolclass=NullPool)
+        app = Starlette()
+        admin = Admin(app, session_maker=async_sessionmaker(async_engine))
+        add_history_views(admin, [example.module.Book], can_restore=True)
+        with TestClient(app) as client:
+            response = client.get("/admin/history/sa_book/timeline?key=1")
+            assert response.status_code == 200
+            assert _versions_shown(response.text) == ["4", "3", "2", "1"]
+            response = client.get("/admin/history/sa_book/timeline?key=nope")
+            assert response.status_code == 400 and "whole number" in message(response.text)
+            before = _versions(example, 1)
+            response = client.post("/admin/history/sa_book/restore?key=1&version=1")
+            assert response.status_code == 409 and "unique constraint" in message(response.text)
+            assert _versions(example, 1) == before
+            response = client.post("/admin/history/sa_book/restore?key=3&version=1")
+            assert response.status_code == 200
+        assert _versions(example, 3)[-1] == (3, "restore", 1, "Mort")
