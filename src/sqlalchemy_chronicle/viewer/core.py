@@ -55,8 +55,6 @@ from ..errors import (
     ChronicleError,
     InvalidKeyError,
     InvalidTimeError,
-    NoVersionAt,
-    RestoreConflictError,
     RestoreError,
 )
 from ..instants import to_instant
@@ -499,9 +497,10 @@ class HistoryViewer:
         _, entity, _ = self._row_criteria(model, key)
         found = self._versions(session, model, key, entity.version == number, limit=1)
         if not found:
+            latest = self._latest(session, model, key)
             raise PageNotFound(
-                f"{model.__name__} {format_row_id(key)} has no version {number}"
-                + f" (its versions are 1 to {self._latest(session, model, key)})"
+                f"{model.__name__} {format_row_id(key)} has no version {number} "
+                f"(its versions are 1 to {latest})"
             )
         return found[0]
 
@@ -714,7 +713,7 @@ class HistoryViewer:
             with changes_by(actor=actor, reason=f"restored version {number} in the history viewer"):
                 restore(session, target)
                 session.commit()
-        except (RestoreConflictError, NoVersionAt, RestoreError) as error:
+        except RestoreError as error:
             session.rollback()
             return RestoreOutcome(model.__name__, format_row_id(key), number, None, str(error))
         return RestoreOutcome(
