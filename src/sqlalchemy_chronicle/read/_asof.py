@@ -300,7 +300,7 @@ class AsOfQuery:
             )
             selectable = selectable.join(snapshot, onclause)
         self.selectable = selectable
-        self.entity: type[Version] = aliased(spec.history_class, selectable)
+        self.entity: type[Version[Any]] = aliased(spec.history_class, selectable)
         self.snapshots: Mapping[FromClause, Snapshot] = {
             table.history: snapshot for table, snapshot in zip(spec.tables, snapshots, strict=True)
         }
