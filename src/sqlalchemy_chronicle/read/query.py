@@ -63,6 +63,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from ..config import reading_engine
 from ..errors import (
     ConfigurationError,
     InvalidKeyError,
@@ -143,14 +144,27 @@ class AsOfSession(Session):
     def __init__(self, when: TimeLike, *, source: Session | None = None, **kwargs: Any) -> None:
         self.when = to_instant(when)
         self._source = source
+        self._reading: dict[Engine, Engine] = {}
         super().__init__(**kwargs)
 
     def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
-        """The source session's bind for ``mapper``, unless this session was given its own."""
+        """The source session's bind for ``mapper``, unless this session was given its own.
+
+        An engine is taken as :func:`~sqlalchemy_chronicle.config.reading_engine` gives it, so
+        that a time-travel session left open on a SQLite file holds no lock that would fail
+        another session's commit.
+        """
         if self._source is not None and kw.get("bind") is None:
             kw.pop("bind", None)
-            return self._source.get_bind(mapper, clause=clause, **kw)
-        return super().get_bind(mapper, clause=clause, **kw)
+            bind = self._source.get_bind(mapper, clause=clause, **kw)
+        else:
+            bind = super().get_bind(mapper, clause=clause, **kw)
+        if isinstance(bind, Engine):
+            reading = self._reading.get(bind)
+            if reading is None:
+                reading = self._reading[bind] = reading_engine(bind)
+            return reading
+        return bind
 
     def __repr__(self) -> str:
         return f"<AsOfSession at {self.when}>"
