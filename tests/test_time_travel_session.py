@@ -240,8 +240,12 @@ def test_query_as_of_is_refused_by_a_plain_connection(shop: Times, db: Engine) -
             connection.execute(query)
         with Session(bind=connection) as wrapped:
             assert [o.status for o in wrapped.scalars(query)] == ["new"]
-    with Session(db) as session, pytest.raises(ConfigurationError, match="nested"):
-        session.execute(select(query.subquery()))
+    with Session(db) as session:
+        wrapping = select(query.subquery())
+        with pytest.raises(ConfigurationError, match="get_execution_options"):
+            session.execute(wrapping)
+        wrapping = wrapping.execution_options(**query.get_execution_options())
+        assert len(session.execute(wrapping).all()) == 1
 
 
 # -- the model-based test ----------------------------------------------------------------------

@@ -134,8 +134,8 @@ def _no_time() -> Any:
     raise SessionRequiredError(
         "an as-of query (query_as_of()) is executed as a statement of its own by an ORM Session, "
         "which hands it its time: session.execute(query) or session.scalars(query), not "
-        "Connection.execute() (wrap a connection: Session(bind=connection)) and not nested in "
-        "another statement (for that, read through as_of(session, when))"
+        "Connection.execute() (wrap a connection: Session(bind=connection)); a statement that "
+        "wraps it needs its options: .execution_options(**query.get_execution_options())"
     )
 
 
