@@ -6,16 +6,20 @@ and the typed accessor ``version[Model.attribute]`` on what it refuses.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import Change, ConfigurationError, RestoreResult, history
 
 from .models import Article, Car, Employee, Manager, Tag, Vehicle
 from .support import FrozenClock
-from .typed_usage import exercise
+from .test_asyncio import ASYNC_DRIVERS
+from .typed_usage import exercise, exercise_async
 
 
 def test_typed_usage_runs(session: Session, clock: FrozenClock) -> None:
@@ -33,6 +37,38 @@ def test_typed_usage_runs(session: Session, clock: FrozenClock) -> None:
     assert read["by_time"] == "First"
     assert read["result"] == RestoreResult(inserted=0, updated=0, deleted=0, unchanged=1)
     assert read["operations"] == ["insert", "update", "update", "restore"]
+
+
+def test_typed_async_usage_runs(session: Session, clock: FrozenClock) -> None:
+    times: list[dt.datetime] = []
+
+    def tick() -> dt.datetime:
+        times.append(clock.advance(seconds=1))
+        return times[-1]
+
+    exercise(session, tick)
+    engine = session.get_bind()
+    session.close()  # its read transaction would keep a SQLite file locked
+    url = engine.url.set(drivername=ASYNC_DRIVERS[engine.dialect.name])
+
+    async def main() -> dict[str, Any]:
+        async_engine = create_async_engine(url)
+        try:
+            async with AsyncSession(async_engine, expire_on_commit=False) as async_session:
+                return await exercise_async(async_session, times[0])
+        finally:
+            await async_engine.dispose()
+
+    clock.advance(seconds=1)
+    read = asyncio.run(main())
+    assert read == {
+        "titles": ["First", "Second", "Third", "First"],
+        "next": 2,
+        "then": ["First"],
+        "past_title": "First",
+        "restored": "Second",
+        "by_time": "First",
+    }
 
 
 def test_item_access_reads_the_models_columns(session: Session, clock: FrozenClock) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pendulum
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from typing_extensions import assert_type
 
@@ -31,6 +32,7 @@ from sqlalchemy_chronicle import (
     restore,
     restore_all,
 )
+from sqlalchemy_chronicle import asyncio as chronicle
 
 from .models import Article
 
@@ -114,4 +116,36 @@ def exercise(session: Session, tick: Callable[[], dt.datetime]) -> dict[str, Any
         "by_time": by_time.title if by_time is not None else None,
         "result": result,
         "operations": [v.operation for v in history(session, Article, 1)],
+    }
+
+
+async def exercise_async(session: AsyncSession, written: dt.datetime) -> dict[str, Any]:
+    """The awaitable API on the article :func:`exercise` wrote; ``written`` is its first time."""
+    versions = await chronicle.history(session, Article, 1)
+    assert_type(versions, list[Version[Article]])
+    article = await session.get_one(Article, 1)
+    assert_type(await chronicle.history(session, article), list[Version[Article]])
+    after = await chronicle.next_version(session, versions[0])
+    assert_type(after, Version[Article] | None)
+    assert_type(await chronicle.previous_version(session, versions[1]), Version[Article] | None)
+    then = (await session.scalars(query_as_of(Article, written))).all()
+    assert_type(then, Sequence[Version[Article]])
+    async with chronicle.as_of(session, written) as past:
+        assert_type(past, AsyncSession)
+        old = await past.get(Article, 1)
+        assert_type(old, Article | None)
+        past_title = old.title if old is not None else None
+    restored = await chronicle.restore(session, versions[1])
+    assert_type(restored, Article | None)
+    restored_title = restored.title if restored is not None else None
+    by_time = await chronicle.restore(session, Article, 1, as_of=written)
+    assert_type(by_time, Article | None)
+    await session.commit()
+    return {
+        "titles": [v[Article.title] for v in versions],
+        "next": after.version if after is not None else None,
+        "then": [v[Article.title] for v in then],
+        "past_title": past_title,
+        "restored": restored_title,
+        "by_time": by_time.title if by_time is not None else None,
     }
