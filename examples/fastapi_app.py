@@ -43,7 +43,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -85,10 +86,6 @@ class BookOut(BaseModel):
     id: int
     title: str
     author: str
-
-
-class Refusal(BaseModel):
-    detail: str
 
 
 class VersionOut(BaseModel):
@@ -147,9 +144,9 @@ def create_app(database_url: str) -> FastAPI:
     app.state.sessions = sessions
 
     @app.exception_handler(ChronicleError)
-    async def refused(request: Request, error: ChronicleError) -> Response:
-        body = Refusal(detail=str(error)).model_dump_json()
-        return Response(body, status_code=400, media_type="application/json")
+    async def refused(request: Request, error: ChronicleError) -> JSONResponse:
+        """The library's refusals (a naive time, say) are the client's mistake: 400."""
+        return JSONResponse({"detail": str(error)}, status_code=400)
 
     # The endpoints: ordinary async ORM code, no mention of who or why.
 
