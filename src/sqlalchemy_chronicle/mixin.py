@@ -56,10 +56,14 @@ class Versioned:
 
     if TYPE_CHECKING:
         __history__: _HistoryClassOf
-        """The mapped history class, ``<Name>History`` on table ``<table>_history``."""
+        """The mapped history class, ``<Name>History`` on table ``<table>_history``.
+
+        A type checker reads ``Article.__history__`` as ``type[Version[Article]]``.
+        """
 
     __versioned__: ClassVar[dict[str, Any]] = {}
-    """Per-class options; see the module documentation."""
+    """Per-class options: ``exclude``, attribute (or column) names left out of history;
+    ``changelog``, False to write no change-log entries for the class."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
