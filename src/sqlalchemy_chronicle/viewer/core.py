@@ -478,7 +478,7 @@ class HistoryViewer:
         key: tuple[Any, ...],
         *criteria: ColumnElement[bool],
         limit: int,
-    ) -> list[tuple[Version, str | None, str | None]]:
+    ) -> list[tuple[Version[Any], str | None, str | None]]:
         """Versions of one row with their actor and reason, newest first."""
         _, entity, row = self._row_criteria(model, key)
         query = (
@@ -493,7 +493,7 @@ class HistoryViewer:
 
     def _version(
         self, session: Session, model: type[Any], key: tuple[Any, ...], number: int
-    ) -> tuple[Version, str | None, str | None]:
+    ) -> tuple[Version[Any], str | None, str | None]:
         _, entity, _ = self._row_criteria(model, key)
         found = self._versions(session, model, key, entity.version == number, limit=1)
         if not found:
@@ -510,10 +510,10 @@ class HistoryViewer:
 
     def _entry(
         self,
-        version: Version,
+        version: Version[Any],
         actor: str | None,
         reason: str | None,
-        previous: Version | None,
+        previous: Version[Any] | None,
         first: bool,
     ) -> TimelineEntry:
         changed: Iterable[str]
@@ -563,7 +563,7 @@ class HistoryViewer:
             deleted=bool(rows) and page == 1 and rows[0][0].operation == "delete",
         )
 
-    def _values(self, model: type[Any], version: Version | None) -> dict[str, Any]:
+    def _values(self, model: type[Any], version: Version[Any] | None) -> dict[str, Any]:
         if version is None or version.operation == "delete":
             return {}
         return {name: getattr(version, name, None) for name in self._fields(model)}
@@ -572,8 +572,8 @@ class HistoryViewer:
         self,
         model: type[Any],
         key: tuple[Any, ...],
-        old: tuple[Version, str | None, str | None] | None,
-        new: tuple[Version, str | None, str | None] | None,
+        old: tuple[Version[Any], str | None, str | None] | None,
+        new: tuple[Version[Any], str | None, str | None] | None,
     ) -> Diff:
         before = self._values(model, old[0] if old else None)
         after = self._values(model, new[0] if new else None)
@@ -674,7 +674,7 @@ class HistoryViewer:
 
     def _current(
         self, session: Session, model: type[Any], key: tuple[Any, ...]
-    ) -> tuple[Version, str | None, str | None]:
+    ) -> tuple[Version[Any], str | None, str | None]:
         return self._version(session, model, key, self._latest(session, model, key))
 
     def restore_preview(
