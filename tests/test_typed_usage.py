@@ -19,7 +19,7 @@ from sqlalchemy_chronicle import Change, ConfigurationError, RestoreResult, hist
 from .models import Article, Car, Employee, Manager, Tag, Vehicle
 from .support import FrozenClock
 from .test_asyncio import ASYNC_DRIVERS
-from .typed_usage import exercise, exercise_async
+from .typed_usage import exercise, exercise_async, exercise_operations
 
 
 def test_typed_usage_runs(session: Session, clock: FrozenClock) -> None:
@@ -37,6 +37,18 @@ def test_typed_usage_runs(session: Session, clock: FrozenClock) -> None:
     assert read["by_time"] == "First"
     assert read["result"] == RestoreResult(inserted=0, updated=0, deleted=0, unchanged=1)
     assert read["operations"] == ["insert", "update", "update", "restore"]
+
+
+def test_typed_operations_run(session: Session, clock: FrozenClock) -> None:
+    def tick() -> dt.datetime:
+        return clock.advance(seconds=1)
+
+    exercise(session, tick)
+    read = exercise_operations(session, tick)
+    assert read["sealed"] == 8  # four versions (see test_typed_usage_runs), four log entries
+    assert (read["redacted"], read["ok"]) == (4, True)
+    assert read["pruned"] == 3  # every version but the current one
+    assert read["refused"] is not None and read["refused"][0] == "article"
 
 
 def test_typed_async_usage_runs(session: Session, clock: FrozenClock) -> None:

@@ -20,17 +20,28 @@ from typing_extensions import assert_type
 
 from sqlalchemy_chronicle import (
     Change,
+    Finding,
+    HistoryPrunedError,
+    PruneResult,
+    RedactionResult,
     RestoreResult,
     Transaction,
+    VerificationReport,
     Version,
+    anchor_digest,
+    apply_retention,
     as_of,
     changes,
     history,
     next_version,
     previous_version,
+    prune_history,
     query_as_of,
+    redact,
     restore,
     restore_all,
+    seal_history,
+    verify_history,
 )
 from sqlalchemy_chronicle import asyncio as chronicle
 
@@ -148,4 +159,37 @@ async def exercise_async(session: AsyncSession, written: dt.datetime) -> dict[st
         "past_title": past_title,
         "restored": restored_title,
         "by_time": by_time.title if by_time is not None else None,
+    }
+
+
+def exercise_operations(session: Session, tick: Callable[[], dt.datetime]) -> dict[str, Any]:
+    """Seal, verify, redact and prune the article :func:`exercise` wrote, with the stated types."""
+    sealed = seal_history(session, [Article])
+    assert_type(sealed, int)
+    session.commit()
+    anchor = anchor_digest(session)
+    assert_type(anchor, str)
+    redacted = redact(session, Article, 1, ["body"], reason="erasure", marker=None)
+    assert_type(redacted, RedactionResult)
+    session.commit()
+    report = verify_history(session, "article", anchor=anchor)
+    assert_type(report, VerificationReport)
+    findings: list[Finding] = report.findings
+    horizon = tick()
+    pruned = prune_history(session, horizon, classes=[Article], progress=lambda done, total: None)
+    assert_type(pruned, PruneResult)
+    assert_type(pruned.horizons, dict[str, pendulum.DateTime])
+    kept = apply_retention(session)
+    assert_type(kept, PruneResult)
+    try:
+        history(session, Article, 1)
+        refused = None
+    except HistoryPrunedError as error:
+        refused = (error.table, error.horizon)
+    return {
+        "sealed": sealed,
+        "redacted": redacted.versions,
+        "ok": report.ok and not findings,
+        "pruned": pruned.versions,
+        "refused": refused,
     }
