@@ -1,8 +1,8 @@
 """Tamper evidence: a chain of digests over every version, and its verification.
 
 *Sealing* (:func:`seal_history`, or every commit with ``configure(ledger=True)`` or
-``__versioned__ = {"ledger": True}``) writes one :class:`~sqlalchemy_chronicle.schema.tables.
-LedgerEntry` per version of a row, in version order:
+``__versioned__ = {"ledger": True}``) writes one :class:`~sqlalchemy_chronicle.LedgerEntry`
+(``chronicle_ledger``) per version of a row, in version order:
 
 - a *column digest* per copied column, ``SHA-256(salt || name || canonical value)``, each with a
   random 16-byte salt of its own (kept in ``salts``);
