@@ -19,6 +19,7 @@ from sqlalchemy_chronicle import (
     InvalidTimeError,
     LedgerEntry,
     NotVersionedError,
+    NoVersionAt,
     PruneResult,
     Versioned,
     apply_retention,
@@ -341,3 +342,52 @@ def test_retain_is_checked_when_the_class_is_declared(retain: Any) -> None:
             __tablename__ = "bad_retain"
             __versioned__ = {"retain": retain}
             id: Mapped[int] = mapped_column(primary_key=True)
+
+
+def test_restores_after_the_horizon_answer_as_before(session: Session, clock: FrozenClock) -> None:
+    """A row deleted before the horizon and inserted again after it: gone then, known to be."""
+    session.add_all([Article(id=1, title="a"), Article(id=2, title="x")])
+    session.commit()
+    clock.advance(minutes=1)
+    session.delete(session.get_one(Article, 1))
+    session.commit()
+    horizon = clock.advance(minutes=1)
+    clock.advance(minutes=1)
+    session.get_one(Article, 2).title = "y"
+    session.commit()
+    clock.advance(minutes=1)
+    session.add(Article(id=1, title="back"))
+    session.commit()
+    clock.advance(minutes=1)
+    with pytest.raises(NoVersionAt, match="allow_delete"):
+        restore(session, Article, 1, as_of=horizon)
+    session.rollback()
+
+    prune_history(session, horizon, classes=[Article])
+    assert [v.version for v in session.scalars(select(Article.__history__).filter_by(id=1))] == [3]
+    with pytest.raises(NoVersionAt, match="allow_delete"):
+        restore(session, Article, 1, as_of=horizon)
+    assert restore(session, Article, 1, as_of=horizon, allow_delete=True) is None
+    session.rollback()
+    result = restore_all(session, Article, as_of=horizon)
+    assert (result.deleted, result.updated) == (1, 1)
+    assert [(a.id, a.title) for a in session.scalars(select(Article))] == [(2, "x")]
+
+
+def test_a_table_whose_history_left_begins_after_the_horizon(
+    session: Session, clock: FrozenClock
+) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(minutes=1)
+    session.delete(session.get_one(Article, 1))
+    session.commit()
+    horizon = clock.advance(minutes=1)
+    clock.advance(minutes=1)
+    session.add(Article(id=1, title="back"))
+    session.commit()
+    clock.advance(minutes=1)
+    prune_history(session, horizon, classes=[Article])
+    result = restore_all(session, Article, as_of=horizon)
+    assert (result.deleted, result.inserted, result.updated) == (1, 0, 0)
+    assert session.scalars(select(Article)).all() == []
