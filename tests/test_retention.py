@@ -116,9 +116,25 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
                 state = world_then
         return state
 
+    restore_times = data.draw(
+        st.lists(st.sampled_from([t for t in times if t >= horizon]), max_size=2), label="restores"
+    )
+
+    def restores(session: Session) -> list[Any]:
+        """What restoring the table to each of ``restore_times`` does; nothing is kept."""
+        outcomes: list[Any] = []
+        for when in restore_times:
+            try:
+                outcomes.append(restore_all(session, Article, as_of=when))
+            except NoVersionAt as error:
+                outcomes.append(type(error))
+            session.rollback()
+        return outcomes
+
     with Session(db) as session:
         seal_history(session, [Article])
         session.commit()
+        restored_before = restores(session)
         HistoryClass = Article.__history__
         versions = [(v.id, v.version, v.valid_to) for v in session.scalars(select(HistoryClass))]
         kept = {(i, n) for i, n, end in versions if end is None or end > horizon}
@@ -142,12 +158,17 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
             is None
         )
         assert verify_history(session, [Article]).findings == []
+        assert restores(session) == restored_before
 
         for when in [t for t in times if t >= horizon] + [clock.now.add(days=1)]:
             assert _titles(session, when) == expected(when), when
             with as_of(session, when) as past:
                 found = {a.id: a.title for a in past.scalars(select(Article))}
                 assert found == expected(when), when
+        if not versions:  # a table without history gets no horizon: nothing was pruned
+            assert result.horizons == {}
+            assert all(_titles(session, when) == {} for when in times)
+            return
         for when in [t for t in times if t < horizon]:
             with pytest.raises(HistoryPrunedError) as raised:
                 _titles(session, when)

@@ -50,6 +50,7 @@ from sqlalchemy.sql.selectable import Subquery
 from ..capture.changes import RowChange
 from ..errors import NoVersionAt
 from ..schema.history import HistorySpec, TableHistory
+from ..schema.tables import Horizon
 from ..write import write_history
 from ..write.sql import chunks, rows_in
 from ._family import Family, Key, snap_key, snapshot
@@ -185,11 +186,14 @@ def _check_time(
 ) -> None:
     """Refuse a time before the table's history begins: nothing is known of the table then.
 
-    A pruned table's history begins at its horizon at the latest.
+    A pruned table's history began when its pruning horizon says, whatever pruning removed.
     """
-    if horizon is not None and horizon <= when:
-        return
     start = connection.scalar(select(func.min(table.history.c.valid_from)))
+    if horizon is not None:
+        began = connection.scalar(
+            select(Horizon.history_began).where(Horizon.table_name == table.live.fullname)
+        )
+        start = began if start is None or (began is not None and began < start) else start
     name = table.live.name
     if start is None:
         raise NoVersionAt(f"{name} has no history yet: there is nothing to restore")
