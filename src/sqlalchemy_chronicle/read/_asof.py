@@ -55,6 +55,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     FromClause,
     Select,
@@ -136,11 +137,6 @@ def as_of_select(live: Table) -> Select[Any]:
     found = table_history(live)
     if found is None:
         raise ConfigurationError(f"table {live.name!r} is not versioned")
-    if live.schema is not None:
-        raise ConfigurationError(
-            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
-            "its columns are addressed through the schema, which a derived table does not have"
-        )
     own, base = found
     history = own.history
     copies = {live_column.name: copy for live_column, copy in own.copied}
@@ -150,9 +146,9 @@ def as_of_select(live: Table) -> Select[Any]:
         )
         for column in live.columns
     ]
-    columns.append(history.c.version.label("version"))
+    columns.append(history.c.version.label(history.c.version.name))
     if own is base:
-        columns += [history.c[name].label(name) for name in INTERVAL_COLUMNS[1:]]
+        columns += [history.c[key].label(history.c[key].name) for key in INTERVAL_COLUMNS[1:]]
     interval = base.history
     query = select(*columns)
     if own is not base:
@@ -180,6 +176,31 @@ def _compile_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
         if isinstance(live, Table) and table_history(live) is not None:
             return _render_as_of(element, live, compiler, kw)
     rendered: str = compiler.visit_table(element, **kw)  # type: ignore[no-untyped-call]
+    return rendered
+
+
+@compiles(Column)
+def _compile_column(element: Column[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    """Render a column; one of a schema-qualified versioned table without the schema as of a time.
+
+    The derived table that stands for such a table (:func:`_compile_table`) is named like it but
+    has no schema, so ``myschema.article.title`` becomes ``article.title`` there.
+    """
+    rendered: str = compiler.visit_column(element, **kw)
+    table = element.table
+    if (
+        isinstance(table, Table)
+        and table.schema is not None
+        and PARAM in (getattr(compiler, "column_keys", None) or ())
+    ):
+        live = table._deannotate()
+        if isinstance(live, Table) and table_history(live) is not None:
+            preparer = compiler.preparer
+            schema = preparer.schema_for_object(live)
+            if schema:
+                prefix = f"{preparer.quote_schema(schema)}."
+                if rendered.startswith(prefix):
+                    return rendered[len(prefix) :]
     return rendered
 
 

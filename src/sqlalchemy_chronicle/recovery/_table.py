@@ -250,7 +250,7 @@ def _then_rows(
     query = (
         select(
             *keys,
-            snap.c.version,
+            snap.c[table.history.c.version.name],
             case((live_key[0].is_(None), 0), else_=1),
             case((changed, 1), else_=0),
         )

@@ -1,0 +1,296 @@
+"""Every mapping shape of issue #15 through the whole life of a row, on every database.
+
+One scenario per shape (the models are in tests/models_shapes.py): a row is inserted, updated and
+deleted, one second apart; then ``query_as_of`` and the time-travel session are asked for it at
+each of those times and before them, ``history()`` lists its versions, and ``restore`` puts the
+deleted row back as it was after the update. The expected values are those the live row had at
+each time, read through the model's own attributes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session
+
+from sqlalchemy_chronicle import as_of, history, query_as_of, restore
+
+from .models_shapes import (
+    Alias,
+    Animal,
+    Composite,
+    Counted,
+    Course,
+    Enrollment,
+    Keeper,
+    Mood,
+    Puppy,
+    Release,
+    Shelf,
+    TaskInstance,
+    TaskInstanceHistory,
+    Typed,
+    Volume,
+)
+from .support import FrozenClock
+
+
+@dataclass
+class Shape:
+    """How to make, change and read one shape's row."""
+
+    name: str
+    model: type[Any]
+    make: Callable[[Session], Any]
+    change: Callable[[Any], None]
+    read: Callable[[Any], tuple[Any, ...]]
+    """The row's values, from a live object, a past object or a version."""
+    related: Callable[[Any], Any] | None = None
+    """A relationship's value, from a live or past object (not from a version)."""
+    restored: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda state: state
+    """The values a restore of ``state`` gives the row inserted again."""
+
+
+def _volume(session: Session) -> Volume:
+    shelf = Shelf(id=1, label="top")
+    volume = Volume(id=10, title="Dune", shelf=shelf)
+    session.add(volume)
+    return volume
+
+
+def _puppy(session: Session) -> Puppy:
+    puppy = Puppy(id=5, name="Rex", fur="short", breed="collie", puppy_teeth=28)
+    puppy.keeper = Keeper(id=1, name="Ann")
+    session.add(puppy)
+    return puppy
+
+
+def _change_puppy(puppy: Puppy) -> None:
+    puppy.name, puppy.fur, puppy.breed, puppy.puppy_teeth = "Max", "long", "husky", 12
+
+
+def _enrollment(session: Session) -> Enrollment:
+    enrollment = Enrollment(student="zoe", grade="B", course=Course(id=3, title="Latin"))
+    session.add(enrollment)
+    return enrollment
+
+
+def _typed(session: Session) -> Typed:
+    typed = Typed(
+        id=1,
+        mood=Mood.CALM,
+        doc={"a": [1, "two"], "b": None},
+        numbers=[1, 2, 3],
+        blob=b"\x00\xffbytes",
+        amount=decimal.Decimal("12.345"),
+        span=dt.timedelta(days=2, seconds=5),
+        token=uuid.UUID(int=7),
+        label=" quiet ",
+    )
+    session.add(typed)
+    return typed
+
+
+def _change_typed(typed: Typed) -> None:
+    typed.mood = Mood.STORMY
+    typed.doc = {"a": [], "c": "x"}
+    typed.numbers = [4]
+    typed.blob = b"\x01"
+    typed.amount = decimal.Decimal("-0.5")
+    typed.span = dt.timedelta(hours=3)
+    typed.token = uuid.UUID(int=8)
+    typed.label = "loud"
+
+
+def _release(session: Session) -> Release:
+    release = Release(
+        id=1,
+        version="1.0",
+        valid_from=dt.date(2024, 1, 1),
+        valid_to=None,
+        operation="ship",
+        transaction_id=77,
+        restored_from=None,
+        retired_values="none",
+    )
+    session.add(release)
+    return release
+
+
+def _change_release(release: Release) -> None:
+    release.version, release.valid_to, release.operation = "1.1", dt.date(2025, 1, 1), "patch"
+    release.restored_from, release.transaction_id = "0.9", 78
+
+
+def _read_release(row: Any) -> tuple[Any, ...]:
+    names = ("id", "version", "valid_from", "valid_to", "operation", "transaction_id")
+    return tuple(getattr(row, name) for name in (*names, "restored_from", "retired_values"))
+
+
+def _named(*names: str) -> Callable[[Any], tuple[Any, ...]]:
+    return lambda row: tuple(getattr(row, name) for name in names)
+
+
+SHAPES = [
+    Shape(
+        "schema-qualified",
+        Volume,
+        _volume,
+        lambda volume: setattr(volume, "title", "Emma"),
+        _named("id", "title", "shelf_id"),
+        lambda volume: volume.shelf.label,
+    ),
+    Shape(
+        "joined-three-levels-single-below",
+        Puppy,
+        _puppy,
+        _change_puppy,
+        _named("id", "kind", "name", "fur", "breed", "puppy_teeth", "keeper_id"),
+        lambda puppy: puppy.keeper.name,
+    ),
+    Shape(
+        "column-names-and-properties",
+        Alias,
+        lambda session: _added(session, Alias(id=1, title="low", note="n1", length=3)),
+        lambda alias: _set(alias, title="high", note=None, length=4),
+        _named("id", "title", "note", "length"),
+        lambda alias: alias.shout,
+    ),
+    Shape(
+        "composite-string-uuid-key",
+        Composite,
+        lambda session: _added(session, Composite(code="a-1", token=uuid.UUID(int=3), amount=1)),
+        lambda row: _set(row, amount=2),
+        _named("code", "token", "amount"),
+    ),
+    Shape(
+        "columns-named-like-the-library's",
+        Release,
+        _release,
+        _change_release,
+        _read_release,
+    ),
+    Shape(
+        "chosen-history-table-name",
+        TaskInstance,
+        lambda session: _added(session, TaskInstance(id=1, state="queued")),
+        lambda task: _set(task, state="running"),
+        _named("id", "state"),
+    ),
+    Shape(
+        "association-mapped-as-class",
+        Enrollment,
+        _enrollment,
+        lambda enrollment: _set(enrollment, grade="A"),
+        _named("course_id", "student", "grade"),
+        lambda enrollment: [e.student for e in enrollment.course.enrollments],
+    ),
+    Shape(
+        "column-types",
+        Typed,
+        _typed,
+        _change_typed,
+        _named("id", "mood", "doc", "numbers", "blob", "amount", "span", "token", "label"),
+    ),
+    Shape(
+        "version-id-col",
+        Counted,
+        lambda session: _added(session, Counted(id=1, name="a")),
+        lambda counted: _set(counted, name="b"),
+        _named("id", "name", "revision"),
+        # SQLAlchemy's counter: a row inserted again starts at 1, as any new row does
+        restored=lambda state: (*state[:-1], 1),
+    ),
+]
+
+
+def _added(session: Session, obj: Any) -> Any:
+    session.add(obj)
+    return obj
+
+
+def _set(obj: Any, **values: Any) -> None:
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[shape.name for shape in SHAPES])
+def test_a_row_of_each_shape_travels_in_time(
+    session: Session, clock: FrozenClock, shape: Shape
+) -> None:
+    model = shape.model
+    before = clock.now
+    inserted = clock.advance(seconds=1)
+    obj = shape.make(session)
+    session.commit()
+    key = inspect(obj).identity
+    states: list[tuple[Any, ...] | None] = [shape.read(obj)]
+    relations = [shape.related(obj) if shape.related else None]
+    updated = clock.advance(seconds=1)
+    shape.change(obj)
+    session.commit()
+    states.append(shape.read(obj))
+    relations.append(shape.related(obj) if shape.related else None)
+    deleted = clock.advance(seconds=1)
+    session.delete(obj)
+    session.commit()
+    session.expunge_all()
+    times = [before, inserted, updated, deleted]
+    expected: list[tuple[Any, ...] | None] = [None, *states, None]
+
+    for when, state in zip(times, expected, strict=True):
+        found = session.scalars(query_as_of(model, when)).all()
+        assert [shape.read(version) for version in found] == ([state] if state else [])
+        with as_of(session, when) as past:
+            then = past.get(model, key)
+            assert (shape.read(then) if then is not None else None) == state
+            if then is not None and shape.related is not None:
+                assert shape.related(then) == relations[times.index(when) - 1]
+
+    versions = history(session, model, key)
+    operation = model.__history__.__chronicle_columns__.operation
+    assert [getattr(v, operation) for v in versions] == ["insert", "update", "delete"]
+    assert [shape.read(v) for v in versions] == [*states, states[-1]]
+
+    restored = restore(session, model, key, as_of=updated)
+    session.commit()
+    assert restored is not None
+    session.expunge_all()
+    assert shape.read(session.get_one(model, key)) == shape.restored(states[-1])
+
+
+def test_the_history_table_takes_the_chosen_name_beside_the_application_table() -> None:
+    assert TaskInstance.__history__.__table__.name == "task_instance_audit"  # type: ignore[attr-defined]
+    assert TaskInstanceHistory.__table__.name == "task_instance_history"
+    assert TaskInstance.__history__.__name__ == "TaskInstanceHistory"
+    assert TaskInstance.__history__ is not TaskInstanceHistory
+
+
+def test_library_columns_take_the_chosen_names(session: Session, clock: FrozenClock) -> None:
+    history_table = Release.__history__.__table__  # type: ignore[attr-defined]
+    assert "chronicle_version" in history_table.c["version"].name
+    session.add(Release(id=1, version="1.0"))
+    session.commit()
+    found = session.execute(
+        select(Release.__history__.version, Release.__history__.chronicle_version)  # type: ignore[attr-defined]
+    ).one()
+    assert tuple(found) == ("1.0", 1)
+
+
+def test_schema_qualified_history_lives_in_the_schema() -> None:
+    assert Shelf.__history__.__table__.schema == Shelf.__table__.schema  # type: ignore[attr-defined]
+    assert Animal.__history__.__table__.name == "animal_history"  # type: ignore[attr-defined]
+
+
+def test_engine_has_every_shape(db: Engine) -> None:
+    for shape in SHAPES:
+        assert inspect(db).has_table(
+            shape.model.__table__.name, schema=shape.model.__table__.schema
+        )
