@@ -17,10 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, String, inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from sqlalchemy_chronicle import as_of, history, query_as_of, restore
+from sqlalchemy_chronicle import (
+    ConfigurationError,
+    Versioned,
+    as_of,
+    configure,
+    history,
+    query_as_of,
+    restore,
+)
+from sqlalchemy_chronicle.config import LIBRARY_COLUMNS
+from sqlalchemy_chronicle.schema.columns import COPIED_PREFIX
 
 from .models_shapes import (
     Alias,
@@ -294,3 +304,148 @@ def test_engine_has_every_shape(db: Engine) -> None:
         assert inspect(db).has_table(
             shape.model.__table__.name, schema=shape.model.__table__.schema
         )
+
+
+# -- refused at class definition ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LIBRARY_COLUMNS)
+def test_a_column_named_like_a_library_column_is_refused_naming_the_fix(name: str) -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    with pytest.raises(ConfigurationError, match=rf"configure\(columns=\{{'{name}'"):
+
+        class Clash(Versioned, Other):
+            __tablename__ = "clash"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            value: Mapped[str | None] = mapped_column(name, String(10))
+
+
+def test_an_attribute_or_an_excluded_column_named_like_a_library_column_is_refused() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    with pytest.raises(ConfigurationError, match="an attribute named 'valid_to'"):
+
+        class ByAttribute(Versioned, Other):
+            __tablename__ = "by_attribute"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            valid_to: Mapped[str | None] = mapped_column("ends", String(10))
+
+    with pytest.raises(ConfigurationError, match="a column named 'operation'"):
+
+        class Excluded(Versioned, Other):
+            __tablename__ = "excluded"
+            __versioned__ = {"exclude": ["operation"]}
+            id: Mapped[int] = mapped_column(primary_key=True)
+            operation: Mapped[str | None] = mapped_column(String(10))
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"revision": "x"}, r"unknown columns \['revision'\]"),
+        ({"version": ""}, "non-empty string"),
+        ({"version": 3}, "non-empty string"),
+        ({"version": "valid_from"}, r"several library columns the name \['valid_from'\]"),
+        (["version"], "takes a mapping"),
+    ],
+)
+def test_bad_column_names_are_refused_and_change_nothing(columns: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        configure(columns=columns)
+    with pytest.raises(ConfigurationError, match=message):
+
+        class Other(DeclarativeBase):
+            pass
+
+        class Bad(Versioned, Other):
+            __tablename__ = "bad"
+            __versioned__ = {"columns": columns}
+            id: Mapped[int] = mapped_column(primary_key=True)
+
+    class Fine(DeclarativeBase):
+        pass
+
+    class Good(Versioned, Fine):
+        __tablename__ = "good"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    assert [c.name for c in Good.__history__.__table__.c][1:] == list(LIBRARY_COLUMNS)  # type: ignore[attr-defined]
+
+
+def test_configured_names_apply_to_classes_declared_afterwards() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    class Before(Versioned, Other):
+        __tablename__ = "before"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    configure(columns={"version": "revision_no", "valid_from": "since"})
+    try:
+
+        class After(Versioned, Other):
+            __tablename__ = "after"
+            __versioned__ = {"columns": {"valid_from": "starts"}}
+            id: Mapped[int] = mapped_column(primary_key=True)
+            version: Mapped[int]
+
+    finally:
+        configure(columns=None)
+    assert {"version", "valid_from"} <= set(Before.__history__.__table__.c.keys())  # type: ignore[attr-defined]
+    after = After.__history__.__table__  # type: ignore[attr-defined]
+    assert (after.c["version"].name, after.c["valid_from"].name) == ("revision_no", "starts")
+    assert after.c[f"{COPIED_PREFIX}version"].name == "version"
+    assert After.__history__.version.property.columns == [after.c[f"{COPIED_PREFIX}version"]]
+    assert After.__history__.revision_no.property.columns == [after.c["version"]]  # type: ignore[attr-defined]
+
+
+def test_a_hierarchy_chooses_its_column_names_once() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    class Parent(Versioned, Other):
+        __tablename__ = "parent"
+        __versioned__ = {"columns": {"version": "rev"}}
+        id: Mapped[int] = mapped_column(primary_key=True)
+        kind: Mapped[str] = mapped_column(String(10))
+        __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "p"}
+
+    with pytest.raises(ConfigurationError, match="chosen once per hierarchy"):
+
+        class Child(Parent):
+            __versioned__ = {"columns": {"version": "other"}}
+            __mapper_args__ = {"polymorphic_identity": "c"}
+
+
+def test_bad_history_table_names_are_refused() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    class Parent(Versioned, Other):
+        __tablename__ = "parent"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        kind: Mapped[str] = mapped_column(String(10))
+        __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "p"}
+
+    with pytest.raises(ConfigurationError, match="single-table subclass shares"):
+
+        class Single(Parent):
+            __versioned__ = {"table": "single_history"}
+            __mapper_args__ = {"polymorphic_identity": "s"}
+
+    with pytest.raises(ConfigurationError, match="must be a non-empty table name"):
+
+        class Unnamed(Versioned, Other):
+            __tablename__ = "unnamed"
+            __versioned__ = {"table": ""}
+            id: Mapped[int] = mapped_column(primary_key=True)
+
+    with pytest.raises(ConfigurationError, match=r"already has a table of that name; choose"):
+
+        class Taken(Versioned, Other):
+            __tablename__ = "taken"
+            __versioned__ = {"table": "parent"}
+            id: Mapped[int] = mapped_column(primary_key=True)
