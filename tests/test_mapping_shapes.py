@@ -17,17 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, String, inspect, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, String, Table, inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from sqlalchemy_chronicle import (
+    ChangeLog,
     ConfigurationError,
+    UnversionedTableWarning,
     Versioned,
     as_of,
     configure,
+    format_row_id,
     history,
     query_as_of,
     restore,
+    versioned_table,
 )
 from sqlalchemy_chronicle.config import LIBRARY_COLUMNS
 from sqlalchemy_chronicle.schema.columns import COPIED_PREFIX
@@ -40,14 +44,17 @@ from .models_shapes import (
     Course,
     Enrollment,
     Keeper,
+    Member,
     Mood,
     Puppy,
     Release,
     Shelf,
     TaskInstance,
     TaskInstanceHistory,
+    Team,
     Typed,
     Volume,
+    team_member,
 )
 from .support import FrozenClock
 
@@ -449,3 +456,91 @@ def test_bad_history_table_names_are_refused() -> None:
             __tablename__ = "taken"
             __versioned__ = {"table": "parent"}
             id: Mapped[int] = mapped_column(primary_key=True)
+
+
+# -- association tables (secondary=) --------------------------------------------------------------
+
+
+def test_links_through_an_association_table_have_a_past(
+    session: Session, clock: FrozenClock
+) -> None:
+    """``team_member`` is versioned by itself: Member.teams goes through the Table object."""
+    link = versioned_table(team_member)
+    assert link.__history__.__table__.name == "team_member_history"  # type: ignore[attr-defined]
+    team_a, team_b = Team(id=1, name="a"), Team(id=2, name="b")
+    t1 = clock.advance(seconds=1)
+    member = Member(id=7, name="m", teams=[team_a])
+    session.add_all([member, team_b])
+    session.commit()
+    t2 = clock.advance(seconds=1)
+    member.teams = [team_b, team_a]
+    session.commit()
+    t3 = clock.advance(seconds=1)
+    member.teams.remove(team_a)
+    session.commit()
+    t4 = clock.advance(seconds=1)
+    session.delete(member)
+    session.commit()
+    session.expunge_all()
+
+    expected = {t1: ["a"], t2: ["a", "b"], t3: ["b"], t4: None}
+    for when, names in expected.items():
+        with as_of(session, when) as past:
+            then = past.get(Member, 7)
+            assert ([team.name for team in then.teams] if then else None) == names
+            joined = past.scalars(select(Team.name).join(Member.teams).order_by(Team.id)).all()
+            assert joined == (names or [])
+
+    operation = link.__history__.__chronicle_columns__.operation
+    to_a = [getattr(v, operation) for v in history(session, link, (7, 1))]
+    to_b = [getattr(v, operation) for v in history(session, link, (7, 2))]
+    assert (to_a, to_b) == (["insert", "delete"], ["insert", "delete"])
+    logged = session.execute(
+        select(ChangeLog.event_type, ChangeLog.row_id)
+        .where(ChangeLog.table_name == "team_member")
+        .order_by(ChangeLog.id)
+    ).all()
+    assert [tuple(row) for row in logged] == [
+        ("INSERT", format_row_id((7, 1))),
+        ("INSERT", format_row_id((7, 2))),
+        ("DELETE", format_row_id((7, 1))),
+        ("DELETE", format_row_id((7, 2))),
+    ]
+
+
+def test_an_association_table_the_library_cannot_see_is_warned_of() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    class Left(Versioned, Other):
+        __tablename__ = "left_side"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        rights: Mapped[list[Right]] = relationship(secondary=lambda: pairing)
+
+    class Right(Versioned, Other):
+        __tablename__ = "right_side"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    pairing = Table(
+        "pairing",
+        Other.metadata,
+        Column("left_id", ForeignKey("left_side.id"), primary_key=True),
+        Column("right_id", ForeignKey("right_side.id"), primary_key=True),
+    )
+    with pytest.warns(UnversionedTableWarning, match=r"Left.rights goes through .*'pairing'"):
+        Other.registry.configure()
+    assert "pairing_history" not in Other.metadata.tables
+    versioned_table(pairing)
+    assert "pairing_history" in Other.metadata.tables
+
+
+def test_versioned_table_refuses_what_it_cannot_version() -> None:
+    metadata = MetaData()
+    keyless = Table("keyless", metadata, Column("a", Integer), Column("b", Integer))
+    with pytest.raises(ConfigurationError, match="has no primary key"):
+        versioned_table(keyless)
+    with pytest.raises(ConfigurationError, match="takes a Table"):
+        versioned_table("team_member")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="versioned already"):
+        versioned_table(Enrollment.__table__)  # type: ignore[arg-type]
+    assert versioned_table(team_member) is versioned_table(team_member)

@@ -34,7 +34,7 @@ from sqlalchemy.types import TypeEngine
 from .. import types
 from ..config import clock_time, library_column_names
 from ..instants import to_utc
-from ..schema.history import RETIRED_COLUMN
+from ..schema.history import RETIRED_COLUMN, settle_types
 from ..schema.tables import Transaction
 
 if TYPE_CHECKING:
@@ -55,7 +55,16 @@ log = logging.getLogger("alembic.sqlalchemy_chronicle")
 
 def setup(plugin: Plugin) -> None:
     """Register the autogenerate hooks with Alembic (called by Alembic for the entry point)."""
+    plugin.add_autogenerate_comparator(_settle_types, "schema", priority=DispatchPriority.FIRST)
     plugin.add_autogenerate_comparator(_hook_rendering, "schema", priority=DispatchPriority.LAST)
+
+
+def _settle_types(
+    autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps, schemas: Any
+) -> PriorityDispatchResult:
+    """Give history columns copied from untyped foreign-key columns their type before comparing."""
+    settle_types()
+    return PriorityDispatchResult.CONTINUE
 
 
 _rendered = False

@@ -50,6 +50,7 @@ convert once per distinct value (:class:`~sqlalchemy_chronicle.types.UTCDateTime
 from __future__ import annotations
 
 import itertools
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -77,7 +78,8 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import LRUCache
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, UnversionedTableWarning
+from ..schema._base import LibraryBase
 from ..schema.history import (
     INTERVAL_COLUMNS,
     HistorySpec,
@@ -175,8 +177,27 @@ def _compile_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
         live = element._deannotate()
         if isinstance(live, Table) and table_history(live) is not None:
             return _render_as_of(element, live, compiler, kw)
+        if isinstance(live, Table):
+            _warn_unversioned(live)
     rendered: str = compiler.visit_table(element, **kw)  # type: ignore[no-untyped-call]
     return rendered
+
+
+def _warn_unversioned(live: Table) -> None:
+    """Warn that a time-travel read takes ``live`` as it is now.
+
+    Statements compile once per shape (SQLAlchemy's compiled cache), and Python shows a warning
+    once per message and place, so an application sees it about once per table.
+    """
+    if live.info.get("chronicle") or live.key in LibraryBase.metadata.tables:
+        return
+    warnings.warn(
+        f"a time-travel read takes the table {live.fullname!r} as it is now: it keeps no "
+        "history (version its class, or call sqlalchemy_chronicle.versioned_table() on an "
+        "association table)",
+        UnversionedTableWarning,
+        stacklevel=2,
+    )
 
 
 @compiles(Column)

@@ -54,6 +54,7 @@ from sqlalchemy import (
     Unicode,
     UnicodeText,
     and_,
+    event,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, Mapper, object_session
@@ -75,8 +76,11 @@ __all__ = [
     "TableHistory",
     "Version",
     "build_history",
+    "link_spec",
+    "settle_types",
     "spec_for",
     "table_history",
+    "versioned_specs",
 ]
 
 RETIRED_COLUMN: Final = "retired_values"
@@ -158,6 +162,8 @@ class TableHistory:
     live: Table
     history: Table
     key: list[Column[Any]]
+    mapper: Mapper[Any] | None = None
+    """The mapper whose history this table started, for a hierarchy's base table."""
     """The history columns of the row identity (the primary key without ``version``), in the
     order of the versioned mapper's identity key."""
     copied: list[tuple[Column[Any], Column[Any]]] = field(default_factory=list)
@@ -288,6 +294,28 @@ def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
     return _specs.get(mapper) if isinstance(mapper, Mapper) else None
 
 
+def versioned_specs() -> list[HistorySpec]:
+    """The specs of every versioned mapper there is."""
+    return list(_specs.values())
+
+
+def link_spec(live: Table) -> HistorySpec | None:
+    """The spec of the class :func:`~sqlalchemy_chronicle.versioned_table` mapped to ``live``.
+
+    None unless ``live`` is an association table versioned by that function: its rows are
+    written by relationships (``secondary=``), so capture reads its changes from them.
+    """
+    found = _tables.get(live)
+    if found is None:
+        return None
+    spec = _specs.get(found[0].mapper) if found[0].mapper is not None else None
+    return spec if spec is not None and getattr(spec.mapper.class_, LINK_MARK, False) else None
+
+
+LINK_MARK: Final = "__chronicle_link__"
+"""Class attribute set on the classes :func:`~sqlalchemy_chronicle.versioned_table` maps."""
+
+
 def table_history(live: Table) -> tuple[TableHistory, TableHistory] | None:
     """The history of a versioned live table and its hierarchy's base table, or None.
 
@@ -338,7 +366,31 @@ def _copy_column(column: Column[Any], names: LibraryColumns) -> Column[Any]:
         autoincrement=False,
         info={"chronicle": "copied"},
     )
+    if column.type._isnull:
+        _untyped.append((column, copy))
     return copy
+
+
+_untyped: list[tuple[Column[Any], Column[Any]]] = []
+"""Copies of live columns whose type was not known yet: a foreign-key column declared without a
+type takes its target's once the target column exists, which may be after the copy was made."""
+
+
+def settle_types() -> None:
+    """Give copies of untyped live columns the type their live column has taken since.
+
+    Called when another class is versioned, when the mappers are configured, before a history
+    table is created and before Alembic compares the schema.
+    """
+    if not _untyped:
+        return
+    waiting = []
+    for live, copy in _untyped:
+        if live.type._isnull:
+            waiting.append((live, copy))
+        else:
+            copy.type = live.type
+    _untyped[:] = waiting
 
 
 def _add_copies(
@@ -446,12 +498,17 @@ def _new_history_table(
     history = Table(
         name, metadata, *pk_copies, *extra, schema=live.schema, info={"chronicle": "history"}
     )
+    event.listen(history, "before_create", _settle_before_create)
     if base:
         Index(_index_name(name, ("transaction_id",)), history.c.transaction_id)
     table = TableHistory(live=live, history=history, key=pk_copies)
     table.copied.extend(zip(identity, pk_copies, strict=True))
     _add_copies(table, live.columns, excluded, names)
     return table
+
+
+def _settle_before_create(target: Table, connection: Any, **kw: Any) -> None:
+    settle_types()
 
 
 def _library_columns(mapper: Mapper[Any], parent: HistorySpec | None) -> LibraryColumns:
@@ -513,6 +570,7 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
     """Create the history table(s) and mapped history class for a newly constructed mapper."""
     if mapper in _specs:
         return _specs[mapper]
+    settle_types()
     cls = mapper.class_
     parent = spec_for(mapper.inherits) if mapper.inherits is not None else None
     live = mapper.local_table
@@ -566,6 +624,8 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         columns=names,
     )
     _specs[mapper] = spec
+    if parent is None:
+        tables[0].mapper = mapper
     for table in tables:
         _tables[table.live] = (table, tables[0])
     cls.__history__ = history_class
