@@ -32,9 +32,9 @@ def _page_id(path: Path) -> str:
 @pytest.fixture
 def library_defaults() -> Iterator[None]:
     """Whatever a page configures, the next test finds the library's defaults."""
-    configure(clock=None, strict=False, changelog=True)
+    configure(clock=None, strict=False, changelog=True, columns=None)
     yield
-    configure(clock=None, strict=False, changelog=True)
+    configure(clock=None, strict=False, changelog=True, columns=None)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=_page_id)
