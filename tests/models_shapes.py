@@ -40,12 +40,12 @@ SCHEMA = os.environ.get("CHRONICLE_TEST_SCHEMA", "chronicle_s")
 
 
 class Shelf(Versioned, Base):
-    """A schema-qualified table, parent of :class:`Volume`."""
+    """A schema-qualified table, parent of :class:`Volume`; its key's column is named otherwise."""
 
     __tablename__ = "shelf"
     __table_args__ = {"schema": SCHEMA}
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column("shelf_no", key="number", primary_key=True, autoincrement=False)
     label: Mapped[str] = mapped_column(String(40))
     volumes: Mapped[list[Volume]] = relationship(back_populates="shelf", order_by="Volume.id")
 
@@ -58,7 +58,7 @@ class Volume(Versioned, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     title: Mapped[str] = mapped_column(String(40))
-    shelf_id: Mapped[int | None] = mapped_column(ForeignKey(f"{SCHEMA}.shelf.id"))
+    shelf_id: Mapped[int | None] = mapped_column(ForeignKey(f"{SCHEMA}.shelf.number"))
     shelf: Mapped[Shelf | None] = relationship(back_populates="volumes")
 
 
@@ -112,13 +112,14 @@ class Puppy(Dog):
 
 
 class Alias(Versioned, Base):
-    """Attributes whose columns are named otherwise, a Column key, and column properties."""
+    """Attributes whose columns are named otherwise (a unique one among them), a Column key, and
+    column properties."""
 
     __tablename__ = "alias_row"
 
     id: Mapped[int] = mapped_column("alias_id", primary_key=True, autoincrement=False)
     title: Mapped[str] = mapped_column("title_text", String(40))
-    note: Mapped[str | None] = mapped_column("note_text", String(40), key="note_key")
+    note: Mapped[str | None] = mapped_column("note_text", String(40), key="note_key", unique=True)
     shout = column_property(func.upper(title))
     length: Mapped[int] = column_property(mapped_column("length_value", Integer, default=0))
 

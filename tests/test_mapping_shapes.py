@@ -31,6 +31,7 @@ from sqlalchemy_chronicle import (
     history,
     query_as_of,
     restore,
+    restore_all,
     versioned_table,
 )
 from sqlalchemy_chronicle.config import LIBRARY_COLUMNS
@@ -73,6 +74,8 @@ class Shape:
     """A relationship's value, from a live or past object (not from a version)."""
     restored: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda state: state
     """The values a restore of ``state`` gives the row inserted again."""
+    set_based: bool = True
+    """Whether ``restore_all`` takes the class (not a joined hierarchy's, see its docs)."""
 
 
 def _volume(session: Session) -> Volume:
@@ -171,6 +174,7 @@ SHAPES = [
         _change_puppy,
         _named("id", "kind", "name", "fur", "breed", "puppy_teeth", "keeper_id"),
         lambda puppy: puppy.keeper.name,
+        set_based=False,
     ),
     Shape(
         "column-names-and-properties",
@@ -281,6 +285,18 @@ def test_a_row_of_each_shape_travels_in_time(
     assert restored is not None
     session.expunge_all()
     assert shape.read(session.get_one(model, key)) == shape.restored(states[-1])
+    session.expunge_all()
+
+    if shape.set_based:
+        clock.advance(seconds=1)
+        session.delete(session.get_one(model, key))
+        session.commit()
+        clock.advance(seconds=1)
+        result = restore_all(session, model, as_of=inserted)
+        session.commit()
+        assert (result.inserted, result.updated, result.deleted) == (1, 0, 0)
+        session.expunge_all()
+        assert shape.read(session.get_one(model, key)) == states[0]
 
 
 def test_the_history_table_takes_the_chosen_name_beside_the_application_table() -> None:
