@@ -560,3 +560,70 @@ def test_versioned_table_refuses_what_it_cannot_version() -> None:
     with pytest.raises(ConfigurationError, match="versioned already"):
         versioned_table(Enrollment.__table__)  # type: ignore[arg-type]
     assert versioned_table(team_member) is versioned_table(team_member)
+
+
+def test_a_joined_hierarchy_with_renamed_library_columns(db: Engine, clock: FrozenClock) -> None:
+    """Subclass tables three levels deep, their columns named like library columns renamed."""
+
+    class Other(DeclarativeBase):
+        pass
+
+    class Doc(Versioned, Other):
+        __tablename__ = "shape_doc"
+        __versioned__ = {"columns": {"version": "rev", "valid_from": "since", "operation": "op"}}
+        id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+        kind: Mapped[str] = mapped_column(String(10))
+        operation: Mapped[str] = mapped_column(String(10))
+        __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "doc"}
+
+    class Memo(Doc):
+        __tablename__ = "shape_memo"
+        id: Mapped[int] = mapped_column(ForeignKey("shape_doc.id"), primary_key=True)
+        version: Mapped[int]
+        __mapper_args__ = {"polymorphic_identity": "memo"}
+
+    class Note(Memo):
+        __tablename__ = "shape_note"
+        id: Mapped[int] = mapped_column(ForeignKey("shape_memo.id"), primary_key=True)
+        valid_from: Mapped[str] = mapped_column(String(10))
+        __mapper_args__ = {"polymorphic_identity": "note"}
+
+    def read(row: Any) -> tuple[Any, ...]:
+        return (row.id, row.operation, row.version, row.valid_from)
+
+    Other.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            times = [clock.now]
+            times.append(clock.advance(seconds=1))
+            note = Note(id=1, operation="o1", version=10, valid_from="vf1")
+            session.add(note)
+            session.commit()
+            times.append(clock.advance(seconds=1))
+            note.operation, note.version, note.valid_from = "o2", 11, "vf2"
+            session.commit()
+            times.append(clock.advance(seconds=1))
+            session.delete(note)
+            session.commit()
+            states = [None, (1, "o1", 10, "vf1"), (1, "o2", 11, "vf2"), None]
+            for when, state in zip(times, states, strict=True):
+                found = session.scalars(query_as_of(Note, when)).all()
+                assert [read(row) for row in found] == ([state] if state else [])
+                with as_of(session, when) as past:
+                    then = past.get(Note, 1)
+                    assert (read(then) if then else None) == state
+            versions = history(session, Note, 1)
+            assert [(v.rev, v.op, v.version) for v in versions] == [  # type: ignore[attr-defined]
+                (1, "insert", 10),
+                (2, "update", 11),
+                (3, "delete", 11),
+            ]
+            assert [v.since for v in versions] == times[1:]  # type: ignore[attr-defined]
+            clock.advance(seconds=1)
+            restore(session, Note, 1, as_of=times[2])
+            session.commit()
+            session.expunge_all()
+            assert read(session.get_one(Note, 1)) == states[2]
+    finally:
+        ours = [table for table in Other.metadata.sorted_tables if table.name.startswith("shape_")]
+        Other.metadata.drop_all(db, tables=ours)
