@@ -17,7 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, String, Table, inspect, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from sqlalchemy_chronicle import (
@@ -627,3 +639,23 @@ def test_a_joined_hierarchy_with_renamed_library_columns(db: Engine, clock: Froz
     finally:
         ours = [table for table in Other.metadata.sorted_tables if table.name.startswith("shape_")]
         Other.metadata.drop_all(db, tables=ours)
+
+
+def test_core_statements_on_an_association_table_through_the_session_are_versioned(
+    session: Session, clock: FrozenClock
+) -> None:
+    """``insert(team_member)`` and ``delete(team_member)``: the table has no class of the
+    application's to write it through, so its Core statements are versioned."""
+    link = versioned_table(team_member)
+    session.add_all([Member(id=1, name="m"), Team(id=1, name="a"), Team(id=2, name="b")])
+    session.commit()
+    clock.advance(seconds=1)
+    session.execute(insert(team_member).values(member_id=1, team_id=1))
+    session.execute(insert(team_member), [{"member_id": 1, "team_id": 2}])
+    session.commit()
+    clock.advance(seconds=1)
+    session.execute(delete(team_member).where(team_member.c.team_id == 1))
+    session.commit()
+    to_a = [v.operation for v in history(session, link, (1, 1))]
+    to_b = [v.operation for v in history(session, link, (1, 2))]
+    assert (to_a, to_b) == (["insert", "delete"], ["insert"])
