@@ -247,7 +247,7 @@ class Typed(Versioned, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     mood: Mapped[Mood] = mapped_column(Enum(Mood, name="typed_mood"))
-    doc: Mapped[Any] = mapped_column(JSON)
+    doc: Mapped[Any] = mapped_column(JSON().with_variant(postgresql.JSONB(), "postgresql"))
     numbers: Mapped[list[int]] = mapped_column(
         JSON().with_variant(postgresql.ARRAY(Integer), "postgresql")
     )

@@ -106,7 +106,9 @@ class Version:
     ``version``, ``valid_from``, ``valid_to``, ``operation`` and ``transaction_id``. They are
     typed as mapped attributes, so that ``select(Article.__history__).where(
     Article.__history__.valid_to.is_(None))`` type-checks; the model's own columns are not known
-    to a type checker on the history class.
+    to a type checker on the history class. A class that gave the library's columns other names
+    (``__versioned__ = {"columns": {...}}``) has them under those names instead, and its own
+    attributes under theirs (``ReleaseHistory.version`` is then the model's ``version``).
     """
 
     __versioned_class__: ClassVar[type[Any]]
