@@ -33,14 +33,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from sqlalchemy_chronicle import (
+    Change,
     ChangeLog,
     ConfigurationError,
     UnversionedTableWarning,
     Versioned,
     as_of,
+    changes,
     configure,
     format_row_id,
     history,
+    next_version,
+    previous_version,
     query_as_of,
     restore,
     restore_all,
@@ -321,12 +325,23 @@ def test_the_history_table_takes_the_chosen_name_beside_the_application_table() 
 def test_library_columns_take_the_chosen_names(session: Session, clock: FrozenClock) -> None:
     history_table = Release.__history__.__table__  # type: ignore[attr-defined]
     assert "chronicle_version" in history_table.c["version"].name
-    session.add(Release(id=1, version="1.0"))
+    release = Release(id=1, version="1.0")
+    session.add(release)
     session.commit()
     found = session.execute(
         select(Release.__history__.version, Release.__history__.chronicle_version)  # type: ignore[attr-defined]
     ).one()
     assert tuple(found) == ("1.0", 1)
+    clock.advance(seconds=1)
+    release.version = "1.1"
+    session.commit()
+    first, second = history(session, Release, 1)
+    assert previous_version(session, second) is first
+    assert next_version(session, first) is second
+    assert previous_version(session, first) is None
+    assert changes(first, second) == {"version": Change("1.0", "1.1")}
+    assert "v1 insert" in repr(first)
+    assert first.transaction.id == first.chronicle_transaction_id  # type: ignore[attr-defined]
 
 
 def test_schema_qualified_history_lives_in_the_schema() -> None:
