@@ -605,6 +605,7 @@ def test_a_joined_hierarchy_with_renamed_library_columns(db: Engine, clock: Froz
 
     class Memo(Doc):
         __tablename__ = "shape_memo"
+        __versioned__ = {"table": "shape_memo_versions"}
         id: Mapped[int] = mapped_column(ForeignKey("shape_doc.id"), primary_key=True)
         version: Mapped[int]
         __mapper_args__ = {"polymorphic_identity": "memo"}
@@ -617,6 +618,9 @@ def test_a_joined_hierarchy_with_renamed_library_columns(db: Engine, clock: Froz
 
     def read(row: Any) -> tuple[Any, ...]:
         return (row.id, row.operation, row.version, row.valid_from)
+
+    memo_history = Memo.__history__.__table__  # type: ignore[attr-defined]
+    assert (memo_history.name, memo_history.c["version"].name) == ("shape_memo_versions", "rev")
 
     Other.metadata.create_all(db)
     try:
