@@ -3,7 +3,8 @@
 The layers, in the order data flows through them (see ``docs/concepts.md``, "Architecture"):
 the foundations, ``schema`` (declare), ``capture``, ``write``, ``read``, ``recovery`` (restore)
 and ``operate``; the package's ``__init__`` and ``mixin`` put them together, and ``asyncio``
-mirrors the API for ``AsyncSession``. A module imports
+mirrors the API for ``AsyncSession``; ``viewer``, the history viewer for admin frameworks, sits
+above them all. A module imports
 only from its own layer and the layers before it, and every import counts, the ones under
 ``TYPE_CHECKING`` included.
 """
@@ -18,7 +19,17 @@ import sqlalchemy_chronicle
 PACKAGE = Path(sqlalchemy_chronicle.__file__).parent
 NAME = "sqlalchemy_chronicle"
 
-LAYERS = ["foundation", "schema", "capture", "write", "read", "recovery", "operate", "top"]
+LAYERS = [
+    "foundation",
+    "schema",
+    "capture",
+    "write",
+    "read",
+    "recovery",
+    "operate",
+    "top",
+    "viewer",
+]
 FOUNDATION = {"errors", "config", "instants", "types"}
 TOP = {"__init__", "asyncio", "mixin"}
 

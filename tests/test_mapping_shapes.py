@@ -678,3 +678,31 @@ def test_core_statements_on_an_association_table_through_the_session_are_version
     to_a = [v.operation for v in history(session, link, (1, 1))]
     to_b = [v.operation for v in history(session, link, (1, 2))]
     assert (to_a, to_b) == (["insert", "delete"], ["insert"])
+
+
+def test_the_history_viewer_reads_renamed_library_columns(
+    session: Session, clock: FrozenClock
+) -> None:
+    from sqlalchemy_chronicle.viewer.core import HistoryViewer
+
+    release = Release(id=1, version="1.0", operation="ship")
+    session.add(release)
+    session.commit()
+    shipped = clock.now
+    clock.advance(seconds=1)
+    release.version = "1.1"
+    session.commit()
+    viewer = HistoryViewer([Release], page_size=10)
+    page = viewer.timeline(session, Release, (1,))
+    assert [(e.version, e.operation, e.changed) for e in page.entries] == [
+        (2, "update", ("version",)),
+        (1, "insert", ("id", "version", "operation")),
+    ]
+    assert (page.latest, page.deleted) == (2, False)
+    then = viewer.as_of(session, Release, (1,), shipped)
+    assert dict(then.values)["version"] == "1.0"
+    assert [
+        (f.name, f.old, f.new)
+        for f in viewer.diff(session, Release, (1,), 1, 2).fields
+        if f.changed
+    ] == [("version", "1.0", "1.1")]

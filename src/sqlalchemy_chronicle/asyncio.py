@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -50,21 +50,62 @@ __all__ = [
 T = TypeVar("T")
 
 
-async def history(session: AsyncSession, target: Any, key: Any = MISSING, /) -> list[Version]:
+@overload
+async def history(session: AsyncSession, target: type[T], key: Any, /) -> list[Version[T]]: ...
+@overload
+async def history(session: AsyncSession, target: T, /) -> list[Version[T]]: ...
+
+
+async def history(session: AsyncSession, target: Any, key: Any = MISSING, /) -> list[Version[Any]]:
     """Every version of one row, oldest first; see :func:`sqlalchemy_chronicle.history`."""
     if key is MISSING:
         return await session.run_sync(lambda s: query.history(s, target))
     return await session.run_sync(lambda s: query.history(s, target, key))
 
 
-async def previous_version(session: AsyncSession, version: Version) -> Version | None:
+async def previous_version(session: AsyncSession, version: Version[T]) -> Version[T] | None:
     """The version before ``version``; see :func:`sqlalchemy_chronicle.previous_version`."""
     return await session.run_sync(lambda s: query.previous_version(s, version))
 
 
-async def next_version(session: AsyncSession, version: Version) -> Version | None:
+async def next_version(session: AsyncSession, version: Version[T]) -> Version[T] | None:
     """The version after ``version``; see :func:`sqlalchemy_chronicle.next_version`."""
     return await session.run_sync(lambda s: query.next_version(s, version))
+
+
+@overload
+async def restore(
+    session: AsyncSession,
+    version: Version[T],
+    /,
+    *,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
+) -> T | None: ...
+@overload
+async def restore(
+    session: AsyncSession,
+    cls: type[T],
+    key: Any,
+    /,
+    *,
+    as_of: TimeLike | None = None,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
+) -> T | None: ...
+@overload
+async def restore(
+    session: AsyncSession,
+    obj: T,
+    /,
+    *,
+    as_of: TimeLike,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
+) -> T | None: ...
 
 
 async def restore(
