@@ -510,6 +510,7 @@ def test_links_through_an_association_table_have_a_past(
     """``team_member`` is versioned by itself: Member.teams goes through the Table object."""
     link = versioned_table(team_member)
     assert link.__history__.__table__.name == "team_member_history"  # type: ignore[attr-defined]
+    Member.registry.configure()  # cascade=False: the link class's registry is not tied to it
     team_a, team_b = Team(id=1, name="a"), Team(id=2, name="b")
     t1 = clock.advance(seconds=1)
     member = Member(id=7, name="m", teams=[team_a])
