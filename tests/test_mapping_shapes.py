@@ -551,6 +551,16 @@ def test_links_through_an_association_table_have_a_past(
         ("DELETE", format_row_id((7, 2))),
     ]
 
+    clock.advance(seconds=1)
+    session.add(Member(id=7, name="back"))
+    session.flush()
+    assert restore_all(session, link, as_of=t2).inserted == 2  # the links, set-based
+    session.commit()
+    session.expunge_all()
+    assert [team.name for team in session.get_one(Member, 7).teams] == ["a", "b"]
+    to_a = [getattr(v, operation) for v in history(session, link, (7, 1))]
+    assert to_a == ["insert", "delete", "restore"]
+
 
 def test_an_association_table_the_library_cannot_see_is_warned_of() -> None:
     class Other(DeclarativeBase):
