@@ -34,9 +34,10 @@ from .errors import (
     RestoreConflictError,
     RestoreError,
     UnsupportedStatementError,
+    UnversionedTableWarning,
 )
 from .instants import TimeLike, set_default_timezone
-from .mixin import Versioned
+from .mixin import Versioned, versioned_table
 from .operate.backfill import backfill_history
 from .read.changelog import (
     changelog_between,
@@ -83,6 +84,7 @@ __all__ = [
     "TimeLike",
     "Transaction",
     "UnsupportedStatementError",
+    "UnversionedTableWarning",
     "Version",
     "Versioned",
     "__version__",
@@ -108,4 +110,5 @@ __all__ = [
     "restore_all",
     "set_default_timezone",
     "use_sqlite_savepoints",
+    "versioned_table",
 ]

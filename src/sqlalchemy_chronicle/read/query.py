@@ -71,7 +71,8 @@ from ..errors import (
     ReadOnlyError,
 )
 from ..instants import TimeLike, to_instant
-from ..schema.history import HistorySpec, Version, spec_for
+from ..schema.columns import stamp
+from ..schema.history import RETIRED_COLUMN, HistorySpec, Version, spec_for
 from . import _asof
 
 __all__ = [
@@ -339,7 +340,7 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     query = (
         select(entity)
         .where(*criteria)
-        .order_by(entity.version)
+        .order_by(getattr(entity, root.columns.version))
         .execution_options(populate_existing=True)
     )
     return list(session.scalars(query))
@@ -361,15 +362,16 @@ def previous_version(session: Session, version: Version[M]) -> Version[M] | None
     example), else read by primary key.
     """
     refuse_async(session, "previous_version")
-    if version.version <= 1:
+    number: int = stamp(version, "version")
+    if number <= 1:
         return None
-    return _neighbour(session, version, version.version - 1)
+    return _neighbour(session, version, number - 1)
 
 
 def next_version(session: Session, version: Version[M]) -> Version[M] | None:
     """The version after ``version`` of the same row, or None for the latest one."""
     refuse_async(session, "next_version")
-    return _neighbour(session, version, version.version + 1)
+    return _neighbour(session, version, stamp(version, "version") + 1)
 
 
 class Change(NamedTuple):
@@ -401,8 +403,8 @@ def changes(old: Version[M] | None, new: Version[M]) -> dict[str, Change]:
         after = getattr(new, prop.key, None)
         if before != after:
             found[prop.key] = Change(before, after)
-    retired_before = (old.retired_values if old is not None else None) or {}
-    retired_after = new.retired_values or {}
+    retired_before = (stamp(old, RETIRED_COLUMN) if old is not None else None) or {}
+    retired_after = stamp(new, RETIRED_COLUMN) or {}
     for name in [*retired_before, *(n for n in retired_after if n not in retired_before)]:
         if name not in found and retired_before.get(name) != retired_after.get(name):
             found[name] = Change(retired_before.get(name), retired_after.get(name))
