@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import configure, use_sqlite_savepoints
 
-from . import models_columns, models_travel  # noqa: F401 - register their tables on Base
+from . import models_columns, models_shapes, models_travel  # noqa: F401 - their tables on Base
 from .models import Base
-from .support import FrozenClock, StatementCounter
+from .support import FrozenClock, StatementCounter, attach_schema
 
 KNOWN = {
     "sqlite": "sqlite:///{tmp}/chronicle-test.db",
@@ -72,11 +72,23 @@ def engine(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
         pytest.fail(
             f"database {db_url!r} was asked for but cannot be reached: {exc}", pytrace=False
         )
+    _create_schema(engine, tmp_path_factory)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     yield engine
     Base.metadata.drop_all(engine)
     engine.dispose()
+
+
+def _create_schema(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Make the schema of the schema-qualified test models (models_shapes.SCHEMA) exist."""
+    if engine.dialect.name == "sqlite":
+        attach_schema(engine, tmp_path_factory.mktemp("schema") / "schema.db")
+        return
+    quoted = engine.dialect.identifier_preparer.quote_schema(models_shapes.SCHEMA)
+    what = "SCHEMA" if engine.dialect.name == "postgresql" else "DATABASE"
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE {what} IF NOT EXISTS {quoted}"))
 
 
 def _clear(engine: Engine) -> None:

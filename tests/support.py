@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from sqlalchemy import Connection, Engine, MetaData, Table, select
+from sqlalchemy import Connection, Engine, MetaData, Table, event, select
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import Version
@@ -49,6 +49,18 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+def attach_schema(engine: Engine, path: Path | str = ":memory:") -> None:
+    """Attach a database to every new SQLite connection of ``engine`` under the name of the
+    schema of tests/models_shapes.py, so that ``Base.metadata.create_all(engine)`` works."""
+    from .models_shapes import SCHEMA
+
+    def attach(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.execute(f"ATTACH DATABASE '{path}' AS {SCHEMA}")
+
+    event.listen(engine, "connect", attach)
+    engine.dispose()
 
 
 def versions(session: Session, history_class: type[Version], **key: Any) -> list[Any]:

@@ -35,9 +35,9 @@ def _page_id(path: Path) -> str:
 @pytest.fixture
 def library_defaults() -> Iterator[None]:
     """Whatever a page configures, the next test finds the library's defaults."""
-    configure(clock=None, strict=False, changelog=True)
+    configure(clock=None, strict=False, changelog=True, columns=None)
     yield
-    configure(clock=None, strict=False, changelog=True)
+    configure(clock=None, strict=False, changelog=True, columns=None)
 
 
 PAGE_ENGINE = 'engine = create_engine("sqlite://")'

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy_chronicle import Transaction, Versioned
 
 from .models import Article, Car, Employee, Manager, Note, Tag, Vehicle
-from .support import FrozenClock, versions
+from .support import FrozenClock, attach_schema, versions
 
 ArticleHistory = Article.__history__
 
@@ -388,6 +388,7 @@ def test_pendulum_travel_moves_the_default_clock_on_sqlite(clock: FrozenClock) -
 
     configure(clock=None)
     engine = create_engine("sqlite://")
+    attach_schema(engine)
     Base.metadata.create_all(engine)
     moment = pendulum.datetime(2001, 2, 3, 4, 5, 6, 7, tz="UTC")
     with pendulum.travel_to(moment, freeze=True), Session(engine) as session:

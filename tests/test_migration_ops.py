@@ -24,15 +24,22 @@ from sqlalchemy_chronicle.types import JSONDocument
 NAMES = ['we"ird', "back\\slash", "it's", "dotted.name", "plain"]
 
 
+@pytest.fixture(params=["retired_values", "chronicle_retired"])
+def retired(request: pytest.FixtureRequest) -> str:
+    """The name of the history table's ``retired_values`` column: its default, or a chosen one."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-def odd_table(engine: Engine) -> Iterator[Table]:
+def odd_table(engine: Engine, retired: str) -> Iterator[Table]:
     metadata = MetaData()
     table = Table(
         "odd_history",
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("version", Integer, primary_key=True, autoincrement=False),
-        Column("retired_values", JSONDocument),
+        Column(retired, JSONDocument, key="retired_values"),
         *(Column(name, String(20)) for name in NAMES),
     )
     metadata.drop_all(engine)
@@ -53,11 +60,14 @@ def operations(connection: Any) -> Operations:
     return Operations(MigrationContext.configure(connection))
 
 
-def test_retiring_keeps_every_value_whatever_the_name(engine: Engine, odd_table: Table) -> None:
+def test_retiring_keeps_every_value_whatever_the_name(
+    engine: Engine, odd_table: Table, retired: str
+) -> None:
+    chosen = {} if retired == "retired_values" else {"retired_column": retired}
     with engine.begin() as connection:
         op = operations(connection)
         for name in NAMES:
-            op.retire_history_column("odd_history", name)  # type: ignore[attr-defined]
+            op.retire_history_column("odd_history", name, **chosen)  # type: ignore[attr-defined]
     with engine.connect() as connection:
         query = select(odd_table.c.retired_values).order_by(odd_table.c.version)
         kept = connection.scalars(query).all()
@@ -66,12 +76,12 @@ def test_retiring_keeps_every_value_whatever_the_name(engine: Engine, odd_table:
     with engine.begin() as connection:
         op = operations(connection)
         for name in reversed(NAMES):
-            op.unretire_history_column("odd_history", name, String(20))  # type: ignore[attr-defined]
+            op.unretire_history_column("odd_history", name, String(20), **chosen)  # type: ignore[attr-defined]
     with engine.connect() as connection:
         preparer = connection.dialect.identifier_preparer
         columns = ", ".join(preparer.quote(name) for name in NAMES)
         back = connection.execute(
-            text(f"SELECT {columns}, retired_values FROM odd_history ORDER BY version")
+            text(f"SELECT {columns}, {retired} FROM odd_history ORDER BY version")
         ).all()
     assert [tuple(row) for row in back] == [
         (*(f"v-{name}" for name in NAMES), None),
@@ -160,3 +170,50 @@ def test_an_unversioned_hierarchy_keeps_every_history_table(engine: Engine, mach
     dropped = [d[1].name for d in found if d[0] == "remove_table"]
     assert "machine_history" not in dropped
     assert "drill_history" not in dropped
+
+
+def test_a_retirement_names_a_chosen_retired_values_column(engine: Engine) -> None:
+    """A history table whose ``retired_values`` was given another name retires into that one."""
+
+    class Old(DeclarativeBase):
+        pass
+
+    class Gadget(Versioned, Old):
+        __tablename__ = "gadget"
+        __versioned__ = {"columns": {"retired_values": "kept_values"}}
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        size: Mapped[int | None] = mapped_column(Integer)
+
+    class New(DeclarativeBase):
+        pass
+
+    class Gadget2(Versioned, New):
+        __tablename__ = "gadget"
+        __versioned__ = {"columns": {"retired_values": "kept_values"}}
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+    tables = [Old.metadata.tables["gadget"], Gadget.__history__.__table__]  # type: ignore[attr-defined]
+    Old.metadata.drop_all(engine, tables=tables)
+    Old.metadata.create_all(engine, tables=tables)
+    try:
+        from alembic.autogenerate import produce_migrations
+
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    "include_name": lambda name, type_, _: (
+                        type_ != "table" or name in ("gadget", "gadget_history")
+                    )
+                },
+            )
+            migration = produce_migrations(context, New.metadata)
+        found = [
+            op
+            for table_ops in migration.upgrade_ops.ops  # type: ignore[union-attr]
+            for op in getattr(table_ops, "ops", [])
+            if getattr(op, "name", "") == "retire_history_column"
+        ]
+        assert [(op.column_name, op.retired_column) for op in found] == [("size", "kept_values")]
+    finally:
+        Old.metadata.drop_all(engine, tables=tables)

@@ -40,7 +40,7 @@ from sqlalchemy_chronicle.write import sql as chronicle_sql
 
 from .models import Article, Base, Car, Employee, Manager, Note, Tag, Vehicle
 from .models_travel import Order, OrderLine, Product
-from .support import START, FrozenClock, StatementCounter, assert_well_formed
+from .support import START, FrozenClock, StatementCounter, assert_well_formed, attach_schema
 
 History = Article.__history__
 IDS = (1, 2, 3, 4)
@@ -777,6 +777,7 @@ def check_many(session: Session, clock: FrozenClock, rows: int, expected: Restor
 
 def test_sqlite_without_the_savepoint_recipe_gets_a_warning(tmp_path: Any) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")  # the driver's own transactions
+    attach_schema(engine)
     Base.metadata.create_all(engine)
     try:
         with Session(engine) as session:

@@ -141,7 +141,7 @@ def test_history_table_name_clash_is_refused() -> None:
         __tablename__ = "clash_history"
         id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
-    with pytest.raises(ConfigurationError, match="already exists"):
+    with pytest.raises(ConfigurationError, match="already has a table of that name"):
 
         class Thing(Versioned, Other):
             __tablename__ = "clash"

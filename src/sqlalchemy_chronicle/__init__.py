@@ -36,9 +36,10 @@ from .errors import (
     RestoreConflictError,
     RestoreError,
     UnsupportedStatementError,
+    UnversionedTableWarning,
 )
 from .instants import TimeLike, set_default_timezone
-from .mixin import Versioned
+from .mixin import Versioned, versioned_table
 from .operate.backfill import backfill_history
 from .operate.ledger import Finding, VerificationReport, anchor_digest, seal_history, verify_history
 from .operate.redaction import RedactionResult, redact
@@ -103,6 +104,7 @@ __all__ = [
     "TimeLike",
     "Transaction",
     "UnsupportedStatementError",
+    "UnversionedTableWarning",
     "VerificationReport",
     "Version",
     "Versioned",
@@ -135,4 +137,5 @@ __all__ = [
     "set_default_timezone",
     "use_sqlite_savepoints",
     "verify_history",
+    "versioned_table",
 ]

@@ -1,4 +1,4 @@
-"""Library-wide settings: the clock, strict mode, the change-log switch, SQLite's savepoints.
+"""Library-wide settings: clock, strict mode, change log, library column names, SQLite savepoints.
 
 Each database transaction that changes versioned data gets one time, the ``valid_from`` of every
 version it writes. The time comes from a *clock*: a callable that receives the connection and
@@ -13,7 +13,7 @@ This module is one of the foundations: it imports nothing else of the package bu
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,8 +25,10 @@ from sqlalchemy.sql import functions
 from .errors import ConfigurationError
 
 __all__ = [
+    "LIBRARY_COLUMNS",
     "Clock",
     "changelog_enabled",
+    "check_column_names",
     "clock_time",
     "configure",
     "current_clock",
@@ -34,6 +36,7 @@ __all__ = [
     "default_clock",
     "is_strict",
     "ledger_enabled",
+    "library_column_names",
     "python_clock",
     "reading_engine",
     "use_sqlite_savepoints",
@@ -74,15 +77,28 @@ def default_clock(connection: Connection) -> dt.datetime:
     return database_clock(connection)
 
 
+LIBRARY_COLUMNS: Final = (
+    "version",
+    "valid_from",
+    "valid_to",
+    "operation",
+    "transaction_id",
+    "restored_from",
+    "retired_values",
+)
+"""The columns a history table adds to the copied ones, by their default names."""
+
+
 @dataclass
 class _Settings:
     clock: Clock
     strict: bool
     changelog: bool
     ledger: bool
+    columns: dict[str, str]
 
 
-_settings = _Settings(clock=default_clock, strict=False, changelog=True, ledger=False)
+_settings = _Settings(clock=default_clock, strict=False, changelog=True, ledger=False, columns={})
 _UNSET: Final[Any] = object()
 
 
@@ -92,6 +108,7 @@ def configure(
     strict: bool = _UNSET,
     changelog: bool = _UNSET,
     ledger: bool = _UNSET,
+    columns: Mapping[str, str] | None = _UNSET,
 ) -> None:
     """Change the library-wide settings; arguments not given keep their value.
 
@@ -104,9 +121,14 @@ def configure(
     :param ledger: when true, every commit seals the versions it wrote into the tamper-evident
         ledger, for every class (a class can opt in alone with ``__versioned__ = {"ledger":
         True}``); see :func:`~sqlalchemy_chronicle.seal_history`.
+    :param columns: other names for the columns the history tables add, by default name:
+        ``{"version": "chronicle_version"}``; names not given keep their default, ``None`` restores
+        every default. It applies to the classes declared afterwards (a class can also name them
+        with ``__versioned__ = {"columns": {...}}``); the history tables of classes declared
+        before keep the names they were built with.
     :raises ConfigurationError: ``clock`` is not callable, or ``strict``, ``changelog`` or
-        ``ledger`` is not a :class:`bool` (``strict="no"`` would otherwise read as true); no
-        setting is changed.
+        ``ledger`` is not a :class:`bool` (``strict="no"`` would otherwise read as true), or
+        ``columns`` names an unknown column or gives two the same name; no setting is changed.
 
     The clock is called at each transaction's first write of history; what it returns is
     checked then (see :func:`clock_time`).
@@ -123,6 +145,9 @@ def configure(
                 f"configure({name}={value!r}): {name} takes True or False, not "
                 f"{type(value).__name__}"
             )
+    names = (
+        None if columns is _UNSET else check_column_names(columns or {}, "configure(columns=...)")
+    )
     if clock is not _UNSET:
         _settings.clock = default_clock if clock is None else clock
     if strict is not _UNSET:
@@ -131,6 +156,36 @@ def configure(
         _settings.changelog = changelog
     if ledger is not _UNSET:
         _settings.ledger = ledger
+    if names is not None:
+        _settings.columns = names
+
+
+def check_column_names(names: Any, where: str) -> dict[str, str]:
+    """``names`` as a dict of library column names, or ConfigurationError naming ``where``."""
+    if not isinstance(names, Mapping):
+        raise ConfigurationError(
+            f"{where} takes a mapping from default to chosen names, such as "
+            f"{{'version': 'chronicle_version'}}, not {names!r}"
+        )
+    unknown = sorted(str(name) for name in names if name not in LIBRARY_COLUMNS)
+    if unknown:
+        raise ConfigurationError(
+            f"{where} names unknown columns {unknown}; the library's columns are "
+            f"{list(LIBRARY_COLUMNS)}"
+        )
+    for default, chosen in names.items():
+        if not isinstance(chosen, str) or not chosen:
+            raise ConfigurationError(f"{where}: the name of {default!r} must be a non-empty string")
+    chosen_all = [names.get(name, name) for name in LIBRARY_COLUMNS]
+    doubled = sorted({name for name in chosen_all if chosen_all.count(name) > 1})
+    if doubled:
+        raise ConfigurationError(f"{where} gives several library columns the name {doubled}")
+    return {default: chosen for default, chosen in names.items() if default != chosen}
+
+
+def library_column_names() -> dict[str, str]:
+    """The names :func:`configure` gave library columns, by default name (only those changed)."""
+    return dict(_settings.columns)
 
 
 def changelog_enabled() -> bool:

@@ -23,11 +23,22 @@ __all__ = [
     "RestoreConflictError",
     "RestoreError",
     "UnsupportedStatementError",
+    "UnversionedTableWarning",
 ]
 
 
 class ChronicleError(Exception):
     """Base class of every exception raised by sqlalchemy-chronicle."""
+
+
+class UnversionedTableWarning(UserWarning):
+    """A time-travel read answers from a table that keeps no history, so with its rows as now.
+
+    Warned once per table: when a time-travel session (:func:`~sqlalchemy_chronicle.as_of`) or a
+    :func:`~sqlalchemy_chronicle.query_as_of` statement reads such a table, and when a versioned
+    class's many-to-many relationship goes through an association table that is not versioned
+    (see :func:`~sqlalchemy_chronicle.versioned_table`).
+    """
 
 
 class ConfigurationError(ChronicleError):

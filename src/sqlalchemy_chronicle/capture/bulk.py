@@ -17,7 +17,9 @@ The new values are then read back from the live table and compared with each row
 version, so a bulk update that changes nothing writes nothing. The caller gets the statement's
 result as usual: its own ``RETURNING`` rows if it asked for some, and ``rowcount``.
 
-Statements executed outside the session (``connection.execute()``, raw SQL) are not seen here.
+Core statements on a versioned association table (``insert(association_table)``) run through the
+session are versioned alike. Statements executed outside the session (``connection.execute()``,
+raw SQL) and Core statements on a versioned class's table are not seen here.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Result, event, select
+from sqlalchemy import Result, Table, event, select
 from sqlalchemy.engine import IteratorResult
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ..errors import UnsupportedStatementError
-from ..schema.history import HistorySpec, spec_for
+from ..schema.history import HistorySpec, link_spec, spec_for
 from .changes import Kind, RowChange, hand_over
 
 __all__ = ["install"]
@@ -49,9 +51,9 @@ def install() -> None:
 def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return None
-    if state.execution_options.get(_INTERNAL) or state.bind_mapper is None:
+    if state.execution_options.get(_INTERNAL):
         return None
-    spec = spec_for(state.bind_mapper)
+    spec = spec_for(state.bind_mapper) if state.bind_mapper is not None else _table_spec(state)
     if spec is None:
         return None
     if _has_joined_tables(spec):
@@ -65,6 +67,18 @@ def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
     if state.is_update:
         return _update(state, spec)
     return _insert(state, spec)
+
+
+def _table_spec(state: ORMExecuteState) -> HistorySpec | None:
+    """The spec of the versioned association table a Core statement writes, if it writes one.
+
+    Such a table (see :func:`~sqlalchemy_chronicle.versioned_table`) has no class of the
+    application's to write it through, so ``insert(association_table)`` is versioned as a
+    statement on its link class; a Core statement on a versioned class's table is not (write
+    ``update(Model)`` instead).
+    """
+    table = getattr(state.statement, "table", None)
+    return link_spec(table) if isinstance(table, Table) else None
 
 
 def _update(state: ORMExecuteState, spec: HistorySpec) -> Result[Any]:

@@ -26,9 +26,9 @@ from ..schema.history import (
     HistorySpec,
     TableHistory,
     history_table_of,
-    registered_specs,
     spec_for,
     table_history,
+    versioned_specs,
 )
 from ..schema.tables import format_row_id
 
@@ -53,9 +53,25 @@ class HistoryTable:
     """Every copied column, the key's included, in table order."""
 
     def row_id(self, row: Any) -> str:
-        """The ``row_id`` text of ``row``'s key (a row with the key columns by name)."""
+        """The ``row_id`` text of ``row``'s key (a row read from :attr:`history`)."""
         mapping = row._mapping
-        return format_row_id(tuple(mapping[column.name] for column in self.key))
+        return format_row_id(tuple(mapping[column] for column in self.key))
+
+    def stamps(self, row: Any) -> dict[str, Any]:
+        """The library columns of ``row`` (read from :attr:`history`), by their default names.
+
+        The history table keys them by their default names whatever names they were given
+        (see :mod:`sqlalchemy_chronicle.schema.columns`); a joined subclass's table has
+        ``version`` only.
+        """
+        mapping = row._mapping
+        columns = self.history.c
+        return {key: mapping[columns[key]] for key in INTERVAL_COLUMNS if key in columns}
+
+    def fields(self, row: Any) -> dict[str, Any]:
+        """The copied columns of ``row`` (read from :attr:`history`), by column name."""
+        mapping = row._mapping
+        return {column.name: mapping[column] for column in self.values}
 
 
 @dataclass(eq=False)
@@ -125,18 +141,15 @@ def _registered(connection: Connection, name: str) -> Family | None:
     Several processes' worth of models may share a table name (test suites, documentation);
     the one whose history table has the database's columns is taken.
     """
-    candidates = [
-        spec for spec in registered_specs() if spec.root is None and spec.base.live.fullname == name
-    ]
-    if not candidates:
-        return None
     inspector = inspect(connection)
-    history = candidates[0].base.history
-    if not inspector.has_table(history.name, schema=history.schema):
-        return None
-    present = {c["name"] for c in inspector.get_columns(history.name, schema=history.schema)}
-    for spec in candidates:
-        if {c.name for c in spec.base.history.columns} == present:
+    for spec in versioned_specs():
+        if spec.root is not None or spec.base.live.fullname != name:
+            continue
+        history = spec.base.history
+        if not inspector.has_table(history.name, schema=history.schema):
+            continue
+        present = {c["name"] for c in inspector.get_columns(history.name, schema=history.schema)}
+        if {c.name for c in history.columns} == present:
             return family_of_spec(spec)
     return None
 
@@ -167,7 +180,7 @@ def resolve_target(connection: Connection, target: Target) -> Family:
 
 
 def _spec_of_table(base: TableHistory) -> HistorySpec | None:
-    for spec in registered_specs():
+    for spec in versioned_specs():
         if spec.root is None and spec.base is base:
             return spec
     return None
@@ -192,15 +205,29 @@ def resolve_targets(session: Session, targets: Iterable[Target] | Target | None)
 
 
 def _every_family(connection: Connection) -> list[Family]:
+    """Every versioned hierarchy in the database: from the models declared, else reflected.
+
+    A reflected table is ``<live>_history`` next to ``<live>``, with the library's columns under
+    their default names; a history table named otherwise, or with library columns renamed, is
+    found through its models.
+    """
     inspector = inspect(connection)
     names = set(inspector.get_table_names())
-    families: list[Family] = []
-    for name in sorted(names):
-        live = name[: -len(HISTORY_SUFFIX)]
-        if not name.endswith(HISTORY_SUFFIX) or live not in names:
+    families: dict[str, Family] = {}
+    for spec in versioned_specs():
+        live = spec.base.live
+        if spec.root is not None or live.schema is not None or live.name in families:
+            continue
+        if spec.base.history.name in names:
+            family = _registered(connection, live.fullname)
+            if family is not None:
+                families[live.name] = family
+    covered = {t.history.name for family in families.values() for t in family.tables}
+    for name in sorted(names - covered):
+        live_name = name[: -len(HISTORY_SUFFIX)]
+        if not name.endswith(HISTORY_SUFFIX) or live_name not in names or live_name in families:
             continue
         columns = {c["name"] for c in inspector.get_columns(name)}
-        if "valid_from" not in columns:
-            continue
-        families.append(_registered(connection, live) or _reflected(connection, live))
-    return families
+        if {"valid_from", "version"} <= columns:
+            families[live_name] = _reflected(connection, live_name)
+    return [families[name] for name in sorted(families)]

@@ -60,7 +60,7 @@ from ..config import ledger_enabled
 from ..errors import ConfigurationError
 from ..read.horizon import read_horizons
 from ..read.query import refuse_async
-from ..schema.history import HistorySpec, registered_specs
+from ..schema.history import HistorySpec, versioned_specs
 from ..schema.tables import ChangeLog, LedgerEntry, Redaction, format_row_id
 from ..write._transaction import current_transaction
 from ..write.sql import chunks, key_in
@@ -222,11 +222,11 @@ def _seal_table(
             select(history).where(key_in(table.key, part)).order_by(*order) for part in chunks(keys)
         ]
     )
-    names = [column.name for column in table.values]
     rows = (
-        (table.row_id(row), row.version, {n: row._mapping[n] for n in names}, row._mapping)
+        (table.row_id(row), stamps["version"], table.fields(row), stamps)
         for query in queries
         for row in connection.execute(query)
+        for stamps in [table.stamps(row)]
     )
     return _write_entries(connection, table.name, heads, rows, progress)
 
@@ -386,7 +386,7 @@ def _ledger_roots() -> dict[int, HistorySpec]:
     Kept until another versioned class is declared.
     """
     global _roots
-    specs = registered_specs()
+    specs = versioned_specs()
     if _roots[0] != len(specs):
         every = {id(spec): spec for spec in specs if spec.root is None}
         _roots = (len(specs), every, {k: s for k, s in every.items() if s.ledger})
@@ -525,7 +525,7 @@ def _verify_table(
 
     checked = 0
     for row in connection.execute(select(history).order_by(*order)):
-        mapping = row._mapping
+        mapping = table.stamps(row)
         row_id = table.row_id(row)
         version = mapping["version"]
         before = previous_row[1] if previous_row is not None and previous_row[0] == row_id else None
@@ -543,7 +543,9 @@ def _verify_table(
                 "not in the ledger: written behind the library's back, or not sealed yet",
             )
         else:
-            _check_entry(find, table, row_id, mapping, entry, entries, redactions)
+            _check_entry(
+                find, table, row_id, mapping, table.fields(row), entry, entries, redactions
+            )
         previous_row = (row_id, mapping)
         if has_interval and (before is None or before["version"] != version - 1):
             _check_start(find, row_id, mapping, before, entries, horizon)
@@ -722,11 +724,15 @@ def _check_entry(
     table: HistoryTable,
     row_id: str,
     row: Mapping[Any, Any],
+    fields: Mapping[str, Any],
     entry: Any,
     entries: Mapping[tuple[str, int], Any],
     redactions: Mapping[str, tuple[set[str], set[Any]]],
 ) -> None:
-    """Compare one version with its ledger entry: values, chain link, then the digest."""
+    """Compare one version with its ledger entry: values, chain link, then the digest.
+
+    ``row`` holds the version's library columns by default name, ``fields`` its copied columns.
+    """
     version = row["version"]
     salts: Mapping[str, str] = entry.salts or {}
     redacted: Mapping[str, str] = entry.redacted or {}
@@ -734,7 +740,7 @@ def _check_entry(
     digests: dict[str, str] = {}
     for column in table.values:
         name = column.name
-        value = row[name]
+        value = fields[name]
         if name in redacted:
             digests[name] = redacted[name]
             if name not in redacted_columns:

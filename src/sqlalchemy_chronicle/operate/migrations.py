@@ -32,9 +32,9 @@ from sqlalchemy import Column, Connection, MetaData, Table, insert, text
 from sqlalchemy.types import TypeEngine
 
 from .. import types
-from ..config import clock_time
+from ..config import clock_time, library_column_names
 from ..instants import to_utc
-from ..schema.history import RETIRED_COLUMN
+from ..schema.history import RETIRED_COLUMN, settle_types
 from ..schema.tables import Transaction
 
 if TYPE_CHECKING:
@@ -55,7 +55,16 @@ log = logging.getLogger("alembic.sqlalchemy_chronicle")
 
 def setup(plugin: Plugin) -> None:
     """Register the autogenerate hooks with Alembic (called by Alembic for the entry point)."""
+    plugin.add_autogenerate_comparator(_settle_types, "schema", priority=DispatchPriority.FIRST)
     plugin.add_autogenerate_comparator(_hook_rendering, "schema", priority=DispatchPriority.LAST)
+
+
+def _settle_types(
+    autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps, schemas: Any
+) -> PriorityDispatchResult:
+    """Give history columns copied from untyped foreign-key columns their type before comparing."""
+    settle_types()
+    return PriorityDispatchResult.CONTINUE
 
 
 _rendered = False
@@ -157,16 +166,18 @@ def _keeping_history(
 def _keeping_columns(
     table: Table, operations: list[ops.MigrateOperation]
 ) -> Iterable[ops.MigrateOperation]:
+    retired = RETIRED_COLUMN in table.c and table.c[RETIRED_COLUMN].name
     for operation in operations:
-        if not isinstance(operation, ops.DropColumnOp) or operation.column_name == RETIRED_COLUMN:
+        if not isinstance(operation, ops.DropColumnOp) or operation.column_name == retired:
             yield operation
-        elif RETIRED_COLUMN in table.c:
+        elif retired:
             reverse = operation.reverse()
             yield RetireHistoryColumnOp(
                 operation.table_name,
                 operation.column_name,
                 type_=reverse.column.type,
                 schema=operation.schema,
+                retired_column=retired,
             )
         else:
             log.warning(
@@ -182,13 +193,17 @@ def _keeping_columns(
 def _looks_like_history(operation: ops.DropTableOp) -> bool:
     """Whether a table that autogenerate would drop is a history table.
 
-    One named ``<name>_history`` with ``version`` in its primary key (a joined subclass's history
-    table has no interval columns, so they cannot tell).
+    One with ``version`` (or the name :func:`~sqlalchemy_chronicle.configure` gave it) in its
+    primary key, and named ``<name>_history`` or holding ``valid_from`` (a joined subclass's
+    history table has no interval columns, so they cannot tell alone).
     """
     table = operation.to_table()
-    return operation.table_name.endswith("_history") and any(
-        column.name == "version" and column.primary_key for column in table.c
-    )
+    chosen = library_column_names()
+    names = {column.name for column in table.c}
+    versions = {"version", chosen.get("version", "version")}
+    starts = {"valid_from", chosen.get("valid_from", "valid_from")}
+    keyed = any(column.name in versions and column.primary_key for column in table.c)
+    return keyed and (operation.table_name.endswith("_history") or bool(names & starts))
 
 
 def _render_as(name: str) -> Callable[..., str]:
@@ -201,6 +216,8 @@ def _render_as(name: str) -> Callable[..., str]:
             arguments.append(_repr_type(operation.type_, autogen_context))
         if operation.schema:
             arguments.append(f"schema={operation.schema!r}")
+        if operation.retired_column != RETIRED_COLUMN:
+            arguments.append(f"retired_column={operation.retired_column!r}")
         return f"op.{name}({', '.join(arguments)})"
 
     return render
@@ -220,11 +237,14 @@ class _HistoryColumnOp(MigrateOperation):
         type_: TypeEngine[Any] | None = None,
         *,
         schema: str | None = None,
+        retired_column: str = RETIRED_COLUMN,
     ) -> None:
         self.table_name = table_name
         self.column_name = column_name
         self.type_ = type_
         self.schema = schema
+        self.retired_column = retired_column
+        """The name of the history table's ``retired_values`` column (see ``configure``)."""
 
 
 @Operations.register_operation("retire_history_column")
@@ -235,20 +255,33 @@ class RetireHistoryColumnOp(_HistoryColumnOp):
 
     @classmethod
     def retire_history_column(
-        cls, operations: Operations, table_name: str, column_name: str, *, schema: str | None = None
+        cls,
+        operations: Operations,
+        table_name: str,
+        column_name: str,
+        *,
+        schema: str | None = None,
+        retired_column: str = RETIRED_COLUMN,
     ) -> None:
         """``op.retire_history_column("book_history", "price")``: keep, then drop, a column.
 
-        The values go under the column's name into ``retired_values``, then the column goes.
+        The values go under the column's name into ``retired_values`` (``retired_column``, when
+        the library's columns were given other names), then the column goes.
         """
-        operations.invoke(cls(table_name, column_name, schema=schema))
+        operations.invoke(
+            cls(table_name, column_name, schema=schema, retired_column=retired_column)
+        )
 
     def reverse(self) -> UnretireHistoryColumnOp:
         """The column back, with its values."""
         if self.type_ is None:
             raise ValueError("retire_history_column cannot be reversed without the column's type")
         return UnretireHistoryColumnOp(
-            self.table_name, self.column_name, self.type_, schema=self.schema
+            self.table_name,
+            self.column_name,
+            self.type_,
+            schema=self.schema,
+            retired_column=self.retired_column,
         )
 
 
@@ -267,14 +300,21 @@ class UnretireHistoryColumnOp(_HistoryColumnOp):
         type_: TypeEngine[Any],
         *,
         schema: str | None = None,
+        retired_column: str = RETIRED_COLUMN,
     ) -> None:
         """``op.unretire_history_column("book_history", "price", sa.Numeric(10, 2))``."""
-        operations.invoke(cls(table_name, column_name, type_, schema=schema))
+        operations.invoke(
+            cls(table_name, column_name, type_, schema=schema, retired_column=retired_column)
+        )
 
     def reverse(self) -> RetireHistoryColumnOp:
         """Retire the column again."""
         return RetireHistoryColumnOp(
-            self.table_name, self.column_name, self.type_, schema=self.schema
+            self.table_name,
+            self.column_name,
+            self.type_,
+            schema=self.schema,
+            retired_column=self.retired_column,
         )
 
 
@@ -323,11 +363,12 @@ class DropHistoryTableOp(MigrateOperation):
 def _retire(operations: Operations, operation: RetireHistoryColumnOp) -> None:
     connection = operations.get_bind()
     table, column = _quoted(connection, operation)
-    merged = _json_set(connection, column)
+    retired = _quoted_retired(connection, operation)
+    merged = _json_set(connection, column, retired)
     connection.execute(
-        text(
-            f"UPDATE {table} SET {RETIRED_COLUMN} = {merged} WHERE {column} IS NOT NULL"
-        ).bindparams(key=operation.column_name)
+        text(f"UPDATE {table} SET {retired} = {merged} WHERE {column} IS NOT NULL").bindparams(
+            key=operation.column_name
+        )
     )
     operations.drop_column(operation.table_name, operation.column_name, schema=operation.schema)
 
@@ -342,11 +383,11 @@ def _unretire(operations: Operations, operation: UnretireHistoryColumnOp) -> Non
     )
     connection = operations.get_bind()
     table, column = _quoted(connection, operation)
-    value, rest = _json_take(connection, operation.type_)
+    retired = _quoted_retired(connection, operation)
+    value, rest = _json_take(connection, operation.type_, retired)
     connection.execute(
         text(
-            f"UPDATE {table} SET {column} = {value}, {RETIRED_COLUMN} = {rest} "
-            f"WHERE {RETIRED_COLUMN} IS NOT NULL"
+            f"UPDATE {table} SET {column} = {value}, {retired} = {rest} WHERE {retired} IS NOT NULL"
         ).bindparams(key=operation.column_name)
     )
 
@@ -391,7 +432,11 @@ def _quoted(connection: Connection, operation: _HistoryColumnOp) -> tuple[str, s
     return table, preparer.quote(operation.column_name)
 
 
-def _json_set(connection: Connection, column: str) -> str:
+def _quoted_retired(connection: Connection, operation: _HistoryColumnOp) -> str:
+    return connection.dialect.identifier_preparer.quote(operation.retired_column)
+
+
+def _json_set(connection: Connection, column: str, retired: str) -> str:
     """SQL: ``retired_values`` with the key ``:key`` set to ``column``'s value.
 
     The key is a bound parameter, never SQL text: a column's name may hold any character.
@@ -399,31 +444,29 @@ def _json_set(connection: Connection, column: str) -> str:
     dialect = connection.dialect.name
     if dialect == "postgresql":
         return (
-            f"COALESCE({RETIRED_COLUMN}, '{{}}'::jsonb) "
+            f"COALESCE({retired}, '{{}}'::jsonb) "
             f"|| jsonb_build_object(CAST(:key AS TEXT), {column})"
         )
     if dialect == "sqlite":
-        return f"json_patch(COALESCE({RETIRED_COLUMN}, '{{}}'), json_object(:key, {column}))"
-    return (
-        f"JSON_MERGE_PATCH(COALESCE({RETIRED_COLUMN}, JSON_OBJECT()), JSON_OBJECT(:key, {column}))"
-    )
+        return f"json_patch(COALESCE({retired}, '{{}}'), json_object(:key, {column}))"
+    return f"JSON_MERGE_PATCH(COALESCE({retired}, JSON_OBJECT()), JSON_OBJECT(:key, {column}))"
 
 
-def _json_take(connection: Connection, type_: TypeEngine[Any]) -> tuple[str, str]:
+def _json_take(connection: Connection, type_: TypeEngine[Any], retired: str) -> tuple[str, str]:
     """SQL: the value kept under ``:key`` in ``retired_values``, and the rest without it."""
     dialect = connection.dialect
     if dialect.name == "postgresql":
         sql_type = type_.compile(dialect=dialect)
         return (
-            f"CAST({RETIRED_COLUMN} ->> CAST(:key AS TEXT) AS {sql_type})",
-            f"NULLIF({RETIRED_COLUMN} - CAST(:key AS TEXT), '{{}}'::jsonb)",
+            f"CAST({retired} ->> CAST(:key AS TEXT) AS {sql_type})",
+            f"NULLIF({retired} - CAST(:key AS TEXT), '{{}}'::jsonb)",
         )
     if dialect.name == "sqlite":
         return (
-            f"(SELECT value FROM json_each({RETIRED_COLUMN}) WHERE key = :key)",
-            f"NULLIF(json_patch({RETIRED_COLUMN}, json_object(:key, NULL)), '{{}}')",
+            f"(SELECT value FROM json_each({retired}) WHERE key = :key)",
+            f"NULLIF(json_patch({retired}, json_object(:key, NULL)), '{{}}')",
         )
     return (
-        f"JSON_UNQUOTE(JSON_EXTRACT({RETIRED_COLUMN}, CONCAT('$.', JSON_QUOTE(:key))))",
-        f"NULLIF(JSON_MERGE_PATCH({RETIRED_COLUMN}, JSON_OBJECT(:key, NULL)), JSON_OBJECT())",
+        f"JSON_UNQUOTE(JSON_EXTRACT({retired}, CONCAT('$.', JSON_QUOTE(:key))))",
+        f"NULLIF(JSON_MERGE_PATCH({retired}, JSON_OBJECT(:key, NULL)), JSON_OBJECT())",
     )

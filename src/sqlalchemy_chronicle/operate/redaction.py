@@ -113,11 +113,10 @@ def redact(
         _seal_redacted(connection, identity, row_id, chosen) if _has(connection, _LEDGER) else 0
     )
     for table, table_columns in chosen.items():
-        values = {column.name: _replacement(column, marker) for column in table_columns}
         connection.execute(
             update(table.history)
             .where(key_in(table.key, [identity]))
-            .values({table.history.c[name]: value for name, value in values.items()})
+            .values({column: _replacement(column, marker) for column in table_columns})
         )
     names = {column.name for cols in chosen.values() for column in cols}
     keys = names | {column.key for cols in chosen.values() for column in cols}
@@ -240,7 +239,8 @@ def _seal_redacted(
     """Keep the digests of the redacted columns in the row's ledger entries, and drop the salts."""
     changed = 0
     for table, columns in chosen.items():
-        names = [column.name for column in columns]
+        by_name = {column.name: column for column in columns}
+        names = list(by_name)
         entries = connection.execute(
             select(_LEDGER.c.id, _LEDGER.c.version, _LEDGER.c.salts, _LEDGER.c.redacted).where(
                 _LEDGER.c.table_name == table.name, _LEDGER.c.row_id == row_id
@@ -251,7 +251,7 @@ def _seal_redacted(
         values = {
             row.version: row
             for row in connection.execute(
-                select(table.history.c.version, *(table.history.c[n] for n in names)).where(
+                select(table.history.c.version, *by_name.values()).where(
                     key_in(table.key, [identity])
                 )
             )
@@ -262,7 +262,8 @@ def _seal_redacted(
             stored = values.get(entry.version)
             for name in names:
                 if name in salts and stored is not None:
-                    redacted[name] = column_digest(salts.pop(name), name, stored._mapping[name])
+                    value = stored._mapping[by_name[name]]
+                    redacted[name] = column_digest(salts.pop(name), name, value)
             connection.execute(
                 update(_LEDGER)
                 .where(_LEDGER.c.id == entry.id)

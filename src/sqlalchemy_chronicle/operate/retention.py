@@ -41,7 +41,7 @@ from ..errors import ConfigurationError
 from ..instants import TimeLike, to_instant, to_utc
 from ..read.horizon import forget_horizons, read_horizons
 from ..read.query import refuse_async
-from ..schema.history import registered_specs
+from ..schema.history import versioned_specs
 from ..schema.tables import ChangeLog, Horizon, LedgerEntry, format_row_id
 from ..write.sql import chunks, key_in
 from ._targets import Family, HistoryTable, Target, family_of_spec, resolve_targets
@@ -142,7 +142,7 @@ def apply_retention(
     connection = session.connection()
     instant = to_utc(clock_time(connection)) if now is None else to_instant(now)
     plans: dict[str, tuple[Family, pendulum.DateTime]] = {}
-    for spec in registered_specs():
+    for spec in versioned_specs():
         if spec.root is not None or spec.retain is None:
             continue
         history = spec.base.history

@@ -50,11 +50,13 @@ convert once per distinct value (:class:`~sqlalchemy_chronicle.types.UTCDateTime
 from __future__ import annotations
 
 import itertools
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     FromClause,
     Select,
@@ -77,7 +79,8 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import LRUCache
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, UnversionedTableWarning
+from ..schema._base import LibraryBase
 from ..schema.history import (
     INTERVAL_COLUMNS,
     HistorySpec,
@@ -153,11 +156,6 @@ def as_of_select(live: Table) -> Select[Any]:
     found = table_history(live)
     if found is None:
         raise ConfigurationError(f"table {live.name!r} is not versioned")
-    if live.schema is not None:
-        raise ConfigurationError(
-            f"time travel cannot read the schema-qualified table {live.fullname!r} yet: "
-            "its columns are addressed through the schema, which a derived table does not have"
-        )
     own, base = found
     history = own.history
     copies = {live_column.name: copy for live_column, copy in own.copied}
@@ -167,9 +165,9 @@ def as_of_select(live: Table) -> Select[Any]:
         )
         for column in live.columns
     ]
-    columns.append(history.c.version.label("version"))
+    columns.append(history.c.version.label(history.c.version.name))
     if own is base:
-        columns += [history.c[name].label(name) for name in INTERVAL_COLUMNS[1:]]
+        columns += [history.c[key].label(history.c[key].name) for key in INTERVAL_COLUMNS[1:]]
     interval = base.history
     query = select(*columns)
     if own is not base:
@@ -196,7 +194,51 @@ def _compile_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
         live = element._deannotate()
         if isinstance(live, Table) and table_history(live) is not None:
             return _render_as_of(element, live, compiler, kw)
+        if isinstance(live, Table):
+            _warn_unversioned(live)
     rendered: str = compiler.visit_table(element, **kw)  # type: ignore[no-untyped-call]
+    return rendered
+
+
+def _warn_unversioned(live: Table) -> None:
+    """Warn that a time-travel read takes ``live`` as it is now.
+
+    Statements compile once per shape (SQLAlchemy's compiled cache), and Python shows a warning
+    once per message and place, so an application sees it about once per table.
+    """
+    if live.info.get("chronicle") or live.key in LibraryBase.metadata.tables:
+        return
+    warnings.warn(
+        f"a time-travel read takes the table {live.fullname!r} as it is now: it keeps no "
+        "history (version its class, or call sqlalchemy_chronicle.versioned_table() on an "
+        "association table)",
+        UnversionedTableWarning,
+        stacklevel=2,
+    )
+
+
+@compiles(Column)
+def _compile_column(element: Column[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    """Render a column; one of a schema-qualified versioned table without the schema as of a time.
+
+    The derived table that stands for such a table (:func:`_compile_table`) is named like it but
+    has no schema, so ``myschema.article.title`` becomes ``article.title`` there.
+    """
+    rendered: str = compiler.visit_column(element, **kw)
+    table = element.table
+    if (
+        isinstance(table, Table)
+        and table.schema is not None
+        and PARAM in (getattr(compiler, "column_keys", None) or ())
+    ):
+        live = table._deannotate()
+        if isinstance(live, Table) and table_history(live) is not None:
+            preparer = compiler.preparer
+            schema = preparer.schema_for_object(live)
+            if schema:
+                prefix = f"{preparer.quote_schema(schema)}."
+                if rendered.startswith(prefix):
+                    return rendered[len(prefix) :]
     return rendered
 
 

@@ -72,7 +72,8 @@ from ..errors import (
     ReadOnlyError,
 )
 from ..instants import TimeLike, to_instant
-from ..schema.history import HistorySpec, Version, spec_for
+from ..schema.columns import stamp
+from ..schema.history import RETIRED_COLUMN, HistorySpec, Version, spec_for
 from . import _asof
 from .horizon import check_horizon, session_horizons, tables_reached
 
@@ -347,11 +348,11 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     query = (
         select(entity)
         .where(*criteria)
-        .order_by(entity.version)
+        .order_by(getattr(entity, root.columns.version))
         .execution_options(populate_existing=True)
     )
     found = list(session.scalars(query))
-    if not found or found[0].version != 1:
+    if not found or stamp(found[0], "version") != 1:
         table = root.base.live.fullname
         horizon = session_horizons(session, {"mapper": root.mapper}).get(table)
         if horizon is not None:
@@ -381,9 +382,10 @@ def previous_version(session: Session, version: Version[M]) -> Version[M] | None
     when that version was pruned.
     """
     refuse_async(session, "previous_version")
-    if version.version <= 1:
+    number: int = stamp(version, "version")
+    if number <= 1:
         return None
-    found = _neighbour(session, version, version.version - 1)
+    found = _neighbour(session, version, number - 1)
     if found is None:
         root = spec_of(version.__versioned_class__).root_spec
         table = root.base.live.fullname
@@ -401,7 +403,7 @@ def previous_version(session: Session, version: Version[M]) -> Version[M] | None
 def next_version(session: Session, version: Version[M]) -> Version[M] | None:
     """The version after ``version`` of the same row, or None for the latest one."""
     refuse_async(session, "next_version")
-    return _neighbour(session, version, version.version + 1)
+    return _neighbour(session, version, stamp(version, "version") + 1)
 
 
 class Change(NamedTuple):
@@ -433,8 +435,8 @@ def changes(old: Version[M] | None, new: Version[M]) -> dict[str, Change]:
         after = getattr(new, prop.key, None)
         if before != after:
             found[prop.key] = Change(before, after)
-    retired_before = (old.retired_values if old is not None else None) or {}
-    retired_after = new.retired_values or {}
+    retired_before = (stamp(old, RETIRED_COLUMN) if old is not None else None) or {}
+    retired_after = stamp(new, RETIRED_COLUMN) or {}
     for name in [*retired_before, *(n for n in retired_after if n not in retired_before)]:
         if name not in found and retired_before.get(name) != retired_after.get(name):
             found[name] = Change(retired_before.get(name), retired_after.get(name))

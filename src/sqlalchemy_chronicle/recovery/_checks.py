@@ -147,7 +147,7 @@ def _check_unique(
             *snap_key(table, snap),
             *table.live_key,
             *(snap.c[column.name] for column in columns),
-        ).select_from(snap.join(live, and_(*(live.c[c.name] == snap.c[c.name] for c in columns))))
+        ).select_from(snap.join(live, and_(*(c == snap.c[c.name] for c in columns))))
         for row in connection.execute(query):
             restored, holder = tuple(row[:width]), tuple(row[width : 2 * width])
             if holder == restored or holder in family.scope:
@@ -232,7 +232,7 @@ def _check_unique_reference(
     name = _constraint_name(fk, table.live, [own for own, _ in pairs])
     held_then = _values_then(connection, when, referred_history, referred_family, pairs)
     holder = fk.referred_table.alias("chronicle_holder")
-    holder_key = [holder.c[column.name] for column in referred_history.live_key]
+    holder_key = [holder.c[column.key] for column in referred_history.live_key]
     width, count = len(table.key), len(pairs)
     satisfied: dict[tuple[Key, Key], bool] = {}
     for chunk in chunks(written):
@@ -242,7 +242,7 @@ def _check_unique_reference(
             holder,
             and_(
                 *(
-                    holder.c[other.name] == ref
+                    holder.c[other.key] == ref
                     for (_, other), ref in zip(pairs, references, strict=True)
                 )
             ),

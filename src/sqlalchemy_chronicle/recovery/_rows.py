@@ -22,6 +22,7 @@ from sqlalchemy.orm import RelationshipDirection, RelationshipProperty, Session
 
 from ..errors import InvalidKeyError, NoVersionAt, RestoreError
 from ..read.query import query_as_of
+from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version, spec_for
 from ..write.sql import chunks, key_in
 from ._family import (
@@ -148,10 +149,10 @@ class _Planner:
         found = rows.then.get(identity)
         row = describe(root, identity)
         if found is not None:
-            if expected is not None and found.version != expected.version:
+            if expected is not None and stamp(found, "version") != stamp(expected, "version"):
                 raise InvalidKeyError(
                     f"{expected!r} is not in the history of {row} as stored: version "
-                    f"{found.version} was current at {when}"
+                    f"{stamp(found, 'version')} was current at {when}"
                 )
             return
         facts = history_facts(self.connection(root), root, [identity], when).get(identity)
@@ -171,7 +172,7 @@ class _Planner:
             )
         if allow_delete:
             return
-        if expected is not None and expected.operation == "delete":
+        if expected is not None and stamp(expected, "operation") == "delete":
             raise NoVersionAt(
                 f"{expected!r} is a delete marker: {row} did not exist from then on. Restore the "
                 "version before it, or pass allow_delete=True to delete the row"

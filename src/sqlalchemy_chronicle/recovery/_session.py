@@ -25,6 +25,7 @@ from sqlalchemy.orm import ColumnProperty, Mapper, Session
 
 from ..capture.changes import forget_restored, mark_restored
 from ..errors import RestoreConflictError
+from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version, spec_for
 from ._family import Key, tracked_keys
 from ._rows import RowPlan
@@ -62,7 +63,7 @@ def write_rows(session: Session, plan: RowPlan, values: Mapping[str, Any] | None
                         rows.live[key] = obj
                     given = values if key == plan.target.identity and values else {}
                     _set_restored(obj, version, given, is_new)
-                    mark_restored(session, obj, version.version)
+                    mark_restored(session, obj, stamp(version, "version"))
         session.flush()
     finally:
         forget_restored(session)
@@ -90,7 +91,7 @@ def _set_restored(obj: Any, version: Version[Any], given: Mapping[str, Any], is_
                 if not is_new:
                     continue
                 if column.server_default is None and column.default is None:
-                    raise not_null_unknown(column, version.version, name)
+                    raise not_null_unknown(column, stamp(version, "version"), name)
                 continue
         setattr(obj, name, value)
 

@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -272,11 +273,11 @@ def _then_rows(
     then_scope += _discriminator(spec, snap.c)
     now_scope = and_(live_key[0].is_not(None), *criteria, *_discriminator(spec, live.c))
     selected = (and_(*then_scope) if then_scope else true()) | now_scope
-    changed = _differs(table, snap, connection.dialect.name)
+    changed = _differs(table, snap, connection.dialect)
     query = (
         select(
             *keys,
-            snap.c.version,
+            snap.c[table.history.c.version.name],
             case((live_key[0].is_(None), 0), else_=1),
             case((changed, 1), else_=0),
         )
@@ -295,13 +296,13 @@ def _tracked_columns(table: TableHistory) -> list[Column[Any]]:
     return [live for live, _ in table.copied[len(table.key) :]]
 
 
-def _differs(table: TableHistory, snap: Subquery, dialect: str) -> ColumnElement[bool]:
+def _differs(table: TableHistory, snap: Subquery, dialect: Dialect) -> ColumnElement[bool]:
     """True where a live row and its snapshot differ in a column that history keeps."""
     terms = []
     for column in _tracked_columns(table):
-        now: ColumnElement[Any] = table.live.c[column.name]
+        now: ColumnElement[Any] = column
         then: ColumnElement[Any] = snap.c[column.name]
-        if dialect == "postgresql" and isinstance(column.type, JSON):
+        if dialect.name == "postgresql" and isinstance(column.type.dialect_impl(dialect), JSON):
             # ``json`` has no equality operator; ``jsonb`` compares by value.
             now, then = cast(now, postgresql.JSONB), cast(then, postgresql.JSONB)
         terms.append(now.is_distinct_from(then))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapper, QueryableAttribute, RelationshipProperty
 from ..errors import ConfigurationError, InvalidKeyError, NotVersionedError
 from ..instants import TimeLike, to_instant
 from ..read.query import check_key, normalize_key, spec_of
+from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version, spec_for
 from ._family import Key, identity_of
 
@@ -77,7 +78,9 @@ def resolve_target(target: Any, key: Any, as_of: TimeLike | None) -> Target:
         if as_of is not None:
             raise TypeError("restore(session, version) takes no as_of: the version says when")
         root = spec_of(target.__versioned_class__).root_spec
-        return Target(root, identity_of(root, target), to_instant(target.valid_from), target)
+        return Target(
+            root, identity_of(root, target), to_instant(stamp(target, "valid_from")), target
+        )
     found = spec_for(type(target))
     if found is None:
         raise NotVersionedError(

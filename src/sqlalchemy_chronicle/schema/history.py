@@ -55,16 +55,20 @@ from sqlalchemy import (
     Unicode,
     UnicodeText,
     and_,
+    event,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Mapper, QueryableAttribute, object_session
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
+from ..config import LIBRARY_COLUMNS
 from ..errors import ConfigurationError
 from ..types import JSONDocument, UTCDateTime
 from ._base import install_library_tables
+from .columns import LibraryColumns, stamp
 from .tables import Transaction
 
 __all__ = [
@@ -74,26 +78,24 @@ __all__ = [
     "Version",
     "build_history",
     "history_table_of",
-    "registered_specs",
+    "link_spec",
+    "settle_types",
     "spec_for",
     "table_history",
+    "versioned_specs",
 ]
 
 RETIRED_COLUMN: Final = "retired_values"
-"""The JSON column of a base history table that keeps the values of columns dropped since."""
+"""The JSON column of a base history table that keeps the values of columns dropped since (its
+default name, and its key in the history table)."""
 
-INTERVAL_COLUMNS: Final = (
-    "version",
-    "valid_from",
-    "valid_to",
-    "operation",
-    "transaction_id",
-    "restored_from",
-    RETIRED_COLUMN,
-)
-"""The columns the history base table adds to the copied ones."""
-_OPTIONS: Final = frozenset({"exclude", "changelog", "retain", "ledger"})
+INTERVAL_COLUMNS: Final = LIBRARY_COLUMNS
+"""The columns the history base table adds to the copied ones, by their keys (default names)."""
+_OPTIONS: Final = frozenset({"exclude", "changelog", "columns", "table", "retain", "ledger"})
 
+
+_PRIVATE_NAME: Final = "_chronicle_history_of_"
+"""Prefix of a history class's name while it is mapped (see :func:`build_history`)."""
 
 _TRANSACTION_KEY: Final = "_chronicle_transaction"
 """Where a version keeps its transaction once loaded (in the instance's ``__dict__``)."""
@@ -124,10 +126,13 @@ class Version(Generic[M], metaclass=_HistoryClassType):
     Article.__history__.valid_to.is_(None))`` type-checks, and the model's own columns, which a
     type checker cannot know on the generated class, are ``Any`` (``version.title``) or, typed,
     read through the model's attribute: ``version[Article.title]`` is a ``str`` when
-    ``Article.title`` is a ``Mapped[str]``.
+    ``Article.title`` is a ``Mapped[str]``. A class that gave the library's columns other names
+    (``__versioned__ = {"columns": {...}}``) has them under those names instead, and its own
+    attributes under theirs (``ReleaseHistory.version`` is then the model's ``version``).
     """
 
     __versioned_class__: ClassVar[type[Any]]
+    __chronicle_columns__: ClassVar[LibraryColumns] = LibraryColumns()
     if TYPE_CHECKING:
         __table__: ClassVar[Table]
 
@@ -151,17 +156,18 @@ class Version(Generic[M], metaclass=_HistoryClassType):
         registry and ``Transaction`` in the library's, and a relationship between them would tie
         the registries together (``registry.configure()`` then refuses to configure one alone).
         """
+        transaction_id = stamp(self, "transaction_id")
         loaded: Transaction | None = self.__dict__.get(_TRANSACTION_KEY)
-        if loaded is not None and loaded.id == self.transaction_id:
+        if loaded is not None and loaded.id == transaction_id:
             return loaded
         session = object_session(self)
         if session is None:
             raise DetachedInstanceError(
                 f"{self!r} is not in a session: its transaction cannot be loaded"
             )
-        found = session.get(Transaction, self.transaction_id)
+        found = session.get(Transaction, transaction_id)
         if found is None:
-            raise LookupError(f"no transaction {self.transaction_id} for {self!r}")
+            raise LookupError(f"no transaction {transaction_id} for {self!r}")
         self.__dict__[_TRANSACTION_KEY] = found
         return found
 
@@ -196,8 +202,8 @@ class Version(Generic[M], metaclass=_HistoryClassType):
         assert spec is not None
         key = ", ".join(repr(getattr(self, attr)) for attr in spec.pk_keys)
         return (
-            f"<{type(self).__name__} ({key}) v{self.version} {self.operation} "
-            f"[{self.valid_from}, {self.valid_to})>"
+            f"<{type(self).__name__} ({key}) v{stamp(self, 'version')} "
+            f"{stamp(self, 'operation')} [{stamp(self, 'valid_from')}, {stamp(self, 'valid_to')})>"
         )
 
 
@@ -208,6 +214,8 @@ class TableHistory:
     live: Table
     history: Table
     key: list[Column[Any]]
+    mapper: Mapper[Any] | None = None
+    """The mapper whose history this table started, for a hierarchy's base table."""
     """The history columns of the row identity (the primary key without ``version``), in the
     order of the versioned mapper's identity key."""
     copied: list[tuple[Column[Any], Column[Any]]] = field(default_factory=list)
@@ -234,6 +242,8 @@ class HistorySpec:
     """The tables an instance of this mapper is stored in, the hierarchy's base table first."""
     root: HistorySpec | None = None
     excluded: frozenset[str] = frozenset()
+    columns: LibraryColumns = field(default_factory=LibraryColumns)
+    """The names of the library's columns in this hierarchy's history tables."""
     _value_keys: dict[int, tuple[int, list[tuple[str, str | None]]]] = field(
         default_factory=dict, repr=False
     )
@@ -350,9 +360,26 @@ def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
     return _specs.get(mapper) if isinstance(mapper, Mapper) else None
 
 
-def registered_specs() -> list[HistorySpec]:
-    """The specs of every versioned mapper declared in this process."""
+def versioned_specs() -> list[HistorySpec]:
+    """The specs of every versioned mapper there is."""
     return list(_specs.values())
+
+
+def link_spec(live: Table) -> HistorySpec | None:
+    """The spec of the class :func:`~sqlalchemy_chronicle.versioned_table` mapped to ``live``.
+
+    None unless ``live`` is an association table versioned by that function: its rows are
+    written by relationships (``secondary=``), so capture reads its changes from them.
+    """
+    found = _tables.get(live)
+    if found is None:
+        return None
+    spec = _specs.get(found[0].mapper) if found[0].mapper is not None else None
+    return spec if spec is not None and getattr(spec.mapper.class_, LINK_MARK, False) else None
+
+
+LINK_MARK: Final = "__chronicle_link__"
+"""Class attribute set on the classes :func:`~sqlalchemy_chronicle.versioned_table` maps."""
 
 
 def table_history(live: Table) -> tuple[TableHistory, TableHistory] | None:
@@ -410,21 +437,48 @@ def _excluded(mapper: Mapper[Any], parent: HistorySpec | None) -> frozenset[str]
     return frozenset(names)
 
 
-def _copy_column(column: Column[Any]) -> Column[Any]:
+def _copy_column(column: Column[Any], names: LibraryColumns) -> Column[Any]:
     copy: Column[Any] = Column(
         column.name,
         column.type,
-        key=column.key,
+        key=names.copied_key(column.key),
         primary_key=column.primary_key,
         nullable=not column.primary_key,
         autoincrement=False,
         info={"chronicle": "copied"},
     )
+    if column.type._isnull:
+        _untyped.append((column, copy))
     return copy
 
 
+_untyped: list[tuple[Column[Any], Column[Any]]] = []
+"""Copies of live columns whose type was not known yet: a foreign-key column declared without a
+type takes its target's once the target column exists, which may be after the copy was made."""
+
+
+def settle_types() -> None:
+    """Give copies of untyped live columns the type their live column has taken since.
+
+    Called when another class is versioned, when the mappers are configured, before a history
+    table is created and before Alembic compares the schema.
+    """
+    if not _untyped:
+        return
+    waiting = []
+    for live, copy in _untyped:
+        if live.type._isnull:
+            waiting.append((live, copy))
+        else:
+            copy.type = live.type
+    _untyped[:] = waiting
+
+
 def _add_copies(
-    table: TableHistory, columns: Iterable[Column[Any]], excluded: frozenset[str]
+    table: TableHistory,
+    columns: Iterable[Column[Any]],
+    excluded: frozenset[str],
+    names: LibraryColumns,
 ) -> None:
     present = {live.name for live, _ in table.copied}
     for column in columns:
@@ -432,7 +486,7 @@ def _add_copies(
             continue
         if column.primary_key and column.table is table.live:
             continue
-        copy = _copy_column(column)
+        copy = _copy_column(column, names)
         table.history.append_column(copy)
         table.copied.append((column, copy))
     _index_foreign_keys(table)
@@ -464,80 +518,182 @@ def _index_name(table: str, columns: tuple[str, ...]) -> str:
     return f"{name[:54]}_{digest}"
 
 
+def _library_column(names: LibraryColumns, key: str, *args: Any, **kwargs: Any) -> Column[Any]:
+    """A library column: keyed by its default name, named as chosen."""
+    return Column(names.name(key), *args, key=key, **kwargs)
+
+
 def _new_history_table(
-    live: Table, identity: list[Column[Any]], excluded: frozenset[str], base: bool
+    live: Table,
+    identity: list[Column[Any]],
+    excluded: frozenset[str],
+    base: bool,
+    names: LibraryColumns,
+    name: str,
 ) -> TableHistory:
-    """Create ``<live>_history``; ``identity`` is the live primary key in identity-key order."""
+    """Create the history table ``name``; ``identity``: the live primary key in identity order."""
     metadata = live.metadata
-    pk_copies = [_copy_column(c) for c in identity]
+    pk_copies = [_copy_column(c, names) for c in identity]
     extra: list[Column[Any]] = [
-        Column(
-            "version", Integer, primary_key=True, autoincrement=False, info={"chronicle": "version"}
+        _library_column(
+            names,
+            "version",
+            Integer,
+            primary_key=True,
+            autoincrement=False,
+            info={"chronicle": "version"},
         )
     ]
     if base:
         extra += [
-            Column("valid_from", UTCDateTime, nullable=False, info={"chronicle": "interval"}),
-            Column("valid_to", UTCDateTime, nullable=True, info={"chronicle": "interval"}),
-            Column("operation", String(8), nullable=False, info={"chronicle": "operation"}),
-            Column(
+            _library_column(
+                names, "valid_from", UTCDateTime, nullable=False, info={"chronicle": "interval"}
+            ),
+            _library_column(
+                names, "valid_to", UTCDateTime, nullable=True, info={"chronicle": "interval"}
+            ),
+            _library_column(
+                names, "operation", String(8), nullable=False, info={"chronicle": "operation"}
+            ),
+            _library_column(
+                names,
                 "transaction_id",
                 BigInteger().with_variant(Integer, "sqlite"),
                 nullable=False,
                 info={"chronicle": "transaction"},
             ),
-            Column("restored_from", Integer, nullable=True, info={"chronicle": "restore"}),
-            Column(RETIRED_COLUMN, JSONDocument, nullable=True, info={"chronicle": "retired"}),
+            _library_column(
+                names, "restored_from", Integer, nullable=True, info={"chronicle": "restore"}
+            ),
+            _library_column(
+                names, RETIRED_COLUMN, JSONDocument, nullable=True, info={"chronicle": "retired"}
+            ),
         ]
-    name = f"{live.name}_history"
-    if name in metadata.tables or (live.schema and f"{live.schema}.{name}" in metadata.tables):
-        raise ConfigurationError(f"table {name!r} already exists in the MetaData")
+    key = f"{live.schema}.{name}" if live.schema else name
+    if key in metadata.tables:
+        raise ConfigurationError(
+            f"cannot create the history table {key!r} of {live.fullname!r}: the MetaData already "
+            "has a table of that name; choose another with __versioned__ = "
+            '{"table": "<name>"}'
+        )
     history = Table(
         name, metadata, *pk_copies, *extra, schema=live.schema, info={"chronicle": "history"}
     )
+    event.listen(history, "before_create", _settle_before_create)
     if base:
-        Index(f"ix_{name}_transaction_id", history.c.transaction_id)
+        Index(_index_name(name, ("transaction_id",)), history.c.transaction_id)
     table = TableHistory(live=live, history=history, key=pk_copies)
     table.copied.extend(zip(identity, pk_copies, strict=True))
-    _add_copies(table, live.columns, excluded)
+    _add_copies(table, live.columns, excluded, names)
     return table
+
+
+def _settle_before_create(target: Table, connection: Any, **kw: Any) -> None:
+    settle_types()
+
+
+def _library_columns(mapper: Mapper[Any], parent: HistorySpec | None) -> LibraryColumns:
+    """The library column names of ``mapper``'s hierarchy: its base class chooses them."""
+    cls = mapper.class_
+    option = _options(cls).get("columns")
+    if parent is None:
+        return LibraryColumns.chosen(option, f"{cls.__name__}.__versioned__['columns']")
+    inherited = parent.root_spec.columns
+    if option is not None and "columns" in vars(cls).get("__versioned__", {}):
+        chosen = LibraryColumns.chosen(option, f"{cls.__name__}.__versioned__['columns']")
+        if chosen != inherited:
+            raise ConfigurationError(
+                f"{cls.__name__}.__versioned__['columns'] differs from its base class's: the "
+                "library's column names are chosen once per hierarchy, on its base class"
+            )
+    return inherited
+
+
+def _history_table_name(mapper: Mapper[Any], single: bool) -> str:
+    """The name of ``mapper``'s own history table: option ``table``, else ``<table>_history``."""
+    cls = mapper.class_
+    own = vars(cls).get("__versioned__") or {}
+    chosen = own.get("table") if isinstance(own, Mapping) else None
+    if chosen is None:
+        return f"{mapper.local_table.name}_history"  # type: ignore[attr-defined]
+    if single:
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__['table']: a single-table subclass shares its base "
+            "class's history table and cannot name one"
+        )
+    if not isinstance(chosen, str) or not chosen:
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__['table'] must be a non-empty table name, not {chosen!r}"
+        )
+    return chosen
+
+
+def _refuse_clashes(mapper: Mapper[Any], names: LibraryColumns) -> None:
+    """Refuse a model column or attribute that would take a library column's name."""
+    chosen = set(names.names.values())
+    cls = mapper.class_
+    for column in mapper.local_table.columns:
+        assert isinstance(column, Column)
+        key = _attribute_key(mapper, column)
+        for clash, what in ((column.name, "a column"), (key, "an attribute")):
+            if clash in chosen:
+                default = next(d for d, n in names.names.items() if n == clash)
+                raise ConfigurationError(
+                    f"{cls.__name__} has {what} named {clash!r}, which is the name of the "
+                    f"library's history column {default!r}; give the library's column another "
+                    f"name, for this class with __versioned__ = {{'columns': {{{default!r}: "
+                    f"'chronicle_{default}'}}}} or for every class with sqlalchemy_chronicle."
+                    f"configure(columns={{{default!r}: 'chronicle_{default}'}})"
+                )
 
 
 def build_history(mapper: Mapper[Any]) -> HistorySpec:
     """Create the history table(s) and mapped history class for a newly constructed mapper."""
     if mapper in _specs:
         return _specs[mapper]
+    settle_types()
     cls = mapper.class_
     parent = spec_for(mapper.inherits) if mapper.inherits is not None else None
     live = mapper.local_table
     if not isinstance(live, Table):
         raise ConfigurationError(f"{cls.__name__} is not mapped to a Table; it cannot be versioned")
     excluded = _excluded(mapper, parent)
+    names = _library_columns(mapper, parent)
+    _refuse_clashes(mapper, names)
+    is_single = parent is not None and live is parent.mapper.local_table
+    table_name = _history_table_name(mapper, is_single)
     install_library_tables(live.metadata)
 
     if parent is None:
         identity = [live.c[column.key] for column in mapper.primary_key]
-        tables = [_new_history_table(live, identity, excluded, base=True)]
-    elif live is parent.mapper.local_table:
+        tables = [_new_history_table(live, identity, excluded, True, names, table_name)]
+    elif is_single:
+        assert parent is not None
         tables = list(parent.tables)
-        _add_copies(tables[-1], live.columns, excluded)
+        _add_copies(tables[-1], live.columns, excluded, names)
     else:
-        tables = [
-            *parent.tables,
-            _new_history_table(live, _joined_identity(live, parent), excluded, base=False),
-        ]
+        assert parent is not None
+        own = _new_history_table(
+            live, _joined_identity(live, parent), excluded, False, names, table_name
+        )
+        tables = [*parent.tables, own]
 
+    name = f"{cls.__name__}History"
+    # Mapped under a name of the library's, so that the history class never takes (nor clashes
+    # with) an application class's name in the registry's string lookup (Airflow has a class
+    # TaskInstanceHistory next to TaskInstance); it is renamed once mapped.
     history_class = type(
-        f"{cls.__name__}History",
+        f"{_PRIVATE_NAME}{name}",
         (parent.history_class if parent else Version,),
-        {"__versioned_class__": cls, "__module__": cls.__module__},
+        {"__versioned_class__": cls, "__module__": cls.__module__, "__chronicle_columns__": names},
     )
-    mapper_args = _mapper_arguments(mapper, parent, tables)
+    mapper_args = _mapper_arguments(mapper, parent, tables, names)
     # A single-table subclass is mapped without a table of its own, as SQLAlchemy expects, so that
     # its queries are limited to its discriminator values.
     single = parent is not None and tables[-1] is parent.tables[-1]
     own_table = None if single else tables[-1].history
     mapper.registry.map_imperatively(history_class, own_table, **mapper_args)
+    history_class.__name__ = history_class.__qualname__ = name
     if single:
         history_class.__table__ = tables[-1].history  # type: ignore[attr-defined]
     spec = HistorySpec(
@@ -546,8 +702,11 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         tables=tables,
         root=parent.root_spec if parent else None,
         excluded=excluded,
+        columns=names,
     )
     _specs[mapper] = spec
+    if parent is None:
+        tables[0].mapper = mapper
     for table in tables:
         _tables[table.live] = _by_history[table.history] = (table, tables[0])
     cls.__history__ = history_class
@@ -555,7 +714,10 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
 
 
 def _mapper_arguments(
-    mapper: Mapper[Any], parent: HistorySpec | None, tables: list[TableHistory]
+    mapper: Mapper[Any],
+    parent: HistorySpec | None,
+    tables: list[TableHistory],
+    names: LibraryColumns,
 ) -> dict[str, Any]:
     own = tables[-1]
     properties: dict[str, Any] = {}
@@ -563,6 +725,9 @@ def _mapper_arguments(
         key = _attribute_key(mapper, live_col)
         if key is not None and key != hist_col.key:
             properties[key] = hist_col
+    if parent is None:
+        for default in LIBRARY_COLUMNS:
+            properties[names.name(default)] = own.history.c[default]
     args: dict[str, Any] = {"properties": properties}
     if parent is not None:
         args["inherits"] = parent.history_class
@@ -575,12 +740,22 @@ def _mapper_arguments(
                 for own_col, parent_col in zip(own.key, parent_history_key, strict=True)
             ]
             args["inherit_condition"] = and_(*clauses)
-            properties["version"] = [own.history.c.version, parent_history.c.version]
+            parent_mapper = sa_inspect(parent.history_class)
+
+            def inherited(column: Column[Any]) -> list[Column[Any]]:
+                """The columns the parent history class maps to ``column``'s attribute."""
+                prop = parent_mapper.get_property_by_column(column)
+                return [c for c in prop.columns if isinstance(c, Column)]
+
+            properties[names.version] = [
+                own.history.c.version,
+                *inherited(parent_history.c.version),
+            ]
             for (live_col, own_col), parent_col in zip(
                 own.copied, parent_history_key, strict=False
             ):
                 key = _attribute_key(mapper, live_col) or own_col.key
-                properties[key] = [own_col, parent_col]
+                properties[key] = [own_col, *inherited(parent_col)]
     if mapper.polymorphic_on is not None and isinstance(mapper.polymorphic_on, Column):
         for live_col, hist_col in tables[0].copied:
             if live_col is mapper.polymorphic_on:

@@ -60,6 +60,7 @@ from ..errors import (
 from ..instants import to_instant
 from ..read.query import changes, check_key, normalize_key, query_as_of, spec_of
 from ..recovery.api import restore
+from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version
 from ..schema.tables import ChangeLog, Transaction, format_row_id
 
@@ -341,6 +342,11 @@ def _key_value(column_type: Any, value: Any, name: str) -> Any:
 # -- the viewer ---------------------------------------------------------------------------------
 
 
+def _library(entity: Any, root: HistorySpec, default: str) -> Any:
+    """The attribute of ``entity`` for the library column called ``default`` by default."""
+    return getattr(entity, root.columns.name(default))
+
+
 @dataclass
 class HistoryViewer:
     """The pages of the history viewer for a set of versioned classes.
@@ -462,8 +468,9 @@ class HistoryViewer:
         return root, entity, criteria
 
     def _latest(self, session: Session, model: type[Any], key: tuple[Any, ...]) -> int:
-        _, entity, criteria = self._row_criteria(model, key)
-        latest: int | None = session.scalar(select(func.max(entity.version)).where(*criteria))
+        root, entity, criteria = self._row_criteria(model, key)
+        number = _library(entity, root, "version")
+        latest: int | None = session.scalar(select(func.max(number)).where(*criteria))
         if latest is None:
             raise PageNotFound(
                 f"{model.__name__} {format_row_id(key)} has no history: no such row was ever "
@@ -480,12 +487,13 @@ class HistoryViewer:
         limit: int,
     ) -> list[tuple[Version[Any], str | None, str | None]]:
         """Versions of one row with their actor and reason, newest first."""
-        _, entity, row = self._row_criteria(model, key)
+        root, entity, row = self._row_criteria(model, key)
+        transaction_id = _library(entity, root, "transaction_id")
         query = (
             select(entity, Transaction.actor, Transaction.reason)
-            .outerjoin(Transaction, Transaction.id == entity.transaction_id)
+            .outerjoin(Transaction, Transaction.id == transaction_id)
             .where(*row, *criteria)
-            .order_by(entity.version.desc())
+            .order_by(_library(entity, root, "version").desc())
             .limit(limit)
             .execution_options(populate_existing=True)
         )
@@ -494,8 +502,10 @@ class HistoryViewer:
     def _version(
         self, session: Session, model: type[Any], key: tuple[Any, ...], number: int
     ) -> tuple[Version[Any], str | None, str | None]:
-        _, entity, _ = self._row_criteria(model, key)
-        found = self._versions(session, model, key, entity.version == number, limit=1)
+        root, entity, _ = self._row_criteria(model, key)
+        found = self._versions(
+            session, model, key, _library(entity, root, "version") == number, limit=1
+        )
         if not found:
             latest = self._latest(session, model, key)
             raise PageNotFound(
@@ -517,18 +527,18 @@ class HistoryViewer:
         first: bool,
     ) -> TimelineEntry:
         changed: Iterable[str]
-        if version.operation == "delete" or (previous is None and not first):
+        if stamp(version, "operation") == "delete" or (previous is None and not first):
             changed = ()
         else:
             changed = changes(previous, version)
         return TimelineEntry(
-            version=version.version,
-            valid_from=version.valid_from,
-            valid_to=version.valid_to,
-            operation=version.operation,
+            version=stamp(version, "version"),
+            valid_from=stamp(version, "valid_from"),
+            valid_to=stamp(version, "valid_to"),
+            operation=stamp(version, "operation"),
             actor=actor,
             reason=reason,
-            restored_from=version.restored_from,
+            restored_from=stamp(version, "restored_from"),
             changed=tuple(changed),
         )
 
@@ -546,13 +556,15 @@ class HistoryViewer:
                 f"the timeline of {model.__name__} {format_row_id(key)} has {pages} "
                 f"page{'s' if pages != 1 else ''}; there is no page {page}"
             )
-        _, entity, _ = self._row_criteria(model, key)
+        root, entity, _ = self._row_criteria(model, key)
         top = latest - (page - 1) * self.page_size
-        rows = self._versions(session, model, key, entity.version <= top, limit=self.page_size + 1)
+        newest = _library(entity, root, "version") <= top
+        rows = self._versions(session, model, key, newest, limit=self.page_size + 1)
         entries = []
         for index, (version, actor, reason) in enumerate(rows[: self.page_size]):
             previous = rows[index + 1][0] if index + 1 < len(rows) else None
-            entries.append(self._entry(version, actor, reason, previous, version.version == 1))
+            first = stamp(version, "version") == 1
+            entries.append(self._entry(version, actor, reason, previous, first))
         return TimelinePage(
             model=model.__name__,
             key=format_row_id(key),
@@ -560,11 +572,11 @@ class HistoryViewer:
             page=page,
             pages=pages,
             latest=latest,
-            deleted=bool(rows) and page == 1 and rows[0][0].operation == "delete",
+            deleted=bool(rows) and page == 1 and stamp(rows[0][0], "operation") == "delete",
         )
 
     def _values(self, model: type[Any], version: Version[Any] | None) -> dict[str, Any]:
-        if version is None or version.operation == "delete":
+        if version is None or stamp(version, "operation") == "delete":
             return {}
         return {name: getattr(version, name, None) for name in self._fields(model)}
 
@@ -618,7 +630,7 @@ class HistoryViewer:
         version = session.scalars(query).first()
         entry = None
         if version is not None:
-            entry = self._version(session, model, key, version.version)
+            entry = self._version(session, model, key, stamp(version, "version"))
         return AsOfView(
             model=model.__name__,
             key=format_row_id(key),
