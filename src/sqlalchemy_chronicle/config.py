@@ -1,11 +1,13 @@
-"""Library-wide settings: the clock, strict mode, the change-log switch, SQLite's savepoints.
+"""Library-wide settings: the clock, strict mode, the change log, the capture mode, savepoints.
 
 Each database transaction that changes versioned data gets one time, the ``valid_from`` of every
 version it writes. The time comes from a *clock*: a callable that receives the connection and
 returns an aware datetime. By default PostgreSQL and MariaDB/MySQL are asked for their own clock,
 so that several application processes agree on one time line; SQLite has no shared server, so the
 default there is pendulum's clock (which ``pendulum.travel_to`` moves). :func:`configure` installs
-another clock, for example a frozen one in tests, and switches strict mode and the change log.
+another clock, for example a frozen one in tests, and switches strict mode, the change log and
+the capture mode (``"orm"``: the session's flushes are versioned by the library; ``"database"``:
+triggers version every write, see :mod:`sqlalchemy_chronicle.capture.database`).
 
 This module is one of the foundations: it imports nothing else of the package but the errors.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pendulum
 from sqlalchemy import Connection, Engine, event, select
@@ -25,12 +27,15 @@ from sqlalchemy.sql import functions
 from .errors import ConfigurationError
 
 __all__ = [
+    "CAPTURE_MODES",
+    "CaptureMode",
     "Clock",
     "changelog_enabled",
     "clock_time",
     "configure",
     "current_clock",
     "database_clock",
+    "default_capture",
     "default_clock",
     "is_strict",
     "python_clock",
@@ -39,6 +44,11 @@ __all__ = [
 
 Clock = Callable[[Connection], dt.datetime]
 """A source of time: called with the transaction's connection, returns an aware datetime."""
+
+CaptureMode = Literal["orm", "database"]
+"""Who writes the history: the library from the session's flushes, or the database's triggers."""
+
+CAPTURE_MODES: Final = ("orm", "database")
 
 
 def python_clock(connection: Connection) -> dt.datetime:
@@ -77,14 +87,19 @@ class _Settings:
     clock: Clock
     strict: bool
     changelog: bool
+    capture: CaptureMode
 
 
-_settings = _Settings(clock=default_clock, strict=False, changelog=True)
+_settings = _Settings(clock=default_clock, strict=False, changelog=True, capture="orm")
 _UNSET: Final[Any] = object()
 
 
 def configure(
-    *, clock: Clock | None = _UNSET, strict: bool = _UNSET, changelog: bool = _UNSET
+    *,
+    clock: Clock | None = _UNSET,
+    strict: bool = _UNSET,
+    changelog: bool = _UNSET,
+    capture: CaptureMode = _UNSET,
 ) -> None:
     """Change the library-wide settings; arguments not given keep their value.
 
@@ -94,8 +109,13 @@ def configure(
         new version one microsecond after the newer one.
     :param changelog: when false, no :class:`~sqlalchemy_chronicle.ChangeLog` rows are written
         for any class (a class can also opt out with ``__versioned__ = {"changelog": False}``).
-    :raises ConfigurationError: ``clock`` is not callable, or ``strict`` or ``changelog`` is not
-        a :class:`bool` (``strict="no"`` would otherwise read as true); no setting is changed.
+    :param capture: the capture mode of every versioned class that does not choose one with
+        ``__versioned__ = {"capture": ...}``: ``"orm"`` (the default) or ``"database"``. A class's
+        mode decides whether ``metadata.create_all()`` creates its triggers, so set it before
+        the tables are created.
+    :raises ConfigurationError: ``clock`` is not callable, ``strict`` or ``changelog`` is not
+        a :class:`bool` (``strict="no"`` would otherwise read as true), or ``capture`` is not a
+        known mode; no setting is changed.
 
     The clock is called at each transaction's first write of history; what it returns is
     checked then (see :func:`clock_time`).
@@ -112,12 +132,23 @@ def configure(
                 f"configure({name}={value!r}): {name} takes True or False, not "
                 f"{type(value).__name__}"
             )
+    if capture is not _UNSET and capture not in CAPTURE_MODES:
+        raise ConfigurationError(
+            f"configure(capture={capture!r}): the capture mode is 'orm' or 'database'"
+        )
     if clock is not _UNSET:
         _settings.clock = default_clock if clock is None else clock
     if strict is not _UNSET:
         _settings.strict = strict
     if changelog is not _UNSET:
         _settings.changelog = changelog
+    if capture is not _UNSET:
+        _settings.capture = capture
+
+
+def default_capture() -> CaptureMode:
+    """The capture mode of versioned classes that do not choose one."""
+    return _settings.capture
 
 
 def changelog_enabled() -> bool:

@@ -21,6 +21,12 @@ Options, in ``__versioned__``:
 ``exclude``
     attribute (or column) names left out of history. They are not copied into the history table,
     and a change to excluded columns only writes no version.
+``changelog``
+    ``False`` leaves the class out of the change log.
+``capture``
+    ``"orm"`` (the session's flushes are versioned) or ``"database"`` (the database's triggers
+    version every write; see :mod:`sqlalchemy_chronicle.capture.database`); by default the mode
+    of :func:`~sqlalchemy_chronicle.configure` at the time the class is declared.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ class Versioned:
         _install()
         mapper = inspect(cls, raiseerr=False)
         if isinstance(mapper, Mapper) and mapper.class_ is cls:
-            build_history(mapper)
+            _build(mapper)
         else:
             event.listen(cls, "after_mapper_constructed", _mapper_constructed)
 
@@ -66,4 +72,9 @@ def _install() -> None:
 
 def _mapper_constructed(mapper: Mapper[Any], cls: type[Any]) -> None:
     if mapper.class_ is cls:
-        build_history(mapper)
+        _build(mapper)
+
+
+def _build(mapper: Mapper[Any]) -> None:
+    """Build the class's history, and in database capture mode, its triggers' DDL listeners."""
+    capture.database.attach(build_history(mapper))

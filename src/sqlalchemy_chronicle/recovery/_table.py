@@ -133,7 +133,7 @@ def write_table(session: Session, connection: Connection, plan: TablePlan) -> No
     changes = [RowChange(spec, key, "delete") for key in plan.deletes]
     changes += [RowChange(spec, key, "insert", restored_from=v) for key, v in plan.inserts]
     changes += [RowChange(spec, key, "update", restored_from=v) for key, v in plan.updates]
-    if changes:
+    if changes and not spec.captured_by_database:  # else the triggers wrote the versions
         write_history(session, changes)
     forget_rows(session, spec.root_spec, plan.deletes, inserted + updated)
 

@@ -61,6 +61,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
+from ..config import CAPTURE_MODES, CaptureMode, default_capture
 from ..errors import ConfigurationError
 from ..types import JSONDocument, UTCDateTime
 from ._base import install_library_tables
@@ -89,7 +90,7 @@ INTERVAL_COLUMNS: Final = (
     RETIRED_COLUMN,
 )
 """The columns the history base table adds to the copied ones."""
-_OPTIONS: Final = frozenset({"exclude", "changelog"})
+_OPTIONS: Final = frozenset({"exclude", "changelog", "capture"})
 
 
 _TRANSACTION_KEY: Final = "_chronicle_transaction"
@@ -183,6 +184,9 @@ class HistorySpec:
     """The tables an instance of this mapper is stored in, the hierarchy's base table first."""
     root: HistorySpec | None = None
     excluded: frozenset[str] = frozenset()
+    capture: CaptureMode = "orm"
+    """Who writes this hierarchy's history: option ``capture`` of its base class, else the mode
+    :func:`~sqlalchemy_chronicle.configure` set when the base class was declared."""
     _value_keys: dict[int, tuple[int, list[tuple[str, str | None]]]] = field(
         default_factory=dict, repr=False
     )
@@ -191,6 +195,11 @@ class HistorySpec:
     def changelog(self) -> bool:
         """Whether this hierarchy writes change-log entries (option ``changelog``)."""
         return bool(_options(self.root_spec.mapper.class_).get("changelog", True))
+
+    @property
+    def captured_by_database(self) -> bool:
+        """Whether the triggers write this hierarchy's history, so that flushes must not."""
+        return self.capture == "database"
 
     @property
     def root_spec(self) -> HistorySpec:
@@ -303,6 +312,12 @@ def _options(cls: type[Any]) -> Mapping[str, Any]:
         raise ConfigurationError(
             f"{cls.__name__}.__versioned__ has unknown options {sorted(unknown)}; "
             f"known: {sorted(_OPTIONS)}"
+        )
+    capture = options.get("capture")
+    if capture is not None and capture not in CAPTURE_MODES:
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__ has capture={capture!r}; the capture mode is 'orm' "
+            "or 'database'"
         )
     return options
 
@@ -461,6 +476,7 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         tables=tables,
         root=parent.root_spec if parent else None,
         excluded=excluded,
+        capture=parent.capture if parent else _options(cls).get("capture") or default_capture(),
     )
     _specs[mapper] = spec
     for table in tables:
