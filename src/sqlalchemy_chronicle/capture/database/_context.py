@@ -6,9 +6,9 @@ change-log switch. Before the first statement of a transaction that may write (a
 ``UPDATE`` or ``DELETE``, or any textual SQL), a connection-level listener sends them, once, as
 one JSON document: on PostgreSQL a transaction-local setting (``set_config('chronicle.context',
 .., true)``), on MariaDB a user variable (``@chronicle_context``), on SQLite the row of the
-library in the table ``chronicle_context``, removed again before the commit. It is sent again
-when the attribution changes within the transaction (the transaction's row is updated then, as in
-ORM mode) and after a savepoint rolls back (which may have taken it away).
+library in the table ``chronicle_context``; the last two are cleared again before the commit.
+It is sent again when the attribution changes within the transaction (the transaction's row is
+updated then, as in ORM mode) and after a savepoint rolls back (which may have taken it away).
 
 Writes from other clients send nothing: the triggers then record no actor and take the
 database's own clock.
@@ -113,9 +113,17 @@ def _savepoint_rolled_back(connection: Connection, name: str, context: Any) -> N
 
 def _commit(connection: Connection) -> None:
     sent: _Sent | None = connection.info.pop(_STATE, None)
-    if sent is not None and connection.dialect.name == "sqlite":
+    if sent is None:
+        return
+    name = connection.dialect.name
+    if name == "sqlite":
         connection.exec_driver_sql(
             "DELETE FROM chronicle_context WHERE id = 0", execution_options={_INTERNAL: True}
+        )
+    elif name != "postgresql":
+        connection.exec_driver_sql(
+            "SET @chronicle_context = NULL, @chronicle_tx_id = NULL",
+            execution_options={_INTERNAL: True},
         )
 
 
@@ -231,7 +239,8 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
             )
     else:
         connection.exec_driver_sql(
-            "SET @chronicle_context = %(document)s",
+            "SET @chronicle_context = %(document)s"
+            + (", @chronicle_tx_id = NULL" if first else ""),
             {"document": document},
             execution_options=options,
         )
