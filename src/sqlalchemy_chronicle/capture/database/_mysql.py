@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Dialect, Float, Integer, Numeric
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
 
 from ...schema.history import HistorySpec
 from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
@@ -260,10 +260,10 @@ class _Body:
         def value(version: str, hist: Any) -> str:
             return _json(self.field(version, hist), hist.type)
 
-        def path(hist: Any) -> str:
+        def path(hist: Column[Any]) -> str:
             return "'$.\"" + hist.name.replace("'", "''").replace('"', '\\"') + "\"'"
 
-        def name(hist: Any) -> str:
+        def name(hist: Column[Any]) -> str:
             return "'" + hist.name.replace("'", "''") + "'"
 
         every = ", ".join(f"{name(hist)}, {value('ch_now', hist)}" for _, hist in self.columns)
