@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import random
 import sqlite3
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,13 +24,14 @@ import pendulum
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Integer, MetaData, String, delete, insert, select, text, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
     ChangeLog,
     ConcurrentVersionError,
     Transaction,
+    Versioned,
     changes_by,
     configure,
     history,
@@ -36,6 +40,7 @@ from sqlalchemy_chronicle import (
 
 from .models_capture import DbNote, OrmNote
 from .support import FrozenClock, assert_well_formed
+from .test_concurrency import retryable
 
 TWINS = (OrmNote, DbNote)
 COLUMNS = ("title", "count", "price", "flag")
@@ -312,3 +317,110 @@ def test_writes_of_another_client_are_versioned(twins: Engine, clock: FrozenCloc
         assert_well_formed(
             [(v.id, v.version, v.operation, v.valid_from, v.valid_to) for v in one + two]
         )
+
+
+def test_concurrent_writers_leave_well_formed_history(twins: Engine) -> None:
+    """Writers of the same rows in database mode: no overlapping or inverted interval, and each
+    row's open version holds its live values."""
+    if twins.dialect.name == "sqlite":
+        pytest.skip("SQLite lets one writer at a time: there is nothing to interleave")
+    configure(clock=None)
+    with Session(twins) as session:
+        session.add_all([DbNote(id=key, title="start", count=0) for key in (1, 2, 3)])
+        session.commit()
+    failures: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        chooser = random.Random(writer)
+        for _step in range(15):
+            keys = chooser.sample([1, 2, 3], 2)
+            for _attempt in range(20):
+                try:
+                    with Session(twins) as session:
+                        note = session.get(DbNote, keys[0])
+                        assert note is not None
+                        note.count = DbNote.count + 1  # type: ignore[assignment]
+                        note.title = f"w{writer}"
+                        session.flush()
+                        time.sleep(0.001)
+                        session.execute(
+                            text("UPDATE capture_db_note SET count = count + 1 WHERE id = :id"),
+                            {"id": keys[1]},
+                        )
+                        session.commit()
+                    break
+                except Exception as error:
+                    if not retryable(error):
+                        failures.append(error)
+                        return
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    with Session(twins) as session:
+        versions = session.scalars(select(DbNote.__history__)).all()
+        assert_well_formed(
+            [(v.id, v.version, v.operation, v.valid_from, v.valid_to) for v in versions]
+        )
+        live = {n.id: (n.title, n.count) for n in session.scalars(select(DbNote))}
+        current = {v.id: (v.title, v.count) for v in versions if v.valid_to is None}
+        assert current == live
+        assert sum(count for _, count in live.values()) == 4 * 15 * 2
+
+
+def test_changelog_switch_reaches_the_triggers(twins: Engine, clock: FrozenClock) -> None:
+    configure(changelog=False)
+    with Session(twins) as session:
+        session.add(DbNote(id=1, title="a"))
+        session.commit()
+    configure(changelog=True)
+    with Session(twins) as session:
+        session.get(DbNote, 1).title = "b"  # type: ignore[union-attr]
+        session.commit()
+        assert [e.event_type for e in session.scalars(select(ChangeLog))] == ["UPDATE"]
+        assert len(history(session, DbNote, 1)) == 2
+
+
+def trigger_names(engine: Engine) -> set[str]:
+    queries = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal",
+        "mysql": "SELECT trigger_name FROM information_schema.triggers "
+        "WHERE trigger_schema = DATABASE()",
+    }
+    with engine.connect() as connection:
+        return set(connection.scalars(text(queries[engine.dialect.name])))
+
+
+def test_create_all_and_drop_all_create_and_drop_the_triggers(engine: Engine) -> None:
+    class Own(DeclarativeBase):
+        metadata = MetaData()
+
+    class Sheet(Versioned, Own):
+        __tablename__ = "capture_ddl_sheet"
+        __versioned__ = {"capture": "database"}
+
+        id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+        name: Mapped[str] = mapped_column(String(20))
+
+    tables = [Sheet.__table__, Sheet.__history__.__table__]  # type: ignore[attr-defined]
+    before = trigger_names(engine)
+    Own.metadata.create_all(engine, tables=tables)
+    try:
+        added = trigger_names(engine) - before
+        assert added and all(
+            name.startswith("chronicle_capture_capture_ddl_sheet") for name in added
+        )
+    finally:
+        Own.metadata.drop_all(engine, tables=tables)
+    assert trigger_names(engine) == before
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            found = connection.scalar(
+                text("SELECT count(*) FROM pg_proc WHERE proname LIKE :name"),
+                {"name": "chronicle_capture_capture_ddl%"},
+            )
+        assert found == 0
