@@ -171,6 +171,8 @@ def _may_write_captured(context: Any, statement: str) -> bool:
 
 def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) -> None:
     name = connection.dialect.name
+    if connection._is_autocommit_isolation():
+        return  # each statement commits by itself: nothing would stay for the next one
     if name == "sqlite" and not _has_context_table(connection):
         return
     clock = _clock(connection) if sent is None or not sent.valid else sent.clock
