@@ -32,6 +32,10 @@ from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_tab
 
 __all__ = ["create_statements", "drop_statements"]
 
+# "This transaction's version of the row" is written ``transaction_id + 0 = ch_tx``: the planner
+# then finds it by the primary key, never by the index on ``transaction_id`` (all the versions
+# of the transaction, a cost that grows with the transaction).
+
 _EVENTS = ("insert", "update", "delete")
 
 
@@ -152,7 +156,7 @@ class _Body:
         h, key = self.history, self.where_key(record)
         return f"""
     SET ch_tv = NULL, ch_tv_op = NULL, ch_tv_from = NULL;
-    SELECT max(version) INTO ch_tv FROM {h} WHERE {key} AND transaction_id = ch_tx FOR UPDATE;
+    SELECT max(version) INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx FOR UPDATE;
     IF ch_tv IS NOT NULL THEN
       SELECT operation, valid_from INTO ch_tv_op, ch_tv_from FROM {h}
         WHERE {key} AND version = ch_tv FOR UPDATE;
@@ -283,7 +287,7 @@ class _Body:
         return f"""
     IF {enabled} THEN
       DELETE FROM {self.changelog} WHERE table_name = {self.table_name}
-        AND row_id = {self.row_id(record)} AND transaction_id = ch_tx;
+        AND row_id = {self.row_id(record)} AND transaction_id + 0 = ch_tx;
       INSERT INTO {self.changelog}
         (transaction_id, table_name, row_id, event_type, `timestamp`, changes)
       SELECT ch_tx, {self.table_name}, {self.row_id(record)}, UPPER(ch_now.operation), ch_ts,
@@ -292,7 +296,7 @@ class _Body:
              ELSE JSON_REMOVE(JSON_OBJECT({pairs}), {unchanged}) END
       FROM {h} AS ch_now LEFT JOIN {h} AS ch_prior ON {on}
         AND ch_prior.version = ch_now.version - 1 AND ch_prior.operation <> 'delete'
-      WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id = ch_tx;
+      WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id + 0 = ch_tx;
     END IF;"""
 
 

@@ -36,6 +36,10 @@ from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_tab
 
 __all__ = ["create_statements", "drop_statements"]
 
+# "This transaction's version of the row" is written ``transaction_id + 0 = ch_tx``: the planner
+# then finds it by the primary key, never by the index on ``transaction_id`` (all the versions
+# of the transaction, a cost that grows with the transaction).
+
 _MAX_PAIRS = 40
 """Key-value pairs per ``jsonb_build_object`` call (a function takes at most 100 arguments)."""
 
@@ -161,7 +165,7 @@ class _Body:
       AND {self.same("ch_open", record)};
     IF NOT FOUND THEN
 {self.ensure_transaction()}
-      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id = ch_tx;
+      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
       IF FOUND THEN
         SELECT * INTO ch_base FROM {h} WHERE {key} AND version = ch_tv.version - 1;
         IF FOUND AND ch_base.operation <> 'delete' AND ch_base.valid_to = ch_tv.valid_from
@@ -209,7 +213,7 @@ class _Body:
         h, key = self.history, self.where_key(record)
         return f"""
 {self.ensure_transaction()}
-    SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id = ch_tx;
+    SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
     IF FOUND THEN
       IF ch_tv.operation = 'insert' THEN
         DELETE FROM {h} WHERE {key} AND version = ch_tv.version;
@@ -270,8 +274,8 @@ class _Body:
     IF coalesce((ch_ctx ->> 'changelog')::boolean, true) THEN
       ch_rid := {self.row_id(record)};
       DELETE FROM {self.changelog}
-        WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id = ch_tx;
-      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id = ch_tx;
+        WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id + 0 = ch_tx;
+      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
       IF FOUND THEN
         IF ch_tv.operation IN ('insert', 'delete') THEN
           ch_doc := {every};
