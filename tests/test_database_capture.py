@@ -36,6 +36,8 @@ from sqlalchemy_chronicle import (
     configure,
     history,
     query_as_of,
+    restore,
+    restore_all,
 )
 
 from .models_capture import DbNote, OrmNote
@@ -424,3 +426,33 @@ def test_create_all_and_drop_all_create_and_drop_the_triggers(engine: Engine) ->
                 {"name": "chronicle_capture_capture_ddl%"},
             )
         assert found == 0
+
+
+def test_restore_writes_ordinary_versions(twins: Engine, clock: FrozenClock) -> None:
+    """Restores work in database mode; their versions are those of any insert or update."""
+    start = clock.now
+    with Session(twins) as session:
+        session.add_all([DbNote(id=1, title="a"), DbNote(id=2, title="x")])
+        session.commit()
+        clock.advance(minutes=1)
+        session.get(DbNote, 1).title = "b"  # type: ignore[union-attr]
+        session.delete(session.get(DbNote, 2))
+        session.commit()
+        clock.advance(minutes=1)
+        restore(session, DbNote, 1, as_of=start)
+        session.commit()
+        clock.advance(minutes=1)
+        result = restore_all(session, DbNote, as_of=start)
+        session.commit()
+        assert (result.inserted, result.unchanged) == (1, 1)
+        one, two = history(session, DbNote, 1), history(session, DbNote, 2)
+        assert [(v.operation, v.title, v.restored_from) for v in one] == [
+            ("insert", "a", None),
+            ("update", "b", None),
+            ("update", "a", None),
+        ]
+        assert [(v.operation, v.title) for v in two] == [
+            ("insert", "x"),
+            ("delete", "x"),
+            ("insert", "x"),
+        ]
