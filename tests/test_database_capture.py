@@ -445,14 +445,20 @@ def test_restore_writes_ordinary_versions(twins: Engine, clock: FrozenClock) -> 
         result = restore_all(session, DbNote, as_of=start)
         session.commit()
         assert (result.inserted, result.unchanged) == (1, 1)
+        clock.advance(minutes=1)
+        result = restore_all(session, DbNote, as_of=start.add(minutes=1))
+        session.commit()
+        assert (result.updated, result.deleted) == (1, 1)
         one, two = history(session, DbNote, 1), history(session, DbNote, 2)
         assert [(v.operation, v.title, v.restored_from) for v in one] == [
             ("insert", "a", None),
             ("update", "b", None),
             ("update", "a", None),
+            ("update", "b", None),
         ]
         assert [(v.operation, v.title) for v in two] == [
             ("insert", "x"),
             ("delete", "x"),
             ("insert", "x"),
+            ("delete", "x"),
         ]

@@ -286,8 +286,10 @@ class _Body:
         enabled = "NOT (JSON_EXTRACT(@chronicle_context, '$.changelog') <=> 'false')"
         return f"""
     IF {enabled} THEN
-      DELETE FROM {self.changelog} WHERE table_name = {self.table_name}
-        AND row_id = {self.row_id(record)} AND transaction_id + 0 = ch_tx;
+      IF ch_tv IS NOT NULL THEN  -- else this transaction has no entry of the row yet
+        DELETE FROM {self.changelog} WHERE table_name = {self.table_name}
+          AND row_id = {self.row_id(record)} AND transaction_id + 0 = ch_tx;
+      END IF;
       INSERT INTO {self.changelog}
         (transaction_id, table_name, row_id, event_type, `timestamp`, changes)
       SELECT ch_tx, {self.table_name}, {self.row_id(record)}, UPPER(ch_now.operation), ch_ts,

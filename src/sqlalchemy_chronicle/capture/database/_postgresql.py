@@ -59,7 +59,7 @@ def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
 LANGUAGE plpgsql AS $chronicle$
 DECLARE
   ch_tx bigint; ch_ts timestamptz; ch_f timestamptz; ch_ctx jsonb;
-  ch_tv record; ch_base record; ch_prior record; ch_doc jsonb; ch_rid text;
+  ch_tv record; ch_base record; ch_prior record; ch_doc jsonb; ch_rid text; ch_had_own boolean;
 BEGIN
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({old_keys}) IS DISTINCT FROM ({new_keys})) THEN
 {body.delete("OLD")}
@@ -166,7 +166,8 @@ class _Body:
     IF NOT FOUND THEN
 {self.ensure_transaction()}
       SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
-      IF FOUND THEN
+      ch_had_own := FOUND;
+      IF ch_had_own THEN
         SELECT * INTO ch_base FROM {h} WHERE {key} AND version = ch_tv.version - 1;
         IF FOUND AND ch_base.operation <> 'delete' AND ch_base.valid_to = ch_tv.valid_from
            AND {self.same("ch_base", record)} THEN
@@ -214,7 +215,8 @@ class _Body:
         return f"""
 {self.ensure_transaction()}
     SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
-    IF FOUND THEN
+    ch_had_own := FOUND;
+    IF ch_had_own THEN
       IF ch_tv.operation = 'insert' THEN
         DELETE FROM {h} WHERE {key} AND version = ch_tv.version;
       ELSIF ch_tv.operation <> 'delete' THEN
@@ -273,8 +275,10 @@ class _Body:
         return f"""
     IF coalesce((ch_ctx ->> 'changelog')::boolean, true) THEN
       ch_rid := {self.row_id(record)};
-      DELETE FROM {self.changelog}
-        WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id + 0 = ch_tx;
+      IF ch_had_own THEN  -- else this transaction has no entry of the row yet
+        DELETE FROM {self.changelog}
+          WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id + 0 = ch_tx;
+      END IF;
       SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
       IF FOUND THEN
         IF ch_tv.operation IN ('insert', 'delete') THEN
