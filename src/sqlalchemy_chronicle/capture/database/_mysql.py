@@ -86,7 +86,8 @@ _DECLARE = """  DECLARE ch_tx BIGINT;
   DECLARE ch_base INT;
   DECLARE ch_base_op VARCHAR(8);
   DECLARE ch_base_from DATETIME(6);
-  DECLARE ch_base_to DATETIME(6);"""
+  DECLARE ch_base_to DATETIME(6);
+  DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;"""
 
 
 class _Body:
@@ -156,20 +157,17 @@ class _Body:
         h, key = self.history, self.where_key(record)
         return f"""
     SET ch_tv = NULL, ch_tv_op = NULL, ch_tv_from = NULL;
-    SELECT max(version) INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx FOR UPDATE;
-    IF ch_tv IS NOT NULL THEN
-      SELECT operation, valid_from INTO ch_tv_op, ch_tv_from FROM {h}
-        WHERE {key} AND version = ch_tv FOR UPDATE;
-    END IF;"""
+    SELECT version, operation, valid_from INTO ch_tv, ch_tv_op, ch_tv_from FROM {h}
+      WHERE {key} AND transaction_id + 0 = ch_tx LIMIT 1 FOR UPDATE;"""
 
     def read_base(self, record: str) -> str:
         h, key = self.history, self.where_key(record)
         return f"""
-      SET ch_base = NULL;
-      SELECT max(version) INTO ch_base FROM {h} WHERE {key} FOR UPDATE;
+      SET ch_base = NULL, ch_base_op = NULL, ch_base_from = NULL, ch_base_to = NULL;
+      SELECT version, operation, valid_from, valid_to
+        INTO ch_base, ch_base_op, ch_base_from, ch_base_to
+        FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1 FOR UPDATE;
       IF ch_base IS NOT NULL THEN
-        SELECT operation, valid_from, valid_to INTO ch_base_op, ch_base_from, ch_base_to
-          FROM {h} WHERE {key} AND version = ch_base FOR UPDATE;
         SET ch_f = GREATEST(ch_base_from, COALESCE(ch_base_to, ch_base_from));
         IF ch_f >= ch_ts THEN
           IF JSON_EXTRACT(@chronicle_context, '$.strict') = 'true' THEN
