@@ -462,3 +462,61 @@ def test_restore_writes_ordinary_versions(twins: Engine, clock: FrozenClock) -> 
             ("insert", "x"),
             ("delete", "x"),
         ]
+
+
+def test_bad_capture_modes_are_refused() -> None:
+    from sqlalchemy import ForeignKey
+
+    from sqlalchemy_chronicle import ConfigurationError
+    from sqlalchemy_chronicle.config import default_capture
+
+    with pytest.raises(ConfigurationError, match="'orm' or 'database'"):
+        configure(capture="triggers")  # type: ignore[arg-type]
+    assert default_capture() == "orm"
+
+    class Own(DeclarativeBase):
+        metadata = MetaData()
+
+    with pytest.raises(ConfigurationError, match="capture='everything'"):
+
+        class Bad(Versioned, Own):
+            __tablename__ = "capture_bad"
+            __versioned__ = {"capture": "everything"}
+
+            id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+    class Parent(Versioned, Own):
+        __tablename__ = "capture_parent"
+        __versioned__ = {"capture": "database"}
+
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        kind: Mapped[str] = mapped_column(String(10))
+        __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "parent"}
+
+    with pytest.raises(ConfigurationError, match="joined inheritance"):
+
+        class Child(Parent):
+            __tablename__ = "capture_child"
+
+            id: Mapped[int] = mapped_column(ForeignKey("capture_parent.id"), primary_key=True)
+            __mapper_args__ = {"polymorphic_identity": "child"}
+
+
+def test_configure_sets_the_mode_of_classes_declared_after() -> None:
+    from sqlalchemy_chronicle.schema.history import spec_for
+
+    class Own(DeclarativeBase):
+        metadata = MetaData()
+
+    configure(capture="database")
+    try:
+
+        class Later(Versioned, Own):
+            __tablename__ = "capture_later"
+
+            id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+    finally:
+        configure(capture="orm")
+    spec = spec_for(Later)
+    assert spec is not None and spec.captured_by_database
