@@ -42,7 +42,7 @@ class Names:
         self.trigger = preparer.quote(self.base_name)
 
     def trigger_named(self, suffix: str) -> str:
-        """The quoted name of one of several triggers of the table (MariaDB, SQLite)."""
+        """The name of one of the table's several triggers (MariaDB, SQLite), unquoted."""
         return short_name(f"{self.base_name}_{suffix}")
 
 
