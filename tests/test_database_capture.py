@@ -182,7 +182,10 @@ def recorded(session: Session, cls: type[Any]) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=min(settings().max_examples, 60),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(operations=st.lists(OPERATIONS, max_size=25))
 def test_both_modes_record_the_same_history(
     twins: Engine, clock: FrozenClock, operations: list[tuple[Any, ...]]
