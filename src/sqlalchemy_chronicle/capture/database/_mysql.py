@@ -16,9 +16,12 @@ the ``chronicle_transaction`` row exists (a rolled-back savepoint may have taken
   statement, with no actor and ``UTC_TIMESTAMP(6)``.
 
 **Reads.** Under REPEATABLE READ a plain read in a trigger sees the transaction's snapshot, which
-misses a version a concurrent transaction committed since; every read of history here is a
-locking read (``FOR UPDATE``), which sees the newest committed versions, and locks the row's
-versions (with InnoDB's next-key locks, also the gap after them).
+misses a version a concurrent transaction committed since. The row's newest version is therefore
+read with a locking read of its exact primary key (``FOR UPDATE``), which sees the newest
+committed data and locks that record only: a range read would take InnoDB's next-key locks, and
+writers of neighbouring rows would wait for each other (see :meth:`_Body.find_latest`). The
+change-log entry is computed with a plain read of this transaction's own versions and inserted
+with ``VALUES``, since an ``INSERT .. SELECT`` takes shared next-key locks on what it reads.
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ _DECLARE = """  DECLARE ch_tx BIGINT;
   DECLARE ch_base_op VARCHAR(8);
   DECLARE ch_base_from DATETIME(6);
   DECLARE ch_base_to DATETIME(6);
+  DECLARE ch_base_tx BIGINT;
+  DECLARE ch_v INT;
+  DECLARE ch_event VARCHAR(8);
+  DECLARE ch_doc LONGTEXT;
   DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;"""
 
 
@@ -153,47 +160,89 @@ class _Body:
       SET ch_ts = @chronicle_ts;
     END IF;"""
 
-    def read_own(self, record: str) -> str:
-        h, key = self.history, self.where_key(record)
-        return f"""
-    SET ch_tv = NULL, ch_tv_op = NULL, ch_tv_from = NULL;
-    SELECT version, operation, valid_from INTO ch_tv, ch_tv_op, ch_tv_from FROM {h}
-      WHERE {key} AND transaction_id + 0 = ch_tx LIMIT 1 FOR UPDATE;"""
+    def find_latest(self, record: str, existed: bool) -> str:
+        """``ch_base..``: the row's newest committed version, locked by its exact key.
 
-    def read_base(self, record: str) -> str:
+        The number comes from the snapshot (``max(version)``, no lock); the version is then read
+        with a locking read of its full primary key, which locks that record only and sees the
+        newest committed data. A version closed since the snapshot is followed to the next
+        number. Only a row that ``existed`` before the statement and has no version in the
+        snapshot (its history was committed since) is read with a locking range read.
+        """
         h, key = self.history, self.where_key(record)
+        columns = "version, operation, valid_from, valid_to, transaction_id"
+        into = "ch_base, ch_base_op, ch_base_from, ch_base_to, ch_base_tx"
+        fallback = (
+            f"""
+    IF ch_v IS NULL THEN
+      SELECT {columns} INTO {into} FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1
+        FOR UPDATE;
+    END IF;"""
+            if existed
+            else ""
+        )
         return f"""
-      SET ch_base = NULL, ch_base_op = NULL, ch_base_from = NULL, ch_base_to = NULL;
-      SELECT version, operation, valid_from, valid_to
-        INTO ch_base, ch_base_op, ch_base_from, ch_base_to
-        FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1 FOR UPDATE;
-      IF ch_base IS NOT NULL THEN
-        SET ch_f = GREATEST(ch_base_from, COALESCE(ch_base_to, ch_base_from));
-        IF ch_f >= ch_ts THEN
-          IF JSON_EXTRACT(@chronicle_context, '$.strict') = 'true' THEN
-            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{CONCURRENT_MESSAGE}: a version of this
-              row starts at or after this transaction''s time';
-          END IF;
-          SET ch_f = ch_f + INTERVAL 1 MICROSECOND;
-        ELSE
-          SET ch_f = ch_ts;
+    SET ch_base = NULL, ch_base_op = NULL, ch_base_from = NULL, ch_base_to = NULL,
+        ch_base_tx = NULL, ch_v = NULL;
+    SELECT max(version) INTO ch_v FROM {h} WHERE {key};{fallback}
+    WHILE ch_v IS NOT NULL DO
+      SET ch_n = NULL;
+      SELECT version INTO ch_n FROM {h} WHERE {key} AND version = ch_v FOR UPDATE;
+      IF ch_n IS NULL THEN
+        SELECT {columns} INTO {into} FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1
+          FOR UPDATE;
+        SET ch_v = NULL;
+      ELSE
+        SELECT {columns} INTO {into} FROM {h} WHERE {key} AND version = ch_v FOR UPDATE;
+        SET ch_v = NULL;
+        IF ch_base_to IS NOT NULL THEN
+          SELECT version INTO ch_v FROM {h} WHERE {key} AND version = ch_base + 1 FOR UPDATE;
         END IF;
-        IF ch_base_to IS NULL THEN
-          UPDATE {h} SET valid_to = ch_f WHERE {key} AND version = ch_base;
+      END IF;
+    END WHILE;
+    SET ch_tv = NULL, ch_tv_op = NULL, ch_tv_from = NULL;"""
+
+    def own(self) -> str:
+        """``ch_tv..``: this transaction's version of the row, which is its newest if any."""
+        return """
+    IF ch_base_tx <=> ch_tx THEN
+      SET ch_tv = ch_base, ch_tv_op = ch_base_op, ch_tv_from = ch_base_from;
+    END IF;"""
+
+    def start(self) -> str:
+        """``ch_f``: the new version's start after ``ch_base``; closes ``ch_base`` if open."""
+        h = self.history
+        return f"""
+      SET ch_f = GREATEST(ch_base_from, COALESCE(ch_base_to, ch_base_from));
+      IF ch_f >= ch_ts THEN
+        IF JSON_EXTRACT(@chronicle_context, '$.strict') = 'true' THEN
+          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{CONCURRENT_MESSAGE}: a version of this
+            row starts at or after this transaction''s time';
         END IF;
+        SET ch_f = ch_f + INTERVAL 1 MICROSECOND;
+      ELSE
+        SET ch_f = ch_ts;
+      END IF;
+      IF ch_base_to IS NULL THEN
+        UPDATE {h} SET valid_to = ch_f WHERE {self.where_key("ch_rec")} AND version = ch_base;
       END IF;"""
 
     def present(self, record: str, kind: str) -> str:
         h, key = self.history, self.where_key(record)
+        existed = kind == "'update'"
         return f"""
-  SELECT count(*) INTO ch_n FROM {h} WHERE {key} AND valid_to IS NULL AND {self.same(record)}
-    FOR UPDATE;
+{self.find_latest(record, existed)}
+  SET ch_n = 0;
+  IF ch_base_to IS NULL AND ch_base IS NOT NULL THEN
+    SELECT count(*) INTO ch_n FROM {h} WHERE {key} AND version = ch_base AND {self.same(record)}
+      FOR UPDATE;
+  END IF;
   IF ch_n = 0 THEN
 {self.ensure_transaction()}
-{self.read_own(record)}
+{self.own()}
     IF ch_tv IS NOT NULL THEN
       SELECT count(*) INTO ch_n FROM {h} WHERE {key} AND version = ch_tv - 1
-        AND operation <> 'delete' AND valid_to = ch_tv_from AND {self.same(record)} FOR UPDATE;
+        AND operation <> 'delete' AND valid_to = ch_tv_from AND {self.same(record)};
       IF ch_n > 0 THEN
         DELETE FROM {h} WHERE {key} AND version = ch_tv;
         UPDATE {h} SET valid_to = NULL WHERE {key} AND version = ch_tv - 1;
@@ -202,10 +251,9 @@ class _Body:
           operation = IF(operation = 'delete', 'update', operation)
           WHERE {key} AND version = ch_tv;
       END IF;
-    ELSE
-{self.read_base(record)}
-      IF ch_base IS NOT NULL THEN
-        {
+    ELSEIF ch_base IS NOT NULL THEN
+{self.start().replace("ch_rec", record)}
+      {
             self.insert(
                 record,
                 "ch_base + 1",
@@ -214,9 +262,8 @@ class _Body:
                 "IF(ch_base_op <> 'delete' AND ch_base_to IS NULL, 'update', 'insert')",
             )
         }
-      ELSE
-        {self.insert(record, "1", "ch_ts", "NULL", kind)}
-      END IF;
+    ELSE
+      {self.insert(record, "1", "ch_ts", "NULL", kind)}
     END IF;
 {self.log(record)}
   END IF;"""
@@ -224,8 +271,9 @@ class _Body:
     def delete(self, record: str) -> str:
         h, key = self.history, self.where_key(record)
         return f"""
+{self.find_latest(record, True)}
 {self.ensure_transaction()}
-{self.read_own(record)}
+{self.own()}
     IF ch_tv IS NOT NULL THEN
       IF ch_tv_op = 'insert' THEN
         DELETE FROM {h} WHERE {key} AND version = ch_tv;
@@ -233,13 +281,11 @@ class _Body:
         UPDATE {h} SET {self.assign(record)}, operation = 'delete', valid_to = valid_from
           WHERE {key} AND version = ch_tv;
       END IF;
+    ELSEIF ch_base IS NOT NULL THEN
+{self.start().replace("ch_rec", record)}
+      {self.insert(record, "ch_base + 1", "ch_f", "ch_f", "'delete'")}
     ELSE
-{self.read_base(record)}
-      IF ch_base IS NOT NULL THEN
-        {self.insert(record, "ch_base + 1", "ch_f", "ch_f", "'delete'")}
-      ELSE
-        {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
-      END IF;
+      {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
     END IF;
 {self.log(record)}"""
 
@@ -288,15 +334,20 @@ class _Body:
         DELETE FROM {self.changelog} WHERE table_name = {self.table_name}
           AND row_id = {self.row_id(record)} AND transaction_id + 0 = ch_tx;
       END IF;
-      INSERT INTO {self.changelog}
-        (transaction_id, table_name, row_id, event_type, `timestamp`, changes)
-      SELECT ch_tx, {self.table_name}, {self.row_id(record)}, UPPER(ch_now.operation), ch_ts,
+      SET ch_event = NULL, ch_doc = NULL;
+      SELECT UPPER(ch_now.operation),
         CASE WHEN ch_now.operation IN ('insert', 'delete') THEN JSON_OBJECT({every})
              WHEN ch_prior.version IS NULL THEN JSON_OBJECT({unknown})
              ELSE JSON_REMOVE(JSON_OBJECT({pairs}), {unchanged}) END
+      INTO ch_event, ch_doc
       FROM {h} AS ch_now LEFT JOIN {h} AS ch_prior ON {on}
         AND ch_prior.version = ch_now.version - 1 AND ch_prior.operation <> 'delete'
-      WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id + 0 = ch_tx;
+      WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id + 0 = ch_tx LIMIT 1;
+      IF ch_event IS NOT NULL THEN
+        INSERT INTO {self.changelog}
+          (transaction_id, table_name, row_id, event_type, `timestamp`, changes)
+          VALUES (ch_tx, {self.table_name}, {self.row_id(record)}, ch_event, ch_ts, ch_doc);
+      END IF;
     END IF;"""
 
 
