@@ -92,6 +92,7 @@ _DECLARE = """  DECLARE ch_tx BIGINT;
   DECLARE ch_base_to DATETIME(6);
   DECLARE ch_base_tx BIGINT;
   DECLARE ch_v INT;
+  DECLARE ch_same BOOLEAN;
   DECLARE ch_event VARCHAR(8);
   DECLARE ch_doc LONGTEXT;
   DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;"""
@@ -163,6 +164,8 @@ class _Body:
     def find_latest(self, record: str, existed: bool) -> str:
         """``ch_base..``: the row's newest committed version, locked by its exact key.
 
+        ``ch_same`` says whether it holds the values of ``record``.
+
         The number comes from the snapshot (``max(version)``, no lock); the version is then read
         with a locking read of its full primary key, which locks that record only and sees the
         newest committed data. A version closed since the snapshot is followed to the next
@@ -170,34 +173,32 @@ class _Body:
         snapshot (its history was committed since) is read with a locking range read.
         """
         h, key = self.history, self.where_key(record)
+        same = f"({self.same(record)})"
         columns = "version, operation, valid_from, valid_to, transaction_id"
         into = "ch_base, ch_base_op, ch_base_from, ch_base_to, ch_base_tx"
         fallback = (
             f"""
     IF ch_v IS NULL THEN
-      SELECT {columns} INTO {into} FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1
-        FOR UPDATE;
+      SELECT {columns}, {same} INTO {into}, ch_same FROM {h} WHERE {key}
+        ORDER BY version DESC LIMIT 1 FOR UPDATE;
     END IF;"""
             if existed
             else ""
         )
         return f"""
     SET ch_base = NULL, ch_base_op = NULL, ch_base_from = NULL, ch_base_to = NULL,
-        ch_base_tx = NULL, ch_v = NULL;
+        ch_base_tx = NULL, ch_v = NULL, ch_same = 0;
     SELECT max(version) INTO ch_v FROM {h} WHERE {key};{fallback}
     WHILE ch_v IS NOT NULL DO
-      SET ch_n = NULL;
-      SELECT version INTO ch_n FROM {h} WHERE {key} AND version = ch_v FOR UPDATE;
-      IF ch_n IS NULL THEN
-        SELECT {columns} INTO {into} FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1
-          FOR UPDATE;
-        SET ch_v = NULL;
-      ELSE
-        SELECT {columns} INTO {into} FROM {h} WHERE {key} AND version = ch_v FOR UPDATE;
-        SET ch_v = NULL;
-        IF ch_base_to IS NOT NULL THEN
-          SELECT version INTO ch_v FROM {h} WHERE {key} AND version = ch_base + 1 FOR UPDATE;
-        END IF;
+      SET ch_base = NULL, ch_same = 0;
+      SELECT {columns}, {same} INTO {into}, ch_same FROM {h}
+        WHERE {key} AND version = ch_v FOR UPDATE;
+      SET ch_v = NULL;
+      IF ch_base IS NULL THEN
+        SELECT {columns}, {same} INTO {into}, ch_same FROM {h} WHERE {key}
+          ORDER BY version DESC LIMIT 1 FOR UPDATE;
+      ELSEIF ch_base_to IS NOT NULL THEN
+        SELECT version INTO ch_v FROM {h} WHERE {key} AND version = ch_base + 1 FOR UPDATE;
       END IF;
     END WHILE;
     SET ch_tv = NULL, ch_tv_op = NULL, ch_tv_from = NULL;"""
@@ -232,12 +233,7 @@ class _Body:
         existed = kind == "'update'"
         return f"""
 {self.find_latest(record, existed)}
-  SET ch_n = 0;
-  IF ch_base_to IS NULL AND ch_base IS NOT NULL THEN
-    SELECT count(*) INTO ch_n FROM {h} WHERE {key} AND version = ch_base AND {self.same(record)}
-      FOR UPDATE;
-  END IF;
-  IF ch_n = 0 THEN
+  IF NOT (ch_base IS NOT NULL AND ch_base_to IS NULL AND ch_same) THEN
 {self.ensure_transaction()}
 {self.own()}
     IF ch_tv IS NOT NULL THEN
