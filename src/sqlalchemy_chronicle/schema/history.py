@@ -63,7 +63,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
-from ..config import LIBRARY_COLUMNS
+from ..config import CAPTURE_MODES, LIBRARY_COLUMNS, CaptureMode, default_capture
 from ..errors import ConfigurationError
 from ..types import JSONDocument, UTCDateTime
 from ._base import install_library_tables
@@ -89,7 +89,7 @@ default name, and its key in the history table)."""
 
 INTERVAL_COLUMNS: Final = LIBRARY_COLUMNS
 """The columns the history base table adds to the copied ones, by their keys (default names)."""
-_OPTIONS: Final = frozenset({"exclude", "changelog", "columns", "table"})
+_OPTIONS: Final = frozenset({"exclude", "changelog", "columns", "table", "capture"})
 
 
 _PRIVATE_NAME: Final = "_chronicle_history_of_"
@@ -242,6 +242,9 @@ class HistorySpec:
     excluded: frozenset[str] = frozenset()
     columns: LibraryColumns = field(default_factory=LibraryColumns)
     """The names of the library's columns in this hierarchy's history tables."""
+    capture: CaptureMode = "orm"
+    """Who writes this hierarchy's history: option ``capture`` of its base class, else the mode
+    :func:`~sqlalchemy_chronicle.configure` set when the base class was declared."""
     _value_keys: dict[int, tuple[int, list[tuple[str, str | None]]]] = field(
         default_factory=dict, repr=False
     )
@@ -250,6 +253,11 @@ class HistorySpec:
     def changelog(self) -> bool:
         """Whether this hierarchy writes change-log entries (option ``changelog``)."""
         return bool(_options(self.root_spec.mapper.class_).get("changelog", True))
+
+    @property
+    def captured_by_database(self) -> bool:
+        """Whether the triggers write this hierarchy's history, so that flushes must not."""
+        return self.capture == "database"
 
     @property
     def root_spec(self) -> HistorySpec:
@@ -384,6 +392,12 @@ def _options(cls: type[Any]) -> Mapping[str, Any]:
         raise ConfigurationError(
             f"{cls.__name__}.__versioned__ has unknown options {sorted(unknown)}; "
             f"known: {sorted(_OPTIONS)}"
+        )
+    capture = options.get("capture")
+    if capture is not None and capture not in CAPTURE_MODES:
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__ has capture={capture!r}; the capture mode is 'orm' "
+            "or 'database'"
         )
     return options
 
@@ -672,6 +686,7 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         root=parent.root_spec if parent else None,
         excluded=excluded,
         columns=names,
+        capture=parent.capture if parent else _options(cls).get("capture") or default_capture(),
     )
     _specs[mapper] = spec
     if parent is None:
