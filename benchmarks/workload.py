@@ -10,6 +10,9 @@ note text null)``, is written and read through the ORM by one *variant*:
     (change log on);
 ``chronicle-nolog``
     the same with ``configure(changelog=False)``;
+``chronicle-db``
+    the same class in database capture mode (``__versioned__ = {"capture": "database"}``): the
+    database's triggers write the history and the change log;
 ``continuum``
     SQLAlchemy-Continuum (``__versioned__ = {}``, validity strategy), when it is installed.
 
@@ -87,7 +90,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, mapped_column
 
 TABLE = "bench_item"
-VARIANTS = ("plain", "chronicle", "chronicle-nolog", "continuum")
+VARIANTS = ("plain", "chronicle", "chronicle-nolog", "chronicle-db", "continuum")
 PHASES = ("W1", "W2", "W3", "R1", "R2")
 ROUNDS = 5
 
@@ -230,11 +233,13 @@ class Chronicle(Variant):
     name = "chronicle"
     as_of = True
 
-    def __init__(self, engine: Engine, changelog: bool = True) -> None:
+    def __init__(self, engine: Engine, changelog: bool = True, capture: str = "orm") -> None:
         from sqlalchemy_chronicle import Versioned, configure, query_as_of
 
         self.engine = engine
         self.name = "chronicle" if changelog else "chronicle-nolog"
+        if capture == "database":
+            self.name = "chronicle-db"
         configure(changelog=changelog)
         self.query_as_of = query_as_of
 
@@ -242,7 +247,7 @@ class Chronicle(Variant):
             metadata = MetaData()
 
         self.metadata = Base.metadata
-        self.item = _declare((Versioned, Base))
+        self.item = _declare((Versioned, Base), __versioned__={"capture": capture})
         self.history: Table = self.item.__history__.__table__
         self.created_library: list[Table] = []
 
@@ -351,6 +356,8 @@ def make_variant(name: str, engine: Engine) -> Variant:
         return Variant(engine)
     if name in ("chronicle", "chronicle-nolog"):
         return Chronicle(engine, changelog=name == "chronicle")
+    if name == "chronicle-db":
+        return Chronicle(engine, capture="database")
     if name == "continuum":
         return Continuum(engine)
     raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")

@@ -62,6 +62,8 @@ class TwoWritersMachine(RuleBasedStateMachine):
         self.before: dict[int, Row | None] = {}
         """The stored row before the session's first flush of it in this transaction."""
         self.snapshot: dict[int, Row] | None = None
+        self.last_values: dict[int, Row] = {}
+        """The stored row just before the session deleted it in this transaction."""
 
     def teardown(self) -> None:
         self.session.close()
@@ -76,13 +78,20 @@ class TwoWritersMachine(RuleBasedStateMachine):
             return self.snapshot.get(id)
         return self.stored.get(id)
 
-    def append_version(self, id: int, after: Row | None) -> None:
+    def append_version(self, id: int, after: Row | None, last: Row | None = None) -> None:
+        """Add the version a commit makes of row ``id``, if any.
+
+        ``after`` is the row as stored at the end of the transaction (None: deleted); a delete
+        marker holds the row's ``last`` values before the delete, which this transaction may
+        have changed first.
+        """
         versions = self.versions.setdefault(id, [])
         latest = versions[-1] if versions else None
         live = None if latest is None or latest[0] == "delete" else latest
         if after is None:
             if live is not None:
-                versions.append(("delete", live[1], live[2]))
+                assert last is not None
+                versions.append(("delete", last["a"], last["b"]))
         elif live is None:
             versions.append(("insert", after["a"], after["b"]))
         elif (live[1], live[2]) != (after["a"], after["b"]):
@@ -144,7 +153,7 @@ class TwoWritersMachine(RuleBasedStateMachine):
         for id, obj in list(self.objects.items()):
             if id in self.deleted:
                 self.before.setdefault(id, self.stored.get(id))
-                self.stored.pop(id, None)
+                self.last_values[id] = self.stored.pop(id)
                 del self.objects[id]
             elif id in self.inserted:
                 self.before.setdefault(id, None)
@@ -166,7 +175,7 @@ class TwoWritersMachine(RuleBasedStateMachine):
         self.flush()
         self.session.commit()
         for id in self.before:
-            self.append_version(id, self.stored.get(id))
+            self.append_version(id, self.stored.get(id), self.last_values.get(id))
         self.start_transaction()
         self.clock.advance(seconds=seconds, microseconds=1)
         self.check()

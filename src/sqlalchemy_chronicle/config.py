@@ -1,11 +1,13 @@
-"""Library-wide settings: clock, strict mode, change log, library column names, SQLite savepoints.
+"""Library-wide settings: clock, strict mode, change log, capture mode, column names, savepoints.
 
 Each database transaction that changes versioned data gets one time, the ``valid_from`` of every
 version it writes. The time comes from a *clock*: a callable that receives the connection and
 returns an aware datetime. By default PostgreSQL and MariaDB/MySQL are asked for their own clock,
 so that several application processes agree on one time line; SQLite has no shared server, so the
 default there is pendulum's clock (which ``pendulum.travel_to`` moves). :func:`configure` installs
-another clock, for example a frozen one in tests, and switches strict mode and the change log.
+another clock, for example a frozen one in tests, and switches strict mode, the change log and
+the capture mode (``"orm"``: the session's flushes are versioned by the library; ``"database"``:
+triggers version every write, see :mod:`sqlalchemy_chronicle.capture.database`).
 
 This module is one of the foundations: it imports nothing else of the package but the errors.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pendulum
 from sqlalchemy import Connection, Engine, event, select
@@ -25,7 +27,9 @@ from sqlalchemy.sql import functions
 from .errors import ConfigurationError
 
 __all__ = [
+    "CAPTURE_MODES",
     "LIBRARY_COLUMNS",
+    "CaptureMode",
     "Clock",
     "changelog_enabled",
     "check_column_names",
@@ -33,6 +37,7 @@ __all__ = [
     "configure",
     "current_clock",
     "database_clock",
+    "default_capture",
     "default_clock",
     "is_strict",
     "ledger_enabled",
@@ -44,6 +49,11 @@ __all__ = [
 
 Clock = Callable[[Connection], dt.datetime]
 """A source of time: called with the transaction's connection, returns an aware datetime."""
+
+CaptureMode = Literal["orm", "database"]
+"""Who writes the history: the library from the session's flushes, or the database's triggers."""
+
+CAPTURE_MODES: Final = ("orm", "database")
 
 
 def python_clock(connection: Connection) -> dt.datetime:
@@ -96,9 +106,12 @@ class _Settings:
     changelog: bool
     ledger: bool
     columns: dict[str, str]
+    capture: CaptureMode
 
 
-_settings = _Settings(clock=default_clock, strict=False, changelog=True, ledger=False, columns={})
+_settings = _Settings(
+    clock=default_clock, strict=False, changelog=True, ledger=False, columns={}, capture="orm"
+)
 _UNSET: Final[Any] = object()
 
 
@@ -109,6 +122,7 @@ def configure(
     changelog: bool = _UNSET,
     ledger: bool = _UNSET,
     columns: Mapping[str, str] | None = _UNSET,
+    capture: CaptureMode = _UNSET,
 ) -> None:
     """Change the library-wide settings; arguments not given keep their value.
 
@@ -126,9 +140,14 @@ def configure(
         every default. It applies to the classes declared afterwards (a class can also name them
         with ``__versioned__ = {"columns": {...}}``); the history tables of classes declared
         before keep the names they were built with.
+    :param capture: the capture mode of every versioned class that does not choose one with
+        ``__versioned__ = {"capture": ...}``: ``"orm"`` (the default) or ``"database"``. A class's
+        mode decides whether ``metadata.create_all()`` creates its triggers, so set it before
+        the tables are created.
     :raises ConfigurationError: ``clock`` is not callable, or ``strict``, ``changelog`` or
         ``ledger`` is not a :class:`bool` (``strict="no"`` would otherwise read as true), or
-        ``columns`` names an unknown column or gives two the same name; no setting is changed.
+        ``columns`` names an unknown column or gives two the same name, or ``capture`` is not a
+        known mode; no setting is changed.
 
     The clock is called at each transaction's first write of history; what it returns is
     checked then (see :func:`clock_time`).
@@ -148,6 +167,10 @@ def configure(
     names = (
         None if columns is _UNSET else check_column_names(columns or {}, "configure(columns=...)")
     )
+    if capture is not _UNSET and capture not in CAPTURE_MODES:
+        raise ConfigurationError(
+            f"configure(capture={capture!r}): the capture mode is 'orm' or 'database'"
+        )
     if clock is not _UNSET:
         _settings.clock = default_clock if clock is None else clock
     if strict is not _UNSET:
@@ -158,6 +181,8 @@ def configure(
         _settings.ledger = ledger
     if names is not None:
         _settings.columns = names
+    if capture is not _UNSET:
+        _settings.capture = capture
 
 
 def check_column_names(names: Any, where: str) -> dict[str, str]:
@@ -186,6 +211,11 @@ def check_column_names(names: Any, where: str) -> dict[str, str]:
 def library_column_names() -> dict[str, str]:
     """The names :func:`configure` gave library columns, by default name (only those changed)."""
     return dict(_settings.columns)
+
+
+def default_capture() -> CaptureMode:
+    """The capture mode of versioned classes that do not choose one."""
+    return _settings.capture
 
 
 def changelog_enabled() -> bool:

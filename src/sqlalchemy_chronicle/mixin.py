@@ -28,6 +28,10 @@ Options, in ``__versioned__``:
     the name of the class's history table, instead of ``<table>_history``.
 ``changelog``
     ``False`` writes no change-log entries for the class.
+``capture``
+    ``"orm"`` (the session's flushes are versioned) or ``"database"`` (the database's triggers
+    version every write; see :mod:`sqlalchemy_chronicle.capture.database`); by default the mode
+    of :func:`~sqlalchemy_chronicle.configure` at the time the class is declared.
 
 **Association tables.** A many-to-many relationship (``secondary=``) writes the rows of a plain
 :class:`~sqlalchemy.Table`, which no class maps. :func:`versioned_table` versions such a table: it
@@ -162,7 +166,11 @@ def _mapper_constructed(mapper: Mapper[Any], cls: type[Any]) -> None:
 
 
 def _build(mapper: Mapper[Any]) -> None:
-    build_history(mapper)
+    """Build the class's history and version the association tables it goes through.
+
+    In database capture mode the history comes with its triggers' DDL listeners.
+    """
+    capture.database.attach(build_history(mapper))
     for prop in list(mapper._props.values()):
         if isinstance(prop, RelationshipProperty) and not prop.viewonly:
             secondary = _secondary_table(prop, mapper)

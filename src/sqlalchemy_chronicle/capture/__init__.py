@@ -5,17 +5,18 @@
   :mod:`sqlalchemy_chronicle.mixin`), so that this layer does not import the writer;
 - :mod:`.session`: the flush listener that turns a flush into row changes;
 - :mod:`.bulk`: the ``do_orm_execute`` hook that does the same for ORM bulk statements;
-- :mod:`.attribution`: ``changes_by()`` and ``attribute_session()``, who and why.
+- :mod:`.attribution`: ``changes_by()`` and ``attribute_session()``, who and why;
+- :mod:`.database`: database capture mode, whose triggers version every write.
 
 The layer imports the foundations and ``schema`` only.
 """
 
 from __future__ import annotations
 
-from . import bulk, session
+from . import bulk, database, session
 from .changes import Writer, use_writer
 
-__all__ = ["install"]
+__all__ = ["database", "install"]
 
 
 def install(writer: Writer) -> None:

@@ -123,7 +123,10 @@ def attribute_session(
         session.info[ATTRIBUTION_KEY] = Attribution(actor, reason, meta or None)
 
 
-def current_attribution(session: Session) -> Attribution:
-    """The attribution that applies to ``session`` now: its own, else the context's."""
-    own: Attribution | None = session.info.get(ATTRIBUTION_KEY)
+def current_attribution(session: Session | None) -> Attribution:
+    """The attribution that applies to ``session`` now: its own, else the context's.
+
+    Without a session (a statement on a plain connection): the context's.
+    """
+    own: Attribution | None = session.info.get(ATTRIBUTION_KEY) if session is not None else None
     return own if own is not None else _attribution.get(_NOBODY)

@@ -54,7 +54,7 @@ def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
     if state.execution_options.get(_INTERNAL):
         return None
     spec = spec_for(state.bind_mapper) if state.bind_mapper is not None else _table_spec(state)
-    if spec is None:
+    if spec is None or spec.captured_by_database:
         return None
     if _has_joined_tables(spec):
         raise UnsupportedStatementError(

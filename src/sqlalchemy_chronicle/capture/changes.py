@@ -94,10 +94,15 @@ def use_writer(writer: Writer) -> None:
 
 
 def hand_over(session: Session, changes: Sequence[RowChange]) -> None:
-    """Give ``changes`` to the writer :func:`use_writer` installed."""
+    """Give ``changes`` to the writer :func:`use_writer` installed.
+
+    Changes of classes in database capture mode are left out: their triggers version them.
+    """
     if _writer is None:
         raise RuntimeError("no history writer: declaring a Versioned class installs it")
-    _writer(session, changes)
+    changes = [change for change in changes if not change.spec.captured_by_database]
+    if changes:
+        _writer(session, changes)
 
 
 def forget_restored(session: Session) -> None:

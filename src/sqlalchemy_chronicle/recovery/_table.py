@@ -29,6 +29,7 @@ from sqlalchemy import (
     DefaultClause,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -53,7 +54,7 @@ from ..errors import NoVersionAt
 from ..schema.history import HistorySpec, TableHistory
 from ..schema.tables import Horizon
 from ..write import write_history
-from ..write.sql import chunks, rows_in
+from ..write.sql import chunks, is_mysql, rows_in
 from ._family import Family, Key, snap_key, snapshot
 from ._session import forget_rows, not_null_unknown
 
@@ -124,25 +125,66 @@ def write_table(session: Session, connection: Connection, plan: TablePlan) -> No
             delete(table.live).where(rows_in(connection, table.live_key, chunk, use="write"))
         )
     values = _tracked_columns(table)
+    # MariaDB refuses a trigger that writes the history table a statement reads (error 1442):
+    # in database capture mode there the rows are read first, then written.
+    read_first = plan.spec.captured_by_database and is_mysql(connection)
     for chunk in chunks(updated):
         snap = snapshot(table, when, chunk)
         on = [k == s for k, s in zip(table.live_key, snap_key(table, snap), strict=True)]
         if values:
             then = {c: _then(c, snap.c[c.name], c if not c.nullable else None) for c in values}
-            connection.execute(update(table.live).where(*on).values(then))
+            if read_first:
+                _update_read_first(connection, table, snap, on, then)
+            else:
+                connection.execute(update(table.live).where(*on).values(then))
     columns = [live for live, _ in table.copied]
     for chunk in chunks(inserted):
         snap = snapshot(table, when, chunk)
         _refuse_unknown_not_null(connection, plan.spec, snap, columns)
         source = select(*(_then(c, snap.c[c.name], _default_sql(c)) for c in columns))
-        connection.execute(insert(table.live).from_select(columns, source))
+        if read_first:
+            keys = [c.key for c in columns]
+            rows = [dict(zip(keys, row, strict=True)) for row in connection.execute(source)]
+            if rows:
+                connection.execute(insert(table.live), rows)
+        else:
+            connection.execute(insert(table.live).from_select(columns, source))
     spec = plan.spec
     changes = [RowChange(spec, key, "delete") for key in plan.deletes]
     changes += [RowChange(spec, key, "insert", restored_from=v) for key, v in plan.inserts]
     changes += [RowChange(spec, key, "update", restored_from=v) for key, v in plan.updates]
-    if changes:
+    if changes and not spec.captured_by_database:  # else the triggers wrote the versions
         write_history(session, changes)
     forget_rows(session, spec.root_spec, plan.deletes, inserted + updated)
+
+
+def _update_read_first(
+    connection: Connection,
+    table: TableHistory,
+    snap: Subquery,
+    on: list[ColumnElement[bool]],
+    then: dict[Column[Any], Any],
+) -> None:
+    """Read the values to put back, then update the rows by key, in an executemany."""
+    found = connection.execute(
+        select(*table.live_key, *then.values()).join_from(table.live, snap, and_(*on))
+    ).all()
+    if not found:
+        return
+    width = len(table.live_key)
+    statement = (
+        update(table.live)
+        .where(*(k == bindparam(f"chronicle_k{n}") for n, k in enumerate(table.live_key)))
+        .values({c: bindparam(f"chronicle_v{n}") for n, c in enumerate(then)})
+    )
+    rows = [
+        {
+            **{f"chronicle_k{n}": row[n] for n in range(width)},
+            **{f"chronicle_v{n}": row[width + n] for n in range(len(then))},
+        }
+        for row in found
+    ]
+    connection.execute(statement, rows)
 
 
 def _then(column: Column[Any], then: Any, otherwise: Any) -> Any:

@@ -64,7 +64,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
-from ..config import LIBRARY_COLUMNS
+from ..config import CAPTURE_MODES, LIBRARY_COLUMNS, CaptureMode, default_capture
 from ..errors import ConfigurationError
 from ..types import JSONDocument, UTCDateTime
 from ._base import install_library_tables
@@ -91,7 +91,9 @@ default name, and its key in the history table)."""
 
 INTERVAL_COLUMNS: Final = LIBRARY_COLUMNS
 """The columns the history base table adds to the copied ones, by their keys (default names)."""
-_OPTIONS: Final = frozenset({"exclude", "changelog", "columns", "table", "retain", "ledger"})
+_OPTIONS: Final = frozenset(
+    {"exclude", "changelog", "columns", "table", "capture", "retain", "ledger"}
+)
 
 
 _PRIVATE_NAME: Final = "_chronicle_history_of_"
@@ -244,6 +246,9 @@ class HistorySpec:
     excluded: frozenset[str] = frozenset()
     columns: LibraryColumns = field(default_factory=LibraryColumns)
     """The names of the library's columns in this hierarchy's history tables."""
+    capture: CaptureMode = "orm"
+    """Who writes this hierarchy's history: option ``capture`` of its base class, else the mode
+    :func:`~sqlalchemy_chronicle.configure` set when the base class was declared."""
     _value_keys: dict[int, tuple[int, list[tuple[str, str | None]]]] = field(
         default_factory=dict, repr=False
     )
@@ -263,6 +268,11 @@ class HistorySpec:
     def ledger(self) -> bool:
         """Whether this hierarchy's versions are sealed at commit (option ``ledger``)."""
         return bool(_options(self.root_spec.mapper.class_).get("ledger", False))
+
+    @property
+    def captured_by_database(self) -> bool:
+        """Whether the triggers write this hierarchy's history, so that flushes must not."""
+        return self.capture == "database"
 
     @property
     def root_spec(self) -> HistorySpec:
@@ -415,6 +425,12 @@ def _options(cls: type[Any]) -> Mapping[str, Any]:
     if "ledger" in options and not isinstance(options["ledger"], bool):
         raise ConfigurationError(
             f"{cls.__name__}.__versioned__['ledger'] is {options['ledger']!r}: give True or False"
+        )
+    capture = options.get("capture")
+    if capture is not None and capture not in CAPTURE_MODES:
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__ has capture={capture!r}; the capture mode is 'orm' "
+            "or 'database'"
         )
     return options
 
@@ -703,6 +719,7 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
         root=parent.root_spec if parent else None,
         excluded=excluded,
         columns=names,
+        capture=parent.capture if parent else _options(cls).get("capture") or default_capture(),
     )
     _specs[mapper] = spec
     if parent is None:

@@ -1,0 +1,60 @@
+"""What the triggers of every database share: the names of the objects they create and use."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from sqlalchemy import Dialect
+
+from ...schema.history import HistorySpec
+from ...schema.tables import ChangeLog, Transaction
+
+__all__ = ["CONCURRENT_MESSAGE", "Names", "changelog_table", "short_name", "transaction_table"]
+
+CONCURRENT_MESSAGE: Final = "chronicle: concurrent version"
+"""How a trigger's error in strict mode starts; the library raises
+:class:`~sqlalchemy_chronicle.ConcurrentVersionError` for it (see :mod:`._context`)."""
+
+_MAX_NAME = 63
+"""The longest identifier PostgreSQL keeps (MariaDB keeps 64)."""
+
+
+def short_name(name: str) -> str:
+    """``name``, shortened with a hash to fit every database's identifier limit."""
+    if len(name) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: _MAX_NAME - 9]}_{digest}"
+
+
+class Names:
+    """The quoted names of one versioned table's database objects."""
+
+    def __init__(self, spec: HistorySpec, dialect: Dialect) -> None:
+        preparer = dialect.identifier_preparer
+        live = spec.base.live
+        self.live = preparer.format_table(live)
+        self.history = preparer.format_table(spec.base.history)
+        schema = f"{preparer.quote_schema(live.schema)}." if live.schema else ""
+        self.base_name = short_name(f"chronicle_capture_{live.name}")
+        self.function = schema + preparer.quote(self.base_name)
+        self.trigger = preparer.quote(self.base_name)
+
+    def trigger_named(self, suffix: str) -> str:
+        """The name of one of the table's several triggers (MariaDB, SQLite), unquoted."""
+        return short_name(f"{self.base_name}_{suffix}")
+
+
+def transaction_table(dialect: Dialect, spec: HistorySpec) -> str:
+    """The quoted ``chronicle_transaction`` of ``spec``'s ``MetaData``."""
+    return dialect.identifier_preparer.format_table(
+        spec.base.live.metadata.tables[Transaction.__tablename__]
+    )
+
+
+def changelog_table(dialect: Dialect, spec: HistorySpec) -> str:
+    """The quoted ``chronicle_changelog`` of ``spec``'s ``MetaData``."""
+    return dialect.identifier_preparer.format_table(
+        spec.base.live.metadata.tables[ChangeLog.__tablename__]
+    )

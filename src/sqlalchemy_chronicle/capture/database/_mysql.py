@@ -1,0 +1,375 @@
+"""MariaDB and MySQL: three row triggers per versioned table.
+
+``AFTER INSERT``, ``AFTER UPDATE`` and ``AFTER DELETE`` apply the rules of
+:mod:`sqlalchemy_chronicle.capture.database` to the row, with local variables and ``IF``.
+
+**Which transaction.** MariaDB shows no transaction id a trigger could rely on
+(``information_schema.innodb_trx`` is a cache refreshed at most every 100 ms). The transaction's
+row id and time live in user variables (``@chronicle_tx_id``, ``@chronicle_ts``), trusted while
+the ``chronicle_transaction`` row exists (a rolled-back savepoint may have taken it):
+
+- the library sets ``@chronicle_context`` and clears ``@chronicle_tx_id`` before the first write
+  of each transaction, and clears both before the commit (see :mod:`._context`);
+- on a connection without ``@chronicle_context`` (another client), a statement whose start time
+  (``NOW(6)``, the same for every row of the statement) differs from the last one's begins a new
+  ``chronicle_transaction`` row. So a write from another client gets one transaction row per
+  statement, with no actor and ``UTC_TIMESTAMP(6)``.
+
+**Reads.** Under REPEATABLE READ a plain read in a trigger sees the transaction's snapshot, which
+misses a version a concurrent transaction committed since. The row's newest version is therefore
+read with a locking read of its exact primary key (``FOR UPDATE``), which sees the newest
+committed data and locks that record only: a range read would take InnoDB's next-key locks, and
+writers of neighbouring rows would wait for each other (see :meth:`_Body.find_latest`). The
+change-log entry is computed with a plain read of this transaction's own versions and inserted
+with ``VALUES``, since an ``INSERT .. SELECT`` takes shared next-key locks on what it reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
+
+from ...schema.history import HistorySpec
+from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
+
+__all__ = ["create_statements", "drop_statements"]
+
+# "This transaction's version of the row" is written ``transaction_id + 0 = ch_tx``: the planner
+# then finds it by the primary key, never by the index on ``transaction_id`` (all the versions
+# of the transaction, a cost that grows with the transaction).
+
+_EVENTS = ("insert", "update", "delete")
+
+
+def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+    """Drop the table's triggers (they also go with the table)."""
+    names = Names(spec, dialect)
+    quote = dialect.identifier_preparer.quote
+    return [f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(e))}" for e in _EVENTS]
+
+
+def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+    """The triggers that version ``spec``'s table."""
+    names = Names(spec, dialect)
+    body = _Body(spec, dialect)
+    quote = dialect.identifier_preparer.quote
+    moved = " OR ".join(
+        f"NOT (OLD.{quote(live.name)} <=> NEW.{quote(live.name)})" for live, _ in body.key
+    )
+
+    def trigger(event: str, steps: str) -> str:
+        return (
+            f"CREATE TRIGGER {quote(names.trigger_named(event))} AFTER {event.upper()} ON "
+            f"{names.live} FOR EACH ROW\nBEGIN\n{_DECLARE}\n{steps}\nEND"
+        )
+
+    update = f"""
+  IF {moved} THEN
+{body.delete("OLD")}
+{body.present("NEW", "'insert'")}
+  ELSE
+{body.present("NEW", "'update'")}
+  END IF;"""
+    return [
+        *drop_statements(spec, dialect),
+        trigger("insert", body.present("NEW", "'insert'")),
+        trigger("update", update),
+        trigger("delete", body.delete("OLD")),
+    ]
+
+
+_DECLARE = """  DECLARE ch_tx BIGINT;
+  DECLARE ch_ts DATETIME(6);
+  DECLARE ch_f DATETIME(6);
+  DECLARE ch_n INT;
+  DECLARE ch_tv INT;
+  DECLARE ch_tv_op VARCHAR(8);
+  DECLARE ch_tv_from DATETIME(6);
+  DECLARE ch_base INT;
+  DECLARE ch_base_op VARCHAR(8);
+  DECLARE ch_base_from DATETIME(6);
+  DECLARE ch_base_to DATETIME(6);
+  DECLARE ch_base_tx BIGINT;
+  DECLARE ch_v INT;
+  DECLARE ch_same BOOLEAN;
+  DECLARE ch_event VARCHAR(8);
+  DECLARE ch_doc LONGTEXT;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;"""
+
+
+class _Body:
+    """The statements of one table's triggers."""
+
+    def __init__(self, spec: HistorySpec, dialect: Dialect) -> None:
+        self.spec = spec
+        self.quote = dialect.identifier_preparer.quote
+        self.history = dialect.identifier_preparer.format_table(spec.base.history)
+        self.columns = list(spec.base.copied)
+        self.key = self.columns[: len(spec.base.key)]
+        self.transaction = transaction_table(dialect, spec)
+        self.changelog = changelog_table(dialect, spec)
+        self.table_name = "'" + spec.base.live.fullname.replace("'", "''") + "'"
+
+    def field(self, record: str, column: Any) -> str:
+        return f"{record}.{self.quote(column.name)}"
+
+    def where_key(self, record: str, alias: str | None = None) -> str:
+        prefix = f"{alias}." if alias else ""
+        return " AND ".join(
+            f"{prefix}{self.quote(hist.name)} = {self.field(record, live)}"
+            for live, hist in self.key
+        )
+
+    def same(self, record: str) -> str:
+        return " AND ".join(
+            f"{self.quote(hist.name)} <=> {self.field(record, live)}" for live, hist in self.columns
+        )
+
+    def assign(self, record: str) -> str:
+        return ", ".join(
+            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
+        )
+
+    def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
+        columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
+        values = ", ".join(self.field(record, live) for live, _ in self.columns)
+        return (
+            f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
+            f"transaction_id) VALUES ({values}, {version}, {start}, {end}, {operation}, ch_tx);"
+        )
+
+    def ensure_transaction(self) -> str:
+        return f"""
+    IF @chronicle_context IS NULL AND NOT (@chronicle_statement <=> NOW(6)) THEN
+      SET @chronicle_tx_id = NULL, @chronicle_statement = NOW(6);
+    END IF;
+    SET ch_tx = NULL;
+    IF @chronicle_tx_id IS NOT NULL THEN
+      SELECT max(id) INTO ch_tx FROM {self.transaction} WHERE id = @chronicle_tx_id;
+    END IF;
+    IF ch_tx IS NULL THEN
+      SET ch_ts = COALESCE(CAST(JSON_VALUE(@chronicle_context, '$.clock') AS DATETIME(6)),
+                           UTC_TIMESTAMP(6));
+      INSERT INTO {self.transaction} (`timestamp`, actor, reason, meta)
+        VALUES (ch_ts, JSON_VALUE(@chronicle_context, '$.actor'),
+                JSON_VALUE(@chronicle_context, '$.reason'),
+                JSON_EXTRACT(@chronicle_context, '$.meta'));
+      SET ch_tx = LAST_INSERT_ID();
+      SET @chronicle_tx_id = ch_tx, @chronicle_ts = ch_ts;
+    ELSE
+      SET ch_ts = @chronicle_ts;
+    END IF;"""
+
+    def find_latest(self, record: str, existed: bool) -> str:
+        """``ch_base..``: the row's newest committed version, locked by its exact key.
+
+        ``ch_same`` says whether it holds the values of ``record``.
+
+        The number comes from the snapshot (``max(version)``, no lock); the version is then read
+        with a locking read of its full primary key, which locks that record only and sees the
+        newest committed data. A version closed since the snapshot is followed to the next
+        number. Only a row that ``existed`` before the statement and has no version in the
+        snapshot (its history was committed since) is read with a locking range read.
+        """
+        h, key = self.history, self.where_key(record)
+        same = f"({self.same(record)})"
+        columns = "version, operation, valid_from, valid_to, transaction_id"
+        into = "ch_base, ch_base_op, ch_base_from, ch_base_to, ch_base_tx"
+        fallback = (
+            f"""
+    IF ch_v IS NULL THEN
+      SELECT {columns}, {same} INTO {into}, ch_same FROM {h} WHERE {key}
+        ORDER BY version DESC LIMIT 1 FOR UPDATE;
+    END IF;"""
+            if existed
+            else ""
+        )
+        return f"""
+    SET ch_base = NULL, ch_base_op = NULL, ch_base_from = NULL, ch_base_to = NULL,
+        ch_base_tx = NULL, ch_v = NULL, ch_same = 0;
+    SELECT max(version) INTO ch_v FROM {h} WHERE {key};{fallback}
+    WHILE ch_v IS NOT NULL DO
+      SET ch_base = NULL, ch_same = 0;
+      SELECT {columns}, {same} INTO {into}, ch_same FROM {h}
+        WHERE {key} AND version = ch_v FOR UPDATE;
+      SET ch_v = NULL;
+      IF ch_base IS NULL THEN
+        SELECT {columns}, {same} INTO {into}, ch_same FROM {h} WHERE {key}
+          ORDER BY version DESC LIMIT 1 FOR UPDATE;
+      ELSEIF ch_base_to IS NOT NULL THEN
+        SELECT version INTO ch_v FROM {h} WHERE {key} AND version = ch_base + 1 FOR UPDATE;
+      END IF;
+    END WHILE;
+    SET ch_tv = NULL, ch_tv_op = NULL, ch_tv_from = NULL;"""
+
+    def own(self) -> str:
+        """``ch_tv..``: this transaction's version of the row, which is its newest if any."""
+        return """
+    IF ch_base_tx <=> ch_tx THEN
+      SET ch_tv = ch_base, ch_tv_op = ch_base_op, ch_tv_from = ch_base_from;
+    END IF;"""
+
+    def start(self) -> str:
+        """``ch_f``: the new version's start after ``ch_base``; closes ``ch_base`` if open."""
+        h = self.history
+        return f"""
+      SET ch_f = GREATEST(ch_base_from, COALESCE(ch_base_to, ch_base_from));
+      IF ch_f >= ch_ts THEN
+        IF JSON_EXTRACT(@chronicle_context, '$.strict') = 'true' THEN
+          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{CONCURRENT_MESSAGE}: a version of this
+            row starts at or after this transaction''s time';
+        END IF;
+        SET ch_f = ch_f + INTERVAL 1 MICROSECOND;
+      ELSE
+        SET ch_f = ch_ts;
+      END IF;
+      IF ch_base_to IS NULL THEN
+        UPDATE {h} SET valid_to = ch_f WHERE {self.where_key("ch_rec")} AND version = ch_base;
+      END IF;"""
+
+    def present(self, record: str, kind: str) -> str:
+        h, key = self.history, self.where_key(record)
+        existed = kind == "'update'"
+        return f"""
+{self.find_latest(record, existed)}
+  IF NOT (ch_base IS NOT NULL AND ch_base_to IS NULL AND ch_same) THEN
+{self.ensure_transaction()}
+{self.own()}
+    IF ch_tv IS NOT NULL THEN
+      SELECT count(*) INTO ch_n FROM {h} WHERE {key} AND version = ch_tv - 1
+        AND operation <> 'delete' AND valid_to = ch_tv_from AND {self.same(record)};
+      IF ch_n > 0 THEN
+        DELETE FROM {h} WHERE {key} AND version = ch_tv;
+        UPDATE {h} SET valid_to = NULL WHERE {key} AND version = ch_tv - 1;
+      ELSE
+        UPDATE {h} SET {self.assign(record)}, valid_to = NULL,
+          operation = IF(operation = 'delete', 'update', operation)
+          WHERE {key} AND version = ch_tv;
+      END IF;
+    ELSEIF ch_base IS NOT NULL THEN
+{self.start().replace("ch_rec", record)}
+      {
+            self.insert(
+                record,
+                "ch_base + 1",
+                "ch_f",
+                "NULL",
+                "IF(ch_base_op <> 'delete' AND ch_base_to IS NULL, 'update', 'insert')",
+            )
+        }
+    ELSE
+      {self.insert(record, "1", "ch_ts", "NULL", kind)}
+    END IF;
+{self.log(record)}
+  END IF;"""
+
+    def delete(self, record: str) -> str:
+        h, key = self.history, self.where_key(record)
+        return f"""
+{self.find_latest(record, True)}
+{self.ensure_transaction()}
+{self.own()}
+    IF ch_tv IS NOT NULL THEN
+      IF ch_tv_op = 'insert' THEN
+        DELETE FROM {h} WHERE {key} AND version = ch_tv;
+      ELSEIF ch_tv_op <> 'delete' THEN
+        UPDATE {h} SET {self.assign(record)}, operation = 'delete', valid_to = valid_from
+          WHERE {key} AND version = ch_tv;
+      END IF;
+    ELSEIF ch_base IS NOT NULL THEN
+{self.start().replace("ch_rec", record)}
+      {self.insert(record, "ch_base + 1", "ch_f", "ch_f", "'delete'")}
+    ELSE
+      {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
+    END IF;
+{self.log(record)}"""
+
+    def row_id(self, record: str) -> str:
+        if len(self.key) == 1:
+            live, _ = self.key[0]
+            return f"CAST({self.field(record, live)} AS CHAR)"
+        parts = ", ".join(_json(self.field(record, live), live.type) for live, _ in self.key)
+        return f"REPLACE(JSON_COMPACT(JSON_ARRAY({parts})), ', ', ',')"
+
+    def log(self, record: str) -> str:
+        if not self.spec.changelog:
+            return ""
+        h = self.history
+        on = " AND ".join(
+            f"ch_prior.{self.quote(hist.name)} = ch_now.{self.quote(hist.name)}"
+            for _, hist in self.key
+        )
+
+        def value(version: str, hist: Any) -> str:
+            return _json(self.field(version, hist), hist.type)
+
+        def path(hist: Column[Any]) -> str:
+            return "'$.\"" + hist.name.replace("'", "''").replace('"', '\\"') + "\"'"
+
+        def name(hist: Column[Any]) -> str:
+            return "'" + hist.name.replace("'", "''") + "'"
+
+        every = ", ".join(f"{name(hist)}, {value('ch_now', hist)}" for _, hist in self.columns)
+        unknown = ", ".join(
+            f"{name(hist)}, JSON_ARRAY(NULL, {value('ch_now', hist)})" for _, hist in self.columns
+        )
+        pairs = ", ".join(
+            f"{name(hist)}, JSON_ARRAY({value('ch_prior', hist)}, {value('ch_now', hist)})"
+            for _, hist in self.columns
+        )
+        unchanged = ", ".join(
+            f"IF({self.field('ch_prior', hist)} <=> {self.field('ch_now', hist)}, {path(hist)}, "
+            "'$.chronicle_unchanged_column')"
+            for _, hist in self.columns
+        )
+        enabled = "NOT (JSON_EXTRACT(@chronicle_context, '$.changelog') <=> 'false')"
+        return f"""
+    IF {enabled} THEN
+      IF ch_tv IS NOT NULL THEN  -- else this transaction has no entry of the row yet
+        DELETE FROM {self.changelog} WHERE table_name = {self.table_name}
+          AND row_id = {self.row_id(record)} AND transaction_id + 0 = ch_tx;
+      END IF;
+      SET ch_event = NULL, ch_doc = NULL;
+      SELECT UPPER(ch_now.operation),
+        CASE WHEN ch_now.operation IN ('insert', 'delete') THEN JSON_OBJECT({every})
+             WHEN ch_prior.version IS NULL THEN JSON_OBJECT({unknown})
+             ELSE JSON_REMOVE(JSON_OBJECT({pairs}), {unchanged}) END
+      INTO ch_event, ch_doc
+      FROM {h} AS ch_now LEFT JOIN {h} AS ch_prior ON {on}
+        AND ch_prior.version = ch_now.version - 1 AND ch_prior.operation <> 'delete'
+      WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id + 0 = ch_tx LIMIT 1;
+      IF ch_event IS NOT NULL THEN
+        INSERT INTO {self.changelog}
+          (transaction_id, table_name, row_id, event_type, `timestamp`, changes)
+          VALUES (ch_tx, {self.table_name}, {self.row_id(record)}, ch_event, ch_ts, ch_doc);
+      END IF;
+    END IF;"""
+
+
+def _json(expression: str, type_: Any) -> str:
+    """The value as ``json_value()`` renders what Python reads back, for ``JSON_OBJECT()``.
+
+    Booleans (``TINYINT``) are JSON booleans; decimals are text; naive date-times are ISO text
+    (microseconds only when not zero); JSON is itself; integers, floats and text as they are.
+    """
+    impl = getattr(type_, "impl", type_)
+    if isinstance(impl, Boolean):
+        return (
+            f"IF({expression} IS NULL, NULL, IF({expression}, JSON_EXTRACT('true', '$'), "
+            "JSON_EXTRACT('false', '$')))"
+        )
+    if isinstance(impl, Integer | Float):
+        return expression
+    if isinstance(impl, Numeric):
+        return f"CAST({expression} AS CHAR)"
+    if isinstance(impl, DateTime):
+        return (
+            f"IF(MICROSECOND({expression}) = 0, DATE_FORMAT({expression}, '%Y-%m-%dT%H:%i:%s'), "
+            f"DATE_FORMAT({expression}, '%Y-%m-%dT%H:%i:%s.%f'))"
+        )
+    if isinstance(impl, Date):
+        return f"DATE_FORMAT({expression}, '%Y-%m-%d')"
+    if isinstance(impl, JSON):
+        return f"JSON_EXTRACT({expression}, '$')"
+    return expression

@@ -1,0 +1,361 @@
+"""PostgreSQL: one row-level ``plpgsql`` trigger function per versioned table.
+
+``AFTER INSERT OR UPDATE OR DELETE .. FOR EACH ROW`` runs ``chronicle_capture_<table>()``, which
+applies the rules of :mod:`sqlalchemy_chronicle.capture.database` to the row. The transaction's
+identity is a transaction-local setting: the first row the transaction versions inserts the
+``chronicle_transaction`` row and records its id and time with ``set_config('chronicle.tx', ..,
+true)``; a rolled-back savepoint rolls the setting back with the row. The time is the library's
+clock when the library sent one in ``chronicle.context`` (see :mod:`._context`), else
+``clock_timestamp()`` at that first row, the default clock of ORM mode.
+
+Row-level rather than statement-level triggers with transition tables: the rules are per row
+(one version per row per transaction, a second statement on the row rewrites its version), and a
+row trigger reads the row's latest version by its primary key, which is what they need.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    LargeBinary,
+    Numeric,
+    Uuid,
+)
+from sqlalchemy.dialects import postgresql
+
+from ...schema.history import HistorySpec
+from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
+
+__all__ = ["create_statements", "drop_statements"]
+
+# "This transaction's version of the row" is written ``transaction_id + 0 = ch_tx``: the planner
+# then finds it by the primary key, never by the index on ``transaction_id`` (all the versions
+# of the transaction, a cost that grows with the transaction).
+
+_MAX_PAIRS = 40
+"""Key-value pairs per ``jsonb_build_object`` call (a function takes at most 100 arguments)."""
+
+
+def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+    """Drop the trigger's function; the trigger goes with it (and with its table)."""
+    names = Names(spec, dialect)
+    return [f"DROP FUNCTION IF EXISTS {names.function}() CASCADE"]
+
+
+def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+    """The function and the trigger that version ``spec``'s table."""
+    names = Names(spec, dialect)
+    body = _Body(spec, dialect, names)
+    old_keys, new_keys = body.keys("OLD"), body.keys("NEW")
+    function = f"""CREATE OR REPLACE FUNCTION {names.function}() RETURNS trigger
+LANGUAGE plpgsql AS $chronicle$
+DECLARE
+  ch_tx bigint; ch_ts timestamptz; ch_f timestamptz; ch_ctx jsonb;
+  ch_tv record; ch_base record; ch_prior record; ch_doc jsonb; ch_rid text; ch_had_own boolean;
+BEGIN
+  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({old_keys}) IS DISTINCT FROM ({new_keys})) THEN
+{body.delete("OLD")}
+  END IF;
+  IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
+{body.present("NEW")}
+  END IF;
+  RETURN NULL;
+END
+$chronicle$"""
+    trigger = (
+        f"CREATE TRIGGER {names.trigger} AFTER INSERT OR UPDATE OR DELETE ON {names.live} "
+        f"FOR EACH ROW EXECUTE FUNCTION {names.function}()"
+    )
+    return [*drop_statements(spec, dialect), function, trigger]
+
+
+class _Body:
+    """The pieces of one table's trigger function.
+
+    Its variables are prefixed ``ch_`` so that they never clash with a column name.
+    """
+
+    def __init__(self, spec: HistorySpec, dialect: Dialect, names: Names) -> None:
+        self.spec = spec
+        self.quote = dialect.identifier_preparer.quote
+        self.history = names.history
+        self.columns = list(spec.base.copied)
+        self.key = self.columns[: len(spec.base.key)]
+        self.transaction = transaction_table(dialect, spec)
+        self.changelog = changelog_table(dialect, spec)
+        self.table_name = _literal(spec.base.live.fullname)
+
+    def field(self, record: str, column: Any) -> str:
+        return f"{record}.{self.quote(column.name)}"
+
+    def keys(self, record: str) -> str:
+        return ", ".join(self.field(record, live) for live, _ in self.key)
+
+    def where_key(self, record: str) -> str:
+        return " AND ".join(
+            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.key
+        )
+
+    def same(self, version: str, record: str) -> str:
+        """Version ``version`` holds the tracked values of live row ``record``."""
+        parts = []
+        for live, hist in self.columns:
+            a, b = self.field(version, hist), self.field(record, live)
+            if _is_plain_json(hist.type):
+                a, b = f"{a}::jsonb", f"{b}::jsonb"
+            parts.append(f"{a} IS NOT DISTINCT FROM {b}")
+        return " AND ".join(parts)
+
+    def assign(self, record: str) -> str:
+        return ", ".join(
+            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
+        )
+
+    def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
+        columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
+        values = ", ".join(self.field(record, live) for live, _ in self.columns)
+        return (
+            f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
+            f"transaction_id) VALUES ({values}, {version}, {start}, {end}, {operation}, ch_tx);"
+        )
+
+    def ensure_transaction(self) -> str:
+        return f"""
+    ch_ctx := nullif(current_setting('chronicle.context', true), '')::jsonb;
+    ch_tx := nullif(current_setting('chronicle.tx', true), '')::bigint;
+    IF ch_tx IS NULL THEN
+      ch_ts := coalesce((ch_ctx ->> 'clock')::timestamptz, clock_timestamp());
+      INSERT INTO {self.transaction} ("timestamp", actor, reason, meta)
+        VALUES (ch_ts, ch_ctx ->> 'actor', ch_ctx ->> 'reason', (ch_ctx -> 'meta')::json)
+        RETURNING id INTO ch_tx;
+      PERFORM set_config('chronicle.tx', ch_tx::text, true),
+              set_config('chronicle.ts', ch_ts::text, true);
+    ELSE
+      ch_ts := current_setting('chronicle.ts')::timestamptz;
+    END IF;"""
+
+    @staticmethod
+    def start() -> str:
+        """``ch_f``: the new version's start, after ``ch_base`` (the concurrency policy)."""
+        return f"""
+      ch_f := greatest(ch_base.valid_from, coalesce(ch_base.valid_to, ch_base.valid_from));
+      IF ch_f >= ch_ts THEN
+        IF coalesce((ch_ctx ->> 'strict')::boolean, false) THEN
+          RAISE EXCEPTION '{CONCURRENT_MESSAGE}: a version of this row starts at %, at or after '
+            'this transaction''s time %', ch_f, ch_ts USING ERRCODE = '40001';
+        END IF;
+        ch_f := ch_f + interval '1 microsecond';
+      ELSE
+        ch_f := ch_ts;
+      END IF;"""
+
+    def present(self, record: str) -> str:
+        h, key = self.history, self.where_key(record)
+        moved = f"TG_OP = 'UPDATE' AND ({self.keys('OLD')}) IS DISTINCT FROM ({self.keys('NEW')})"
+        return f"""
+    PERFORM 1 FROM {h} AS ch_open WHERE {key} AND ch_open.valid_to IS NULL
+      AND {self.same("ch_open", record)};
+    IF NOT FOUND THEN
+{self.ensure_transaction()}
+      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
+      ch_had_own := FOUND;
+      IF ch_had_own THEN
+        SELECT * INTO ch_base FROM {h} WHERE {key} AND version = ch_tv.version - 1;
+        IF FOUND AND ch_base.operation <> 'delete' AND ch_base.valid_to = ch_tv.valid_from
+           AND {self.same("ch_base", record)} THEN
+          DELETE FROM {h} WHERE {key} AND version = ch_tv.version;
+          UPDATE {h} SET valid_to = NULL WHERE {key} AND version = ch_base.version;
+        ELSE
+          UPDATE {h} SET {self.assign(record)}, valid_to = NULL,
+            operation = CASE WHEN ch_tv.operation = 'delete' THEN 'update' ELSE ch_tv.operation END
+            WHERE {key} AND version = ch_tv.version;
+        END IF;
+      ELSE
+        SELECT * INTO ch_base FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1;
+        IF FOUND THEN
+{self.start()}
+          IF ch_base.valid_to IS NULL THEN
+            UPDATE {h} SET valid_to = ch_f WHERE {key} AND version = ch_base.version;
+          END IF;
+          {
+            self.insert(
+                record,
+                "ch_base.version + 1",
+                "ch_f",
+                "NULL",
+                "CASE WHEN ch_base.operation <> 'delete' AND ch_base.valid_to IS NULL "
+                "THEN 'update' ELSE 'insert' END",
+            )
+        }
+        ELSE
+          {
+            self.insert(
+                record,
+                "1",
+                "ch_ts",
+                "NULL",
+                f"CASE WHEN {moved} OR TG_OP = 'INSERT' THEN 'insert' ELSE 'update' END",
+            )
+        }
+        END IF;
+      END IF;
+{self.log(record)}
+    END IF;"""
+
+    def delete(self, record: str) -> str:
+        h, key = self.history, self.where_key(record)
+        return f"""
+{self.ensure_transaction()}
+    SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
+    ch_had_own := FOUND;
+    IF ch_had_own THEN
+      IF ch_tv.operation = 'insert' THEN
+        DELETE FROM {h} WHERE {key} AND version = ch_tv.version;
+      ELSIF ch_tv.operation <> 'delete' THEN
+        UPDATE {h} SET {self.assign(record)}, operation = 'delete', valid_to = valid_from
+          WHERE {key} AND version = ch_tv.version;
+      END IF;
+    ELSE
+      SELECT * INTO ch_base FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1;
+      IF FOUND THEN
+{self.start()}
+        IF ch_base.valid_to IS NULL THEN
+          UPDATE {h} SET valid_to = ch_f WHERE {key} AND version = ch_base.version;
+        END IF;
+        {self.insert(record, "ch_base.version + 1", "ch_f", "ch_f", "'delete'")}
+      ELSE
+        {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
+      END IF;
+    END IF;
+{self.log(record)}"""
+
+    def row_id(self, record: str) -> str:
+        if len(self.key) == 1:
+            live, _ = self.key[0]
+            return f"({_json(self.field(record, live), live.type)}) #>> '{{}}'"
+        parts = " || ',' || ".join(
+            f"({_json(self.field(record, live), live.type)})::text" for live, _ in self.key
+        )
+        return f"'[' || {parts} || ']'"
+
+    def log(self, record: str) -> str:
+        if not self.spec.changelog:
+            return ""
+        h, key = self.history, self.where_key(record)
+
+        def value(version: str, hist: Any) -> str:
+            return _json(self.field(version, hist), hist.type)
+
+        every = _object([(hist.name, value("ch_tv", hist)) for _, hist in self.columns])
+        unknown = _object(
+            [
+                (hist.name, f"jsonb_build_array(NULL::jsonb, {value('ch_tv', hist)})")
+                for _, hist in self.columns
+            ]
+        )
+        changed = []
+        for _, hist in self.columns:
+            cast = "::jsonb" if _is_plain_json(hist.type) else ""
+            before, after = self.field("ch_prior", hist), self.field("ch_tv", hist)
+            pair = f"jsonb_build_array({value('ch_prior', hist)}, {value('ch_tv', hist)})"
+            changed.append(
+                f"            IF {before}{cast} IS DISTINCT FROM {after}{cast} THEN\n"
+                f"              ch_doc := ch_doc || jsonb_build_object({_literal(hist.name)}, "
+                f"{pair});\n            END IF;"
+            )
+        changes = "\n".join(changed)
+        return f"""
+    IF coalesce((ch_ctx ->> 'changelog')::boolean, true) THEN
+      ch_rid := {self.row_id(record)};
+      IF ch_had_own THEN  -- else this transaction has no entry of the row yet
+        DELETE FROM {self.changelog}
+          WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id + 0 = ch_tx;
+      END IF;
+      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
+      IF FOUND THEN
+        IF ch_tv.operation IN ('insert', 'delete') THEN
+          ch_doc := {every};
+        ELSE
+          SELECT * INTO ch_prior FROM {h}
+            WHERE {key} AND version = ch_tv.version - 1 AND operation <> 'delete';
+          IF FOUND THEN
+            ch_doc := '{{}}'::jsonb;
+{changes}
+          ELSE
+            ch_doc := {unknown};
+          END IF;
+        END IF;
+        INSERT INTO {self.changelog}
+          (transaction_id, table_name, row_id, event_type, "timestamp", changes)
+          VALUES (ch_tx, {self.table_name}, ch_rid, upper(ch_tv.operation), ch_ts, ch_doc);
+      END IF;
+    END IF;"""
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _object(pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return "'{}'::jsonb"
+    parts = []
+    for start in range(0, len(pairs), _MAX_PAIRS):
+        chunk = pairs[start : start + _MAX_PAIRS]
+        args = ", ".join(f"{_literal(name)}, {value}" for name, value in chunk)
+        parts.append(f"jsonb_build_object({args})")
+    return " || ".join(parts)
+
+
+def _is_plain_json(type_: Any) -> bool:
+    impl = getattr(type_, "impl", type_)
+    return isinstance(impl, JSON) and not isinstance(impl, postgresql.JSONB)
+
+
+def _text(expression: str, type_: Any) -> str:
+    """The value as the text of the change log's ``row_id`` (``str(json_value(value))``)."""
+    return f"({_json(expression, type_)}) #>> '{{}}'"
+
+
+def _json(expression: str, type_: Any) -> str:
+    """The value as ``json_value()`` renders what Python reads back, as ``jsonb``.
+
+    Integers, floats and booleans are JSON numbers and booleans (a non-finite float is the text
+    ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, as in ORM mode); decimals, UUIDs and text are
+    strings; dates and naive date-times are ISO text (microseconds only when not zero, as
+    Python's ``isoformat()``); bytes are base64 text; JSON is itself. Any other type is its
+    PostgreSQL text (which may differ from Python's ``str()``: see the docs).
+    """
+    impl = getattr(type_, "impl", type_)
+    if isinstance(impl, Boolean | Integer):
+        return f"to_jsonb({expression})"
+    if isinstance(impl, Float):
+        return (
+            f"CASE WHEN {expression} IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8) "
+            f"THEN to_jsonb({expression}::text) ELSE to_jsonb({expression}) END"
+        )
+    if isinstance(impl, Numeric):
+        return f"to_jsonb({expression}::text)"
+    if isinstance(impl, DateTime) and not getattr(impl, "timezone", False):
+        return (
+            f"to_jsonb(to_char({expression}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+            f"extract(microseconds FROM {expression})::bigint % 1000000 <> 0 THEN "
+            f"to_char({expression}, '.US') ELSE '' END)"
+        )
+    if isinstance(impl, Date) and not isinstance(impl, DateTime):
+        return f"to_jsonb(to_char({expression}, 'YYYY-MM-DD'))"
+    if isinstance(impl, JSON):
+        return f"to_jsonb({expression})"
+    if isinstance(impl, LargeBinary):
+        return f"to_jsonb(translate(encode({expression}, 'base64'), E'\\n', ''))"
+    if isinstance(impl, Uuid):
+        return f"to_jsonb({expression}::text)"
+    return f"to_jsonb({expression}::text)"

@@ -1,0 +1,366 @@
+"""SQLite: four row triggers per versioned table, and the table ``chronicle_context``.
+
+SQLite's triggers have no variables and no ``IF``: each trigger is a sequence of set-based
+statements whose conditions are the rules of :mod:`sqlalchemy_chronicle.capture.database`, each
+statement seeing what the ones before it wrote. ``AFTER INSERT`` and ``AFTER UPDATE`` (key kept)
+run only when the row differs from its open version (their ``WHEN`` clause), so that a change to
+nothing writes nothing; an ``UPDATE`` that changes the key runs the delete of the old key and the
+insert of the new one; ``AFTER DELETE`` writes the delete marker.
+
+**Which transaction.** SQLite has no transaction id and no transaction-local variable, but it has
+one writer at a time. ``chronicle_context`` holds the transaction being written:
+
+- row 0, the library's: the library writes it before the first statement of a transaction that
+  writes a table in database mode (with the attribution and its clock's time, see
+  :mod:`._context`) and deletes it before the commit; a rollback removes it anyway. The first
+  trigger of the transaction inserts the ``chronicle_transaction`` row and records its id there.
+- row 1, another client's (a raw ``sqlite3`` connection, the ``sqlite3`` shell): when row 0 is
+  absent, the first trigger writes row 1, keyed by the statement's time in milliseconds (SQLite's
+  ``'now'`` is the same for every row of one statement, and has no finer precision). So a write
+  from another client gets one transaction row per statement, at millisecond precision, with no
+  actor; a later statement of the same client transaction is a new ``chronicle_transaction`` row.
+
+The view ``chronicle_context_now`` shows the row that applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    Numeric,
+    Uuid,
+)
+
+from ...schema.history import HistorySpec
+from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
+
+__all__ = ["CONTEXT_STATEMENTS", "create_statements", "drop_statements"]
+
+_NOW_MS = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+CONTEXT_STATEMENTS = (
+    "CREATE TABLE IF NOT EXISTS chronicle_context (id INTEGER PRIMARY KEY, origin TEXT NOT NULL, "
+    "stamp TEXT, ts TEXT NOT NULL, actor TEXT, reason TEXT, meta TEXT, strict INTEGER NOT NULL, "
+    "changelog INTEGER NOT NULL, transaction_id INTEGER, tx_ts TEXT)",
+    "CREATE VIEW IF NOT EXISTS chronicle_context_now AS "
+    "SELECT * FROM chronicle_context WHERE id = 0 UNION ALL "
+    f"SELECT * FROM chronicle_context WHERE id = 1 AND stamp = {_NOW_MS} "
+    "AND NOT EXISTS (SELECT 1 FROM chronicle_context WHERE id = 0)",
+)
+"""The context table and its view, created with the first table in database mode."""
+
+_TX = "(SELECT transaction_id FROM chronicle_context_now)"
+_TS = "(SELECT tx_ts FROM chronicle_context_now)"
+# Every test of ``transaction_id`` is written ``+transaction_id``, which keeps SQLite's planner
+# from answering "this row's version of this transaction" from the index on ``transaction_id``
+# (all the transaction's versions, so a cost that grows with the transaction) instead of the
+# primary key.
+_EDGE = "max(ch_base.valid_from, coalesce(ch_base.valid_to, ch_base.valid_from))"
+"""The instant a new version must follow: the latest version's start, or its end if closed."""
+
+
+def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+    """Drop the table's triggers (they also go with the table)."""
+    names = Names(spec, dialect)
+    quote = dialect.identifier_preparer.quote
+    return [
+        f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(event))}"
+        for event in ("insert", "update", "move", "delete")
+    ]
+
+
+def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+    """The context table and the triggers that version ``spec``'s table."""
+    names = Names(spec, dialect)
+    body = _Body(spec, dialect, names)
+    quote = dialect.identifier_preparer.quote
+    live = names.live
+    kept = " AND ".join(f"OLD.{quote(c.name)} IS NEW.{quote(c.name)}" for c, _ in body.key)
+
+    def trigger(event: str, on: str, when: str | None, statements: list[str]) -> str:
+        condition = f" WHEN {when}" if when else ""
+        steps = "\n".join(f"  {statement};" for statement in statements)
+        return (
+            f"CREATE TRIGGER {quote(names.trigger_named(event))} AFTER {on} ON {live} "
+            f"FOR EACH ROW{condition}\nBEGIN\n{steps}\nEND"
+        )
+
+    return [
+        *CONTEXT_STATEMENTS,
+        *drop_statements(spec, dialect),
+        trigger("insert", "INSERT", body.differs("NEW"), body.present("NEW", "'insert'")),
+        trigger(
+            "update",
+            "UPDATE",
+            f"{kept} AND {body.differs('NEW')}",
+            body.present("NEW", "'update'"),
+        ),
+        trigger(
+            "move",
+            "UPDATE",
+            f"NOT ({kept})",
+            [*body.delete("OLD"), *body.present("NEW", "'insert'")],
+        ),
+        trigger("delete", "DELETE", None, body.delete("OLD")),
+    ]
+
+
+class _Body:
+    """The statements of one table's triggers."""
+
+    def __init__(self, spec: HistorySpec, dialect: Dialect, names: Names) -> None:
+        self.spec = spec
+        self.quote = dialect.identifier_preparer.quote
+        self.history = names.history
+        self.columns = list(spec.base.copied)
+        self.key = self.columns[: len(spec.base.key)]
+        self.transaction = transaction_table(dialect, spec)
+        self.changelog = changelog_table(dialect, spec)
+        self.table_name = "'" + spec.base.live.fullname.replace("'", "''") + "'"
+
+    def field(self, record: str, column: Any) -> str:
+        return f"{record}.{self.quote(column.name)}"
+
+    def where_key(self, record: str, alias: str | None = None) -> str:
+        prefix = f"{alias}." if alias else ""
+        return " AND ".join(
+            f"{prefix}{self.quote(hist.name)} = {self.field(record, live)}"
+            for live, hist in self.key
+        )
+
+    def same(self, version: str | None, record: str) -> str:
+        prefix = f"{version}." if version else ""
+        return " AND ".join(
+            f"{prefix}{self.quote(hist.name)} IS {self.field(record, live)}"
+            for live, hist in self.columns
+        )
+
+    def differs(self, record: str) -> str:
+        """The row differs from its open version, or has none."""
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {self.history} WHERE {self.where_key(record)} "
+            f"AND valid_to IS NULL AND {self.same(None, record)})"
+        )
+
+    def own(self, record: str, alias: str = "ch_own") -> str:
+        """This transaction's version of the row exists."""
+        return (
+            f"EXISTS (SELECT 1 FROM {self.history} AS {alias} WHERE "
+            f"{self.where_key(record, alias)} AND +{alias}.transaction_id = {_TX})"
+        )
+
+    def latest(self, record: str) -> str:
+        """``FROM`` the row's latest version as ``ch_base`` (all NULL when it has none).
+
+        The number is found with ``max()``, which SQLite answers from the primary key; an
+        ``ORDER BY version DESC LIMIT 1`` subquery here made every row's trigger slow.
+        """
+        return (
+            f"(SELECT max(version) AS top FROM {self.history} WHERE {self.where_key(record)}) "
+            f"AS ch_top LEFT JOIN {self.history} AS ch_base ON "
+            f"{self.where_key(record, 'ch_base')} AND ch_base.version = ch_top.top"
+        )
+
+    def ensure_transaction(self) -> list[str]:
+        return [
+            "INSERT OR REPLACE INTO chronicle_context "
+            "(id, origin, stamp, ts, strict, changelog) "
+            f"SELECT 1, 'client', {_NOW_MS}, {_NOW_MS} || '000', 0, 1 "
+            "WHERE NOT EXISTS (SELECT 1 FROM chronicle_context_now)",
+            f'INSERT INTO {self.transaction} ("timestamp", actor, reason, meta) '
+            "SELECT ts, actor, reason, meta FROM chronicle_context_now "
+            "WHERE transaction_id IS NULL",
+            f"UPDATE chronicle_context SET transaction_id = (SELECT max(id) FROM "
+            f"{self.transaction}), tx_ts = ts WHERE transaction_id IS NULL "
+            "AND id = (SELECT id FROM chronicle_context_now)",
+        ]
+
+    def strict_check(self, record: str) -> str:
+        message = (
+            f"{CONCURRENT_MESSAGE}: a version of this row starts at or after this "
+            "transaction's time"
+        ).replace("'", "''")
+        return (
+            f"SELECT RAISE(ABORT, '{message}') FROM {self.latest(record)} "
+            f"WHERE NOT {self.own(record)} AND {_EDGE} >= {_TS} "
+            "AND (SELECT strict FROM chronicle_context_now)"
+        )
+
+    def start(self) -> str:
+        """The new version's start after ``ch_base`` (the concurrency policy)."""
+        total = (
+            f"(CAST(strftime('%s', substr({_EDGE}, 1, 19)) AS INTEGER) * 1000000 "
+            f"+ CAST(substr({_EDGE}, 21, 6) AS INTEGER) + 1)"
+        )
+        after = (
+            f"strftime('%Y-%m-%d %H:%M:%S', {total} / 1000000, 'unixepoch') || '.' || "
+            f"printf('%06d', {total} % 1000000)"
+        )
+        return f"CASE WHEN ch_base.version IS NULL OR {_EDGE} < {_TS} THEN {_TS} ELSE {after} END"
+
+    def insert_from_base(self, record: str, end: str, operation: str) -> str:
+        columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
+        values = ", ".join(self.field(record, live) for live, _ in self.columns)
+        return (
+            f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
+            f"transaction_id) SELECT {values}, coalesce(ch_base.version, 0) + 1, {self.start()}, "
+            f"{end}, {operation}, {_TX} FROM {self.latest(record)} WHERE NOT {self.own(record)}"
+        )
+
+    def close_base(self, record: str) -> str:
+        own_version = (
+            f"(SELECT version FROM {self.history} AS ch_own WHERE "
+            f"{self.where_key(record, 'ch_own')} AND +ch_own.transaction_id = {_TX})"
+        )
+        own_start = own_version.replace("SELECT version", "SELECT valid_from", 1)
+        return (
+            f"UPDATE {self.history} SET valid_to = {own_start} WHERE {self.where_key(record)} "
+            f"AND valid_to IS NULL AND +transaction_id <> {_TX} AND version < {own_version}"
+        )
+
+    def assign(self, record: str) -> str:
+        return ", ".join(
+            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
+        )
+
+    def present(self, record: str, kind: str) -> list[str]:
+        h, key = self.history, self.where_key(record)
+        own_version = (
+            f"(SELECT version FROM {h} AS ch_own WHERE {self.where_key(record, 'ch_own')} "
+            f"AND +ch_own.transaction_id = {_TX})"
+        )
+        own_start = own_version.replace("SELECT version", "SELECT valid_from", 1)
+        operation = (
+            f"CASE WHEN ch_base.version IS NULL THEN {kind} WHEN ch_base.operation <> 'delete' "
+            "AND ch_base.valid_to IS NULL THEN 'update' ELSE 'insert' END"
+        )
+        return [
+            *self.ensure_transaction(),
+            f"{self.strict_check(record)} AND {self.differs(record)}",
+            # Back to the version before this transaction's: reopen it, drop this one.
+            f"UPDATE {h} SET valid_to = NULL WHERE {key} AND version = {own_version} - 1 "
+            f"AND operation <> 'delete' AND valid_to = {own_start} AND {self.same(None, record)}",
+            f"DELETE FROM {h} WHERE {key} AND +transaction_id = {_TX} AND EXISTS (SELECT 1 FROM "
+            f"{h} AS ch_prior WHERE {self.where_key(record, 'ch_prior')} AND ch_prior.version = "
+            f"{h}.version - 1 AND ch_prior.valid_to IS NULL)",
+            # A second statement on the row: its version of this transaction takes the values.
+            f"UPDATE {h} SET {self.assign(record)}, valid_to = NULL, operation = CASE WHEN "
+            f"operation = 'delete' THEN 'update' ELSE operation END WHERE {key} "
+            f"AND +transaction_id = {_TX}",
+            f"{self.insert_from_base(record, 'NULL', operation)} AND {self.differs(record)}",
+            self.close_base(record),
+            *self.log(record),
+        ]
+
+    def delete(self, record: str) -> list[str]:
+        h, key = self.history, self.where_key(record)
+        return [
+            *self.ensure_transaction(),
+            self.strict_check(record),
+            self.insert_from_base(record, self.start(), "'delete'"),
+            self.close_base(record),
+            f"DELETE FROM {h} WHERE {key} AND +transaction_id = {_TX} AND operation = 'insert'",
+            f"UPDATE {h} SET {self.assign(record)}, operation = 'delete', valid_to = valid_from "
+            f"WHERE {key} AND +transaction_id = {_TX} AND operation <> 'delete'",
+            *self.log(record),
+        ]
+
+    def row_id(self, record: str) -> str:
+        if len(self.key) == 1:
+            live, _ = self.key[0]
+            return f"CAST({_json(self.field(record, live), live.type)} AS TEXT)"
+        parts = ", ".join(_json(self.field(record, live), live.type) for live, _ in self.key)
+        return f"json_array({parts})"
+
+    def log(self, record: str) -> list[str]:
+        if not self.spec.changelog:
+            return []
+        h = self.history
+        on = " AND ".join(
+            f"ch_prior.{self.quote(hist.name)} = ch_tv.{self.quote(hist.name)}"
+            for _, hist in self.key
+        )
+
+        def value(version: str, hist: Any) -> str:
+            return _json(self.field(version, hist), hist.type)
+
+        every = ", ".join(
+            f"'{_escape(hist.name)}', {value('ch_tv', hist)}" for _, hist in self.columns
+        )
+        unknown = ", ".join(
+            f"'{_escape(hist.name)}', json_array(NULL, {value('ch_tv', hist)})"
+            for _, hist in self.columns
+        )
+        changed = " UNION ALL ".join(
+            f"SELECT '{_escape(hist.name)}' AS name, json_array({value('ch_prior', hist)}, "
+            f"{value('ch_tv', hist)}) AS pair WHERE {self.field('ch_prior', hist)} IS NOT "
+            f"{self.field('ch_tv', hist)}"
+            for _, hist in self.columns
+        )
+        enabled = "(SELECT changelog FROM chronicle_context_now)"
+        return [
+            f"DELETE FROM {self.changelog} WHERE table_name = {self.table_name} AND row_id = "
+            f"{self.row_id(record)} AND +transaction_id = {_TX} AND {enabled}",
+            f"INSERT INTO {self.changelog} (transaction_id, table_name, row_id, event_type, "
+            f'"timestamp", changes) SELECT {_TX}, {self.table_name}, {self.row_id(record)}, '
+            f"upper(ch_tv.operation), {_TS}, CASE WHEN ch_tv.operation IN ('insert', 'delete') "
+            f"THEN json_object({every}) WHEN ch_prior.version IS NULL THEN json_object({unknown}) "
+            f"ELSE (SELECT json_group_object(name, json(pair)) FROM ({changed})) END "
+            f"FROM {h} AS ch_tv LEFT JOIN {h} AS ch_prior ON {on} AND ch_prior.version = "
+            f"ch_tv.version - 1 AND ch_prior.operation <> 'delete' "
+            f"WHERE {self.where_key(record, 'ch_tv')} AND +ch_tv.transaction_id = {_TX} "
+            f"AND {enabled}",
+        ]
+
+
+def _escape(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _json(expression: str, type_: Any) -> str:
+    """The value as ``json_value()`` renders what Python reads back, for ``json_object()``.
+
+    Booleans are JSON booleans; decimals are text with the type's scale (as SQLAlchemy reads
+    them back on SQLite); naive date-times are ISO text (microseconds only when not zero); UUIDs
+    are text with hyphens; JSON is itself. Other values go as stored (bytes as SQLite's text of
+    them, which differs from ORM mode's base64: see the docs).
+    """
+    impl = getattr(type_, "impl", type_)
+    if isinstance(impl, Boolean):
+        return (
+            f"CASE WHEN {expression} IS NULL THEN NULL WHEN {expression} THEN json('true') "
+            "ELSE json('false') END"
+        )
+    if isinstance(impl, Integer):
+        return expression
+    if isinstance(impl, Numeric) and not isinstance(impl, Float) and impl.asdecimal:
+        scale = impl._effective_decimal_return_scale
+        return (
+            f"CASE WHEN {expression} IS NULL THEN NULL ELSE printf('%.{scale}f', {expression}) END"
+        )
+    if isinstance(impl, DateTime):
+        return (
+            f"CASE WHEN {expression} IS NULL THEN NULL WHEN substr({expression}, 21) = '000000' "
+            f"THEN replace(substr({expression}, 1, 19), ' ', 'T') "
+            f"ELSE replace({expression}, ' ', 'T') END"
+        )
+    if isinstance(impl, Date):
+        return expression
+    if isinstance(impl, JSON):
+        return f"json({expression})"
+    if isinstance(impl, Uuid):
+        return (
+            f"CASE WHEN length({expression}) = 32 THEN lower(substr({expression}, 1, 8) || '-' || "
+            f"substr({expression}, 9, 4) || '-' || substr({expression}, 13, 4) || '-' || "
+            f"substr({expression}, 17, 4) || '-' || substr({expression}, 21)) "
+            f"ELSE {expression} END"
+        )
+    return expression
