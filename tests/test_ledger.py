@@ -58,6 +58,7 @@ from sqlalchemy_chronicle.types import UTCDateTime
 
 from .conftest import _clear
 from .models import Article, Base, Car
+from .models_capture import DbNote
 from .support import FrozenClock
 
 
@@ -593,3 +594,28 @@ def test_renamed_library_columns(session: Session, clock: FrozenClock) -> None:
     session.commit()
     (finding,) = verify_history(session, [Renamed]).findings
     assert (finding.kind, finding.version) == (ALTERED_VALUE, 3)
+
+
+def test_history_written_by_the_database_s_triggers(session: Session, clock: FrozenClock) -> None:
+    """Sealing, verification, redaction and pruning read the tables, whoever wrote them."""
+    session.add(DbNote(id=1, title="a", count=1))
+    session.commit()
+    clock.advance(minutes=1)
+    session.get_one(DbNote, 1).title = "b"
+    session.commit()
+    horizon = clock.advance(minutes=1)
+    session.get_one(DbNote, 1).count = 2
+    session.commit()
+    clock.advance(minutes=1)
+    assert seal_history(session, [DbNote]) >= 3
+    session.commit()
+    assert verify_history(session, [DbNote]).ok
+    assert redact(session, DbNote, 1, ["title"], reason="erasure").versions == 3
+    session.commit()
+    assert verify_history(session, [DbNote]).ok
+    assert prune_history(session, horizon, classes=[DbNote]).versions == 2
+    assert verify_history(session, [DbNote]).ok
+    history = _history(session, DbNote)
+    session.execute(update(history).values(count=history.c.count + 1))
+    session.commit()
+    assert [f.kind for f in verify_history(session, [DbNote]).findings] == [ALTERED_VALUE]
