@@ -3,7 +3,8 @@
 The layers, in the order data flows through them (see ``docs/concepts.md``, "Architecture"):
 the foundations, ``schema`` (declare), ``capture``, ``write``, ``read``, ``recovery`` (restore)
 and ``operate``; the package's ``__init__`` and ``mixin`` put them together, and ``asyncio``
-mirrors the API for ``AsyncSession``. A module imports
+mirrors the API for ``AsyncSession``; ``cli`` (and ``__main__``) is the command line above them
+all. A module imports
 only from its own layer and the layers before it, and every import counts, the ones under
 ``TYPE_CHECKING`` included.
 """
@@ -18,9 +19,10 @@ import sqlalchemy_chronicle
 PACKAGE = Path(sqlalchemy_chronicle.__file__).parent
 NAME = "sqlalchemy_chronicle"
 
-LAYERS = ["foundation", "schema", "capture", "write", "read", "recovery", "operate", "top"]
+LAYERS = ["foundation", "schema", "capture", "write", "read", "recovery", "operate", "top", "cli"]
 FOUNDATION = {"errors", "config", "instants", "types"}
 TOP = {"__init__", "asyncio", "mixin"}
+COMMAND_LINE = {"__main__"}
 
 
 def module_name(path: Path) -> str:
@@ -36,6 +38,8 @@ def layer_of(module: str) -> int:
         return LAYERS.index("foundation")
     if head in TOP:
         return LAYERS.index("top")
+    if head in COMMAND_LINE:
+        return LAYERS.index("cli")
     return LAYERS.index(head)
 
 
