@@ -21,6 +21,8 @@ from typing import Any
 import pendulum
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,8 @@ from sqlalchemy_chronicle import (
     query_as_of,
 )
 from sqlalchemy_chronicle.cli import app, main
+from sqlalchemy_chronicle.cli._reflect import parse_key, versioned_table
+from sqlalchemy_chronicle.cli._where import parse_where
 from sqlalchemy_chronicle.cli.commands import parse_time
 
 from .cli_models import OWN_TABLES, Base, Label, Laptop, Memo, Ticket
@@ -412,6 +416,10 @@ def test_backfill_gives_rows_without_history_a_first_version(
 
 # -- bad input ----------------------------------------------------------------------------------
 
+_RESTORE = ["--models", MODELS, "restore"]
+_RESTORE_ALL = [*_RESTORE, "cli_ticket", "--all", "--as-of", "now"]
+_ONE_ROW = ["cli_ticket", "1", "--as-of"]
+
 BAD_INPUT = [
     (["history", "nope", "1"], "no table 'nope'"),
     (["history", "cli_memo", "1"], "not versioned"),
@@ -424,83 +432,27 @@ BAD_INPUT = [
     (["history", "cli_label", '["acme",'], "not a JSON array"),
     (["history", "cli_label", '["acme","x"]'], "cli_label.code takes an integer"),
     (["history", "cli_ticket", "99"], "no history"),
-    (["show", "cli_ticket", "1", "--as-of", "yesterday"], "not an ISO-8601"),
-    (["show", "cli_ticket", "1", "--as-of", "2024-02-30T10:00Z"], "not an ISO-8601"),
-    (["show", "cli_ticket", "1", "--as-of", "2024-03-05T10:00"], "no UTC offset"),
+    (["show", *_ONE_ROW, "yesterday"], "not an ISO-8601"),
+    (["show", *_ONE_ROW, "2024-02-30T10:00Z"], "not an ISO-8601"),
+    (["show", *_ONE_ROW, "2024-03-05T10:00"], "no UTC offset"),
     (["log", "--since", "soon"], "not an ISO-8601"),
     (["diff", "cli_ticket", "1", "1", "9"], "no version 9"),
     (["diff", "cli_ticket", "1", "1", "x"], "Invalid value"),
     (["--timezone", "Mars/Olympus", "log", "--since", "2024-03-05"], "unknown timezone"),
-    (["restore", "cli_ticket", "1", "--as-of", "2030-01-01T00:00Z"], "--models"),
-    (
-        ["--models", "no.such.module", "restore", "cli_ticket", "1", "--as-of", "now"],
-        "cannot import",
-    ),
-    (
-        ["--models", f"{MODELS}:Nope", "restore", "cli_ticket", "1", "--as-of", "now"],
-        "has no 'Nope'",
-    ),
-    (["--models", MODELS, "restore", "cli_memo", "1", "--as-of", "now"], "no versioned class"),
-    (["--models", MODELS, "restore", "cli_ticket", "--as-of", "now"], "--all"),
-    (["--models", MODELS, "restore", "cli_ticket", "1", "--all", "--as-of", "now"], "--all"),
-    (
-        [
-            "--models",
-            MODELS,
-            "restore",
-            "cli_ticket",
-            "--all",
-            "--as-of",
-            "now",
-            "--where",
-            "id = ",
-        ],
-        "--where",
-    ),
-    (
-        [
-            "--models",
-            MODELS,
-            "restore",
-            "cli_ticket",
-            "--all",
-            "--as-of",
-            "now",
-            "--where",
-            "id = 1; DROP TABLE cli_ticket",
-        ],
-        "--where",
-    ),
-    (
-        [
-            "--models",
-            MODELS,
-            "restore",
-            "cli_ticket",
-            "--all",
-            "--as-of",
-            "now",
-            "--where",
-            "lower(title) = 'x'",
-        ],
-        "functions",
-    ),
-    (
-        [
-            "--models",
-            MODELS,
-            "restore",
-            "cli_ticket",
-            "--all",
-            "--as-of",
-            "now",
-            "--where",
-            "colour = 'red'",
-        ],
-        "no column 'colour'",
-    ),
-    (["--models", MODELS, "restore", "cli_asset", "--all", "--as-of", "now"], "joined-inheritance"),
-    (["--models", MODELS, "restore", "cli_ticket", "7", "--as-of", "2030-01-01T00:30Z"], "7"),
+    (["restore", *_ONE_ROW, "2030-01-01T00:00Z"], "--models"),
+    (["--models", "no.such.module", "restore", *_ONE_ROW, "now"], "cannot import"),
+    (["--models", f"{MODELS}:Nope", "restore", *_ONE_ROW, "now"], "has no 'Nope'"),
+    ([*_RESTORE, "cli_memo", "1", "--as-of", "now"], "no versioned class"),
+    ([*_RESTORE, "cli_ticket", "--as-of", "now"], "--all"),
+    ([*_RESTORE_ALL, "1"], "--all"),
+    ([*_RESTORE_ALL, "--where", "id = "], "--where"),
+    ([*_RESTORE_ALL, "--where", "id = 1; DROP TABLE cli_ticket"], "--where"),
+    ([*_RESTORE_ALL, "--where", "lower(title) = 'x'"], "functions"),
+    ([*_RESTORE_ALL, "--where", "colour = 'red'"], "no column 'colour'"),
+    ([*_RESTORE_ALL, "--where", "points = NULL"], "IS NULL"),
+    ([*_RESTORE, "cli_asset", "--all", "--as-of", "now"], "joined-inheritance"),
+    ([*_RESTORE, "cli_ticket", "7", "--as-of", "2030-01-01T00:30Z"], "(7,) has no history"),
+    ([*_RESTORE, *_ONE_ROW, "2029-12-31T00:00Z"], "give --allow-delete"),
     (["--models", MODELS, "backfill", "--table", "cli_memo"], "no versioned class"),
     (["--models", MODELS, "backfill", "--batch-size", "0"], "Invalid value"),
     (["frobnicate"], "No such command"),
@@ -675,3 +627,187 @@ def test_main_is_the_console_script(
         main(["--url", url, "--json", "history", "cli_ticket", "2"])
     assert exit_status.value.code == 0
     assert [v["operation"] for v in json.loads(capsys.readouterr().out)] == ["insert", "delete"]
+
+
+# -- what --where and a typed key mean, against a model -----------------------------------------
+
+WHERE_ROWS = [
+    (1, "alpha", "open", 3),
+    (2, "beta", "done", None),
+    (3, "gamma", "open", 0),
+    (4, "delta", "wontfix", 8),
+    (5, "alpha", "done", 3),
+    (6, "epsilon", "open", None),
+]
+_INTEGER_COLUMNS = {"id": 0, "points": 3}
+_TEXT_COLUMNS = {"title": 1, "status": 2}
+_WORDS = st.sampled_from(["alpha", "beta", "open", "done", "wontfix", "zeta", "o'brien"])
+_NUMBERS = st.sampled_from([-1, 0, 1, 3, 5, 8, 9])
+_COMPARISONS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<>": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_LEAVES = st.one_of(
+    st.tuples(
+        st.just("compare"),
+        st.sampled_from(sorted(_INTEGER_COLUMNS)),
+        st.sampled_from(sorted(_COMPARISONS)),
+        _NUMBERS,
+    ),
+    st.tuples(
+        st.just("compare"),
+        st.sampled_from(sorted(_TEXT_COLUMNS)),
+        st.sampled_from(["=", "!="]),
+        _WORDS,
+    ),
+    st.tuples(
+        st.just("in"),
+        st.sampled_from(sorted(_INTEGER_COLUMNS)),
+        st.booleans(),
+        st.lists(_NUMBERS, min_size=1, max_size=3),
+    ),
+    st.tuples(
+        st.just("in"),
+        st.sampled_from(sorted(_TEXT_COLUMNS)),
+        st.booleans(),
+        st.lists(_WORDS, min_size=1, max_size=3),
+    ),
+    st.tuples(st.just("null"), st.sampled_from(["points", "title"]), st.booleans()),
+    st.tuples(
+        st.just("like"), st.just("title"), st.booleans(), st.sampled_from(["a", "al", "e", "", "z"])
+    ),
+)
+CONDITIONS = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.tuples(st.just("not"), inner),
+        st.tuples(st.sampled_from(["and", "or", "AND", "Or"]), inner, inner),
+    ),
+    max_leaves=6,
+)
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def render(condition: Any) -> str:
+    kind = condition[0]
+    if kind == "compare":
+        return f"{condition[1]} {condition[2]} {_literal(condition[3])}"
+    if kind == "in":
+        values = ", ".join(_literal(v) for v in condition[3])
+        return f"{condition[1]} {'NOT IN' if condition[2] else 'IN'} ({values})"
+    if kind == "null":
+        return f"{condition[1]} IS {'NOT NULL' if condition[2] else 'NULL'}"
+    if kind == "like":
+        return f"{condition[1]} {'NOT LIKE' if condition[2] else 'LIKE'} '{condition[3]}%'"
+    if kind == "not":
+        return f"NOT ({render(condition[1])})"
+    return f"({render(condition[1])}) {kind} ({render(condition[2])})"
+
+
+def holds(condition: Any, row: tuple[Any, ...]) -> bool | None:
+    """SQL's three-valued answer of ``condition`` for ``row``: None is unknown."""
+    kind = condition[0]
+    if kind in ("compare", "in", "null", "like"):
+        column = condition[1]
+        value = row[{**_INTEGER_COLUMNS, **_TEXT_COLUMNS}[column]]
+        if kind == "null":
+            return (value is not None) if condition[2] else (value is None)
+        if value is None:
+            return None
+        if kind == "compare":
+            return _COMPARISONS[condition[2]](value, condition[3])
+        if kind == "in":
+            return (value in condition[3]) != condition[2]
+        return value.startswith(condition[3]) != condition[2]
+    if kind == "not":
+        inner = holds(condition[1], row)
+        return None if inner is None else not inner
+    left, right = holds(condition[1], row), holds(condition[2], row)
+    if kind.lower() == "and":
+        if left is False or right is False:
+            return False
+        return None if left is None or right is None else True
+    if left is True or right is True:
+        return True
+    return None if left is None or right is None else False
+
+
+def _insert_where_rows(connection: Any) -> None:
+    connection.execute(Ticket.__table__.delete())
+    columns = ("id", "title", "status", "points")
+    rows = [dict(zip(columns, row, strict=True)) for row in WHERE_ROWS]
+    connection.execute(insert(Ticket.__table__), rows)
+
+
+def _selected(connection: Any, condition: Any) -> set[int]:
+    query = select(Ticket.id).where(parse_where(Ticket, render(condition)))
+    return set(connection.scalars(query))
+
+
+def test_each_comparison_selects_the_rows_sql_would(cli_db: Engine) -> None:
+    leaves: list[Any] = [
+        ("compare", column, op, value)
+        for column in _INTEGER_COLUMNS
+        for op in _COMPARISONS
+        for value in (0, 3, 5)
+    ]
+    leaves += [("compare", "status", op, "open") for op in ("=", "!=")]
+    leaves += [("in", c, negated, [3, 8]) for c in _INTEGER_COLUMNS for negated in (False, True)]
+    leaves += [("in", "status", negated, ["open", "done"]) for negated in (False, True)]
+    leaves += [("null", "points", negated) for negated in (False, True)]
+    leaves += [("like", "title", negated, "al") for negated in (False, True)]
+    combined = [("not", leaves[0]), ("and", leaves[1], leaves[-1]), ("or", leaves[2], leaves[-3])]
+    with cli_db.begin() as connection:
+        _insert_where_rows(connection)
+        for condition in [*leaves, *combined]:
+            expected = {row[0] for row in WHERE_ROWS if holds(condition, row) is True}
+            assert _selected(connection, condition) == expected, render(condition)
+
+
+@settings(
+    parent=settings.default,
+    max_examples=min(settings.default.max_examples, 60),
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(condition=CONDITIONS)
+def test_where_selects_the_rows_sql_would(cli_db: Engine, condition: Any) -> None:
+    with cli_db.begin() as connection:
+        _insert_where_rows(connection)
+        selected = _selected(connection, condition)
+    assert selected == {row[0] for row in WHERE_ROWS if holds(condition, row) is True}
+
+
+@settings(
+    parent=settings.default,
+    max_examples=min(settings.default.max_examples, 60),
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(
+    owner=st.text(st.characters(exclude_categories=("Cs",)), max_size=12),
+    code=st.integers(-(2**31), 2**31 - 1),
+)
+def test_a_composite_key_reads_back_as_typed(cli_db: Engine, owner: str, code: int) -> None:
+    with cli_db.connect() as connection:
+        label = versioned_table(connection, "cli_label")
+    assert parse_key(label, json.dumps([owner, code])) == (owner, code)
+    assert parse_key(label, json.dumps([owner, str(code)])) == (owner, code)
+    if "," not in owner and not owner.lstrip().startswith("["):
+        assert parse_key(label, f"{owner}, {code} ") == (owner, code)

@@ -9,8 +9,10 @@ text. So the command line reads a small part of SQL and builds that expression:
 - joined with ``AND``, ``OR``, ``NOT`` and parentheses.
 
 A column is named by its name in the table (or its attribute's name); a value is a number,
-a string in single quotes (``''`` for a quote), ``TRUE``, ``FALSE`` or ``NULL``. Anything else
-(functions, subqueries, other tables) is refused with a message that says where.
+a string in single quotes (``''`` for a quote), ``TRUE`` or ``FALSE``. NULL is tested with
+``IS [NOT] NULL`` only: a comparison with it is never true in SQL, which a condition typed in a
+hurry rarely means, so ``= NULL`` is refused. Anything else (functions, subqueries, other
+tables) is refused with a message that says where.
 """
 
 from __future__ import annotations
@@ -169,10 +171,15 @@ class _Parser:
             return _typed(column, text[1:-1].replace("''", "'"))
         if kind == "number":
             return decimal.Decimal(text) if "." in text or "e" in text.lower() else int(text)
-        if kind == "keyword" and text in {"true", "false", "null"}:
-            return None if text == "null" else text == "true"
+        if kind == "keyword" and text in {"true", "false"}:
+            return text == "true"
+        if kind == "keyword" and text == "null":
+            raise CommandError(
+                f"--where {self.text!r}: a comparison with NULL is never true in SQL; write "
+                "column IS NULL or column IS NOT NULL"
+            )
         self.index -= 1
-        self.fail(position, "a value: a number, 'text', TRUE, FALSE or NULL")
+        self.fail(position, "a value: a number, 'text', TRUE or FALSE")
         raise AssertionError  # pragma: no cover - fail() raises
 
 

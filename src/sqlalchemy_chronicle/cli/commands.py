@@ -40,6 +40,7 @@ from .. import (
     ChangeLog,
     ConfigurationError,
     InvalidTimeError,
+    NoVersionAt,
     Transaction,
     attribute_session,
     backfill_history,
@@ -509,7 +510,11 @@ def restore(
             )
         identity = values if len(values) > 1 else values[0]
         before = _latest(session, cls, identity)
-        live = restore_row(session, cls, identity, as_of=when, allow_delete=allow_delete)
+        try:
+            live = restore_row(session, cls, identity, as_of=when, allow_delete=allow_delete)
+        except NoVersionAt as exc:
+            message = str(exc).replace("pass allow_delete=True", "give --allow-delete")
+            raise NoVersionAt(message) from None
         after = _latest(session, cls, identity)
         if after is None or before is None or after.version == before.version:
             outcome, source = "unchanged", None
