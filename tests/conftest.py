@@ -91,7 +91,7 @@ def clock() -> Iterator[FrozenClock]:
     frozen = FrozenClock()
     configure(clock=frozen)
     yield frozen
-    configure(clock=None, strict=False, changelog=True)
+    configure(clock=None, strict=False, changelog=True, ledger=False)
 
 
 @pytest.fixture

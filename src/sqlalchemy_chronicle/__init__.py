@@ -26,11 +26,13 @@ from .errors import (
     ChronicleError,
     ConcurrentVersionError,
     ConfigurationError,
+    HistoryPrunedError,
     InvalidKeyError,
     InvalidTimeError,
     NotVersionedError,
     NoVersionAt,
     ReadOnlyError,
+    RedactionError,
     RestoreConflictError,
     RestoreError,
     UnsupportedStatementError,
@@ -38,6 +40,9 @@ from .errors import (
 from .instants import TimeLike, set_default_timezone
 from .mixin import Versioned
 from .operate.backfill import backfill_history
+from .operate.ledger import Finding, VerificationReport, anchor_digest, seal_history, verify_history
+from .operate.redaction import RedactionResult, redact
+from .operate.retention import PruneResult, apply_retention, prune_history
 from .read.changelog import (
     changelog_between,
     changelog_by,
@@ -56,7 +61,14 @@ from .read.query import (
 )
 from .recovery.api import RestoreResult, restore, restore_all
 from .schema.history import Version
-from .schema.tables import ChangeLog, Transaction, format_row_id
+from .schema.tables import (
+    ChangeLog,
+    Horizon,
+    LedgerEntry,
+    Redaction,
+    Transaction,
+    format_row_id,
+)
 
 try:
     __version__ = version("sqlalchemy-chronicle")
@@ -72,20 +84,31 @@ __all__ = [
     "Clock",
     "ConcurrentVersionError",
     "ConfigurationError",
+    "Finding",
+    "HistoryPrunedError",
+    "Horizon",
     "InvalidKeyError",
     "InvalidTimeError",
+    "LedgerEntry",
     "NoVersionAt",
     "NotVersionedError",
+    "PruneResult",
     "ReadOnlyError",
+    "Redaction",
+    "RedactionError",
+    "RedactionResult",
     "RestoreConflictError",
     "RestoreError",
     "RestoreResult",
     "TimeLike",
     "Transaction",
     "UnsupportedStatementError",
+    "VerificationReport",
     "Version",
     "Versioned",
     "__version__",
+    "anchor_digest",
+    "apply_retention",
     "as_of",
     "attribute_session",
     "backfill_history",
@@ -102,10 +125,14 @@ __all__ = [
     "history",
     "next_version",
     "previous_version",
+    "prune_history",
     "python_clock",
     "query_as_of",
+    "redact",
     "restore",
     "restore_all",
+    "seal_history",
     "set_default_timezone",
     "use_sqlite_savepoints",
+    "verify_history",
 ]

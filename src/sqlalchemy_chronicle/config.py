@@ -33,6 +33,7 @@ __all__ = [
     "database_clock",
     "default_clock",
     "is_strict",
+    "ledger_enabled",
     "python_clock",
     "use_sqlite_savepoints",
 ]
@@ -77,14 +78,19 @@ class _Settings:
     clock: Clock
     strict: bool
     changelog: bool
+    ledger: bool
 
 
-_settings = _Settings(clock=default_clock, strict=False, changelog=True)
+_settings = _Settings(clock=default_clock, strict=False, changelog=True, ledger=False)
 _UNSET: Final[Any] = object()
 
 
 def configure(
-    *, clock: Clock | None = _UNSET, strict: bool = _UNSET, changelog: bool = _UNSET
+    *,
+    clock: Clock | None = _UNSET,
+    strict: bool = _UNSET,
+    changelog: bool = _UNSET,
+    ledger: bool = _UNSET,
 ) -> None:
     """Change the library-wide settings; arguments not given keep their value.
 
@@ -94,8 +100,12 @@ def configure(
         new version one microsecond after the newer one.
     :param changelog: when false, no :class:`~sqlalchemy_chronicle.ChangeLog` rows are written
         for any class (a class can also opt out with ``__versioned__ = {"changelog": False}``).
-    :raises ConfigurationError: ``clock`` is not callable, or ``strict`` or ``changelog`` is not
-        a :class:`bool` (``strict="no"`` would otherwise read as true); no setting is changed.
+    :param ledger: when true, every commit seals the versions it wrote into the tamper-evident
+        ledger, for every class (a class can opt in alone with ``__versioned__ = {"ledger":
+        True}``); see :func:`~sqlalchemy_chronicle.seal_history`.
+    :raises ConfigurationError: ``clock`` is not callable, or ``strict``, ``changelog`` or
+        ``ledger`` is not a :class:`bool` (``strict="no"`` would otherwise read as true); no
+        setting is changed.
 
     The clock is called at each transaction's first write of history; what it returns is
     checked then (see :func:`clock_time`).
@@ -106,7 +116,7 @@ def configure(
             "returns an aware datetime, such as lambda connection: "
             "datetime.datetime.now(datetime.timezone.utc); None restores the default clock"
         )
-    for name, value in (("strict", strict), ("changelog", changelog)):
+    for name, value in (("strict", strict), ("changelog", changelog), ("ledger", ledger)):
         if value is not _UNSET and not isinstance(value, bool):
             raise ConfigurationError(
                 f"configure({name}={value!r}): {name} takes True or False, not "
@@ -118,11 +128,18 @@ def configure(
         _settings.strict = strict
     if changelog is not _UNSET:
         _settings.changelog = changelog
+    if ledger is not _UNSET:
+        _settings.ledger = ledger
 
 
 def changelog_enabled() -> bool:
     """Whether change-log rows are written at all (each class may still opt out)."""
     return _settings.changelog
+
+
+def ledger_enabled() -> bool:
+    """Whether every commit seals the versions it wrote, for every class."""
+    return _settings.ledger
 
 
 def is_strict() -> bool:

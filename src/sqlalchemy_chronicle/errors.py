@@ -6,17 +6,20 @@ application can catch the library's complaints apart from SQLAlchemy's and the d
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 __all__ = [
     "ChronicleError",
     "ConcurrentVersionError",
     "ConfigurationError",
+    "HistoryPrunedError",
     "InvalidKeyError",
     "InvalidTimeError",
     "NoVersionAt",
     "NotVersionedError",
     "ReadOnlyError",
+    "RedactionError",
     "RestoreConflictError",
     "RestoreError",
     "UnsupportedStatementError",
@@ -114,3 +117,26 @@ class RestoreConflictError(RestoreError):
         self.model = model
         self.key = key
         self.constraint = constraint
+
+
+class HistoryPrunedError(ChronicleError, LookupError):
+    """The history asked for reaches before a table's pruning horizon, so it is incomplete.
+
+    Raised by as-of reads (:func:`~sqlalchemy_chronicle.query_as_of`, the time-travel session),
+    :func:`~sqlalchemy_chronicle.history` and the restore functions instead of answering from
+    what pruning left (see :func:`~sqlalchemy_chronicle.prune_history`). :attr:`table` names the
+    live table and :attr:`horizon` the time before which its history is gone.
+    """
+
+    def __init__(self, message: str, *, table: str, horizon: dt.datetime) -> None:
+        super().__init__(message)
+        self.table = table
+        self.horizon = horizon
+
+
+class RedactionError(ChronicleError, ValueError):
+    """A redaction cannot be made as asked; nothing was changed.
+
+    Raised by :func:`~sqlalchemy_chronicle.redact` for a column the history does not hold, a
+    primary-key column, a row without history, or a missing reason.
+    """

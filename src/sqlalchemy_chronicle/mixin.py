@@ -31,6 +31,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Mapper
 
 from . import capture, write
+from .operate import ledger
 from .schema.history import build_history
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def _install() -> None:
     """Hand what the session and bulk statements capture to the writer (once per process)."""
     capture.install(write.write_history)
     write.install()
+    ledger.install()
 
 
 def _mapper_constructed(mapper: Mapper[Any], cls: type[Any]) -> None:

@@ -65,6 +65,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ..errors import (
     ConfigurationError,
+    HistoryPrunedError,
     InvalidKeyError,
     NotVersionedError,
     ReadOnlyError,
@@ -72,6 +73,7 @@ from ..errors import (
 from ..instants import TimeLike, to_instant
 from ..schema.history import HistorySpec, Version, spec_for
 from . import _asof
+from .horizon import check_horizon, session_horizons, tables_reached
 
 __all__ = [
     "AsOfSession",
@@ -188,6 +190,9 @@ def _on_execute(state: ORMExecuteState) -> None:
         when = view
     else:
         return
+    horizons = session_horizons(session, state.bind_arguments)
+    if horizons and any(when < horizon for horizon in horizons.values()):
+        check_horizon(horizons, tables_reached(state.statement), when)
     if isinstance(state.parameters, Mapping) or state.parameters is None:
         state.parameters = {**(state.parameters or {}), _asof.PARAM: when}
 
@@ -300,7 +305,10 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     Either ``history(session, obj)``, or ``history(session, Model, key)`` with the primary key
     (a tuple for a composite key), which also reads the history of a deleted row. Delete markers
     are included. One statement; every attribute comes loaded. A key of the wrong shape or type
-    raises :class:`~sqlalchemy_chronicle.InvalidKeyError` (see :func:`check_key`).
+    raises :class:`~sqlalchemy_chronicle.InvalidKeyError` (see :func:`check_key`). When the
+    table's history was pruned (see :func:`~sqlalchemy_chronicle.prune_history`) and the row's
+    first versions are gone, or none is left, it raises
+    :class:`~sqlalchemy_chronicle.HistoryPrunedError` rather than list an incomplete history.
     """
     refuse_async(session, "history")
     if key is _MISSING:
@@ -327,7 +335,18 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
         .order_by(entity.version)
         .execution_options(populate_existing=True)
     )
-    return list(session.scalars(query))
+    found = list(session.scalars(query))
+    if not found or found[0].version != 1:
+        table = root.base.live.fullname
+        horizon = session_horizons(session, {"mapper": root.mapper}).get(table)
+        if horizon is not None:
+            raise HistoryPrunedError(
+                f"the history of {table!r} was pruned before {horizon.isoformat()}, and with it "
+                f"{'the first versions' if found else 'every version'} of the row {values!r}",
+                table=table,
+                horizon=horizon,
+            )
+    return found
 
 
 def _neighbour(session: Session, version: Version, number: int) -> Version | None:

@@ -54,6 +54,7 @@ called ``recovery``, not ``restore``: the package's ``restore`` is the function.
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -66,6 +67,7 @@ from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from ..errors import ConfigurationError, RestoreConflictError, UnsupportedStatementError
 from ..instants import TimeLike, to_instant
+from ..read.horizon import check_horizon, horizon_name, session_horizons
 from ..read.query import refuse_async, spec_of
 from ..schema.history import Version, spec_for
 from ._checks import check_conflicts
@@ -158,12 +160,15 @@ def restore(
     :raises NoVersionAt: the row did not exist at the time, never existed, or its state then is
         unknown.
     :raises RestoreConflictError: a unique constraint or a foreign key would be broken.
+    :raises HistoryPrunedError: the time is before the pruning horizon of a table it reads.
 
     The change is flushed in a savepoint and not committed.
     """
     refuse_async(session, "restore")
     resolved = resolve_target(target, key, as_of)
     paths = relationship_paths(resolved.root.mapper, include)
+    reached = [resolved.root.mapper, *(prop.mapper for path in paths for prop in path)]
+    _refuse_pruned(session, reached, to_instant(resolved.when))
     _warn_if_savepoints_commit(session, resolved.root.mapper)
     with _savepoint(session, describe(resolved.root, resolved.identity)):
         plan = plan_rows(session, resolved, paths, allow_delete)
@@ -195,6 +200,7 @@ def restore_all(
         existed then without history telling its state.
     :raises RestoreConflictError: a unique constraint or a foreign key would be broken, also by
         deleting a row that rows outside the selection refer to (nothing cascades).
+    :raises HistoryPrunedError: ``as_of`` is before the pruning horizon of ``cls``'s table.
     :raises UnsupportedStatementError: ``cls``'s rows span a joined-inheritance hierarchy's
         tables; restore them one by one with :func:`restore`.
     :raises ConfigurationError: ``where`` is not a SQL expression of a boolean (or NULL) type
@@ -215,6 +221,7 @@ def restore_all(
                 "with restore()"
             )
     criteria = _criteria(cls, where)
+    _refuse_pruned(session, [spec.mapper], when)
     _warn_if_savepoints_commit(session, spec.mapper)
     with _savepoint(session, f"{cls.__name__} rows"):
         connection = session.connection(bind_arguments={"mapper": spec.mapper})
@@ -224,6 +231,14 @@ def restore_all(
         return RestoreResult(
             len(plan.inserts), len(plan.updates), len(plan.deletes), plan.unchanged
         )
+
+
+def _refuse_pruned(session: Session, mappers: Sequence[Mapper[Any]], when: dt.datetime) -> None:
+    """Raise :class:`HistoryPrunedError` when ``when`` is before a pruning horizon they reach."""
+    horizons = session_horizons(session, {"mapper": mappers[0]})
+    if horizons:
+        names = {name for m in mappers for t in m.tables if (name := horizon_name(t)) is not None}
+        check_horizon(horizons, names, to_instant(when))
 
 
 def _criteria(cls: type[Any], where: Any) -> list[ColumnElement[bool]]:

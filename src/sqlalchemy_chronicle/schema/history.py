@@ -33,6 +33,7 @@ read filters the live table, and without the index it would scan the whole histo
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import weakref
@@ -72,6 +73,8 @@ __all__ = [
     "TableHistory",
     "Version",
     "build_history",
+    "history_table_of",
+    "registered_specs",
     "spec_for",
     "table_history",
 ]
@@ -89,7 +92,7 @@ INTERVAL_COLUMNS: Final = (
     RETIRED_COLUMN,
 )
 """The columns the history base table adds to the copied ones."""
-_OPTIONS: Final = frozenset({"exclude", "changelog"})
+_OPTIONS: Final = frozenset({"exclude", "changelog", "retain", "ledger"})
 
 
 _TRANSACTION_KEY: Final = "_chronicle_transaction"
@@ -193,6 +196,17 @@ class HistorySpec:
         return bool(_options(self.root_spec.mapper.class_).get("changelog", True))
 
     @property
+    def retain(self) -> dt.timedelta | None:
+        """How long this hierarchy keeps history (option ``retain``), or None for ever."""
+        retain: dt.timedelta | None = _options(self.root_spec.mapper.class_).get("retain")
+        return retain
+
+    @property
+    def ledger(self) -> bool:
+        """Whether this hierarchy's versions are sealed at commit (option ``ledger``)."""
+        return bool(_options(self.root_spec.mapper.class_).get("ledger", False))
+
+    @property
     def root_spec(self) -> HistorySpec:
         """The spec of the hierarchy's base versioned mapper."""
         return self.root or self
@@ -273,6 +287,9 @@ _specs: weakref.WeakKeyDictionary[Mapper[Any], HistorySpec] = weakref.WeakKeyDic
 _tables: weakref.WeakKeyDictionary[Table, tuple[TableHistory, TableHistory]] = (
     weakref.WeakKeyDictionary()
 )
+_by_history: weakref.WeakKeyDictionary[Table, tuple[TableHistory, TableHistory]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
@@ -285,6 +302,11 @@ def spec_for(target: type[Any] | Mapper[Any]) -> HistorySpec | None:
     return _specs.get(mapper) if isinstance(mapper, Mapper) else None
 
 
+def registered_specs() -> list[HistorySpec]:
+    """The specs of every versioned mapper declared in this process."""
+    return list(_specs.values())
+
+
 def table_history(live: Table) -> tuple[TableHistory, TableHistory] | None:
     """The history of a versioned live table and its hierarchy's base table, or None.
 
@@ -292,6 +314,11 @@ def table_history(live: Table) -> tuple[TableHistory, TableHistory] | None:
     of a joined-inheritance subclass.
     """
     return _tables.get(live)
+
+
+def history_table_of(history: Table) -> tuple[TableHistory, TableHistory] | None:
+    """Like :func:`table_history`, from the history table instead of the live one."""
+    return _by_history.get(history)
 
 
 def _options(cls: type[Any]) -> Mapping[str, Any]:
@@ -303,6 +330,16 @@ def _options(cls: type[Any]) -> Mapping[str, Any]:
         raise ConfigurationError(
             f"{cls.__name__}.__versioned__ has unknown options {sorted(unknown)}; "
             f"known: {sorted(_OPTIONS)}"
+        )
+    retain = options.get("retain")
+    if retain is not None and (not isinstance(retain, dt.timedelta) or retain <= dt.timedelta(0)):
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__['retain'] is {retain!r}: give a positive "
+            "datetime.timedelta, such as datetime.timedelta(days=365)"
+        )
+    if "ledger" in options and not isinstance(options["ledger"], bool):
+        raise ConfigurationError(
+            f"{cls.__name__}.__versioned__['ledger'] is {options['ledger']!r}: give True or False"
         )
     return options
 
@@ -464,7 +501,7 @@ def build_history(mapper: Mapper[Any]) -> HistorySpec:
     )
     _specs[mapper] = spec
     for table in tables:
-        _tables[table.live] = (table, tables[0])
+        _tables[table.live] = _by_history[table.history] = (table, tables[0])
     cls.__history__ = history_class
     return spec
 

@@ -1,4 +1,4 @@
-"""The library's own tables: one row per transaction, one change-log entry per changed row.
+"""The library's own tables: transactions, the change log, and what operating history records.
 
 :class:`Transaction` (``chronicle_transaction``) is the one row, and the one time, behind every
 version a database transaction writes: its ``timestamp`` is their ``valid_from``, and ``actor``,
@@ -10,6 +10,11 @@ transaction. Both are mapped on the library's own declarative base and join an a
 ``row_id`` is the primary key as text: the value itself for a one-column key (``"42"``), a JSON
 array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it. ``changes`` is JSON
 keyed by column name; :func:`json_value` says how values that JSON cannot hold are written.
+
+Three more tables record what is done to history over the years (see :doc:`/operations`):
+:class:`Horizon` (``chronicle_horizon``) the pruning horizon of each table, :class:`Redaction`
+(``chronicle_redaction``) who redacted which columns of which row, when and why, and
+:class:`LedgerEntry` (``chronicle_ledger``) the digest chain that makes tampering evident.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import pendulum
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from ..types import JSONDocument, UTCDateTime
@@ -35,6 +40,9 @@ __all__ = [
     "ACTOR_LENGTH",
     "ROW_ID_LENGTH",
     "ChangeLog",
+    "Horizon",
+    "LedgerEntry",
+    "Redaction",
     "Transaction",
     "format_row_id",
     "json_value",
@@ -100,6 +108,79 @@ class ChangeLog(LibraryBase):
             f"<ChangeLog {self.event_type} {self.table_name} {self.row_id} "
             f"in transaction {self.transaction_id}>"
         )
+
+
+class Horizon(LibraryBase):
+    """The pruning horizon of one versioned table: its history before ``horizon`` is gone.
+
+    Written by :func:`~sqlalchemy_chronicle.prune_history` before it deletes anything, so that a
+    pruning interrupted half-way already refuses the reads it may have made incomplete.
+    """
+
+    __tablename__ = "chronicle_horizon"
+
+    table_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    horizon: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
+    pruned_at: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Horizon {self.table_name} at {self.horizon}>"
+
+
+class Redaction(LibraryBase):
+    """One redaction: which columns of which row were scrubbed from history, by whom, and why."""
+
+    __tablename__ = "chronicle_redaction"
+    __table_args__ = (Index("ix_chronicle_redaction_row", "table_name", "row_id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    table_name: Mapped[str] = mapped_column(String(255))
+    row_id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH))
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    marker: Mapped[str | None] = mapped_column(Text)
+    """The text that replaced the values of string columns; NULL when every value became NULL."""
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    redacted_at: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
+    versions: Mapped[int] = mapped_column(Integer)
+    """How many versions held the row; every one of them was redacted."""
+
+    def __repr__(self) -> str:
+        return f"<Redaction {self.table_name} {self.row_id} {self.columns} by {self.actor!r}>"
+
+
+class LedgerEntry(LibraryBase):
+    """The digest of one sealed version of one row, chained to the digest of the one before.
+
+    ``digest`` covers ``values_digest``, the version's number, interval start, operation,
+    ``restored_from`` and transaction, and ``previous``, the digest of the row's version before.
+    ``values_digest`` covers the column digests, each made with a random salt of its own kept in
+    ``salts`` (hex, by column name); ``redacted`` keeps the column digests of redacted columns,
+    whose salts are then gone. See :mod:`sqlalchemy_chronicle.operate.ledger`.
+    """
+
+    __tablename__ = "chronicle_ledger"
+    __table_args__ = (
+        UniqueConstraint("table_name", "row_id", "version", name="uq_chronicle_ledger_version"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    table_name: Mapped[str] = mapped_column(String(255))
+    row_id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    values_digest: Mapped[str] = mapped_column(String(64))
+    previous: Mapped[str | None] = mapped_column(String(64))
+    salts: Mapped[dict[str, str]] = mapped_column(JSON)
+    redacted: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    sealed_at: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LedgerEntry {self.table_name} {self.row_id} v{self.version}>"
 
 
 def format_row_id(identity: tuple[Any, ...]) -> str:

@@ -1,0 +1,395 @@
+"""Tamper evidence: verification finds each kind of tampering, and accepts the library's own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from sqlalchemy_chronicle import (
+    ConfigurationError,
+    LedgerEntry,
+    Versioned,
+    anchor_digest,
+    changes_by,
+    configure,
+    prune_history,
+    redact,
+    seal_history,
+    verify_history,
+)
+from sqlalchemy_chronicle.operate import ledger
+from sqlalchemy_chronicle.operate.ledger import (
+    ALTERED_INTERVAL,
+    ALTERED_VALUE,
+    ANCHOR_MISMATCH,
+    BROKEN_CHAIN,
+    DELETED_VERSION,
+    INSERTED_VERSION,
+    column_digest,
+)
+from sqlalchemy_chronicle.types import UTCDateTime
+
+from .models import Article, Base, Car
+from .support import FrozenClock
+
+
+class Sealed(Versioned, Base):
+    """Columns of the types whose values must digest alike on every database."""
+
+    __tablename__ = "ledger_sealed"
+    __versioned__ = {"ledger": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str | None] = mapped_column(String(50))
+    amount: Mapped[decimal.Decimal | None] = mapped_column(Numeric(10, 2))
+    flag: Mapped[bool | None] = mapped_column(Boolean)
+    seen: Mapped[dt.datetime | None] = mapped_column(
+        DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    )
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+def _history(session: Session, cls: Any) -> Table:
+    table: Table = cls.__history__.__table__
+    return table
+
+
+def _articles(session: Session, clock: FrozenClock) -> None:
+    """Article 1 in three versions, article 2 inserted and deleted; every version sealed."""
+    session.add_all([Article(id=1, title="a", body="secret"), Article(id=2, title="x")])
+    session.commit()
+    clock.advance(minutes=1)
+    session.get(Article, 1).title = "b"
+    session.commit()
+    clock.advance(minutes=1)
+    session.get(Article, 1).title = "c"
+    session.delete(session.get(Article, 2))
+    session.commit()
+    assert seal_history(session, [Article]) == 5
+    session.commit()
+
+
+def kinds(session: Session, classes: Any = None) -> list[tuple[str, str | None, int | None]]:
+    report = verify_history(session, [Article] if classes is None else classes)
+    return sorted((f.kind, f.row_id, f.version) for f in report.findings)
+
+
+def test_untouched_history_verifies(session: Session, clock: FrozenClock) -> None:
+    _articles(session, clock)
+    report = verify_history(session, [Article])
+    assert report.ok and report.findings == [] and report.versions == 5
+    assert report.tables == ["article"]
+    assert seal_history(session, [Article]) == 0  # nothing left to seal
+
+
+Tamper = Callable[[Connection, Table], None]
+
+
+def _alter_value(connection: Connection, history: Table) -> None:
+    connection.execute(
+        update(history).where(history.c.id == 1, history.c.version == 2).values(title="forged")
+    )
+
+
+def _alter_excluded_looking_value(connection: Connection, history: Table) -> None:
+    connection.execute(
+        update(history).where(history.c.id == 1, history.c.version == 1).values(body=None)
+    )
+
+
+def _alter_valid_from(connection: Connection, history: Table) -> None:
+    row = connection.execute(
+        select(history.c.valid_from).where(history.c.id == 1, history.c.version == 2)
+    ).one()
+    moved = row.valid_from + dt.timedelta(seconds=1)
+    connection.execute(
+        update(history).where(history.c.id == 1, history.c.version == 2).values(valid_from=moved)
+    )
+    connection.execute(
+        update(history).where(history.c.id == 1, history.c.version == 1).values(valid_to=moved)
+    )
+
+
+def _alter_valid_to(connection: Connection, history: Table) -> None:
+    connection.execute(
+        update(history)
+        .where(history.c.id == 1, history.c.version == 1)
+        .values(valid_to=history.c.valid_from)
+    )
+
+
+def _alter_operation(connection: Connection, history: Table) -> None:
+    connection.execute(
+        update(history).where(history.c.id == 1, history.c.version == 2).values(operation="restore")
+    )
+
+
+def _delete_version(connection: Connection, history: Table) -> None:
+    connection.execute(delete(history).where(history.c.id == 1, history.c.version == 2))
+
+
+def _delete_version_and_entry(connection: Connection, history: Table) -> None:
+    _delete_version(connection, history)
+    connection.execute(
+        delete(LedgerEntry).where(LedgerEntry.row_id == "1", LedgerEntry.version == 2)
+    )
+
+
+def _insert_version(connection: Connection, history: Table) -> None:
+    row = (
+        connection.execute(select(history).where(history.c.id == 1, history.c.version == 3))
+        .one()
+        ._asdict()
+    )
+    end = row["valid_from"] + dt.timedelta(seconds=1)
+    connection.execute(
+        update(history).where(history.c.id == 1, history.c.version == 3).values(valid_to=end)
+    )
+    connection.execute(
+        insert(history).values({**row, "version": 4, "valid_from": end, "title": "planted"})
+    )
+
+
+def _insert_row(connection: Connection, history: Table) -> None:
+    row = (
+        connection.execute(select(history).where(history.c.id == 1, history.c.version == 1))
+        .one()
+        ._asdict()
+    )
+    connection.execute(insert(history).values({**row, "id": 7, "valid_to": None}))
+
+
+def _rewrite_chain(connection: Connection, history: Table) -> None:
+    connection.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.row_id == "1", LedgerEntry.version == 3)
+        .values(previous="0" * 64)
+    )
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (_alter_value, [(ALTERED_VALUE, "1", 2)]),
+        (_alter_excluded_looking_value, [(ALTERED_VALUE, "1", 1)]),
+        (_alter_valid_from, [(ALTERED_INTERVAL, "1", 2)]),
+        (_alter_valid_to, [(ALTERED_INTERVAL, "1", 1)]),
+        (_alter_operation, [(ALTERED_INTERVAL, "1", 2)]),
+        (_delete_version, [(DELETED_VERSION, "1", 2)]),
+        (_delete_version_and_entry, [(DELETED_VERSION, "1", 2)]),
+        (_insert_version, [(INSERTED_VERSION, "1", 4)]),
+        (_insert_row, [(INSERTED_VERSION, "7", 1)]),
+        (_rewrite_chain, [(BROKEN_CHAIN, "1", 3)]),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_verify_names_each_kind_of_tampering(
+    session: Session, clock: FrozenClock, tamper: Tamper, expected: list[Any]
+) -> None:
+    _articles(session, clock)
+    with session.bind.begin() as connection:  # type: ignore[union-attr]
+        tamper(connection, _history(session, Article))
+    session.expire_all()
+    found = kinds(session)
+    assert found == expected
+    report = verify_history(session, "article")
+    assert not report.ok and all(str(f).startswith("article row") for f in report.findings)
+
+
+def test_a_chain_whose_digests_were_recomputed_breaks_at_the_link(
+    session: Session, clock: FrozenClock
+) -> None:
+    """Someone who recomputes one entry's digest still leaves the next one pointing elsewhere."""
+    _articles(session, clock)
+    history = _history(session, Article)
+    entry = session.scalars(
+        select(LedgerEntry).where(LedgerEntry.row_id == "1", LedgerEntry.version == 2)
+    ).one()
+    row = (
+        session.execute(select(history).where(history.c.id == 1, history.c.version == 2))
+        .one()
+        ._mapping
+    )
+    digests = {
+        name: column_digest(salt, name, "forged" if name == "title" else row[name])
+        for name, salt in entry.salts.items()
+    }
+    values = ledger._sha(digests)
+    forged = {**row, "title": "forged"}
+    entry.values_digest = values
+    entry.digest = ledger._version_digest("article", "1", 2, forged, values, entry.previous)
+    session.execute(
+        update(history).where(history.c.id == 1, history.c.version == 2).values(title="forged")
+    )
+    session.commit()
+    assert kinds(session) == [(BROKEN_CHAIN, "1", 3)]
+
+
+def test_the_library_s_own_changes_verify(session: Session, clock: FrozenClock) -> None:
+    _articles(session, clock)
+    anchor = anchor_digest(session)
+    with changes_by("dpo"):
+        redact(session, Article, 1, ["body"], reason="erasure request")
+    session.commit()
+    assert verify_history(session, [Article], anchor=anchor).ok
+    clock.advance(minutes=1)
+    session.get(Article, 1).title = "d"
+    session.commit()
+    assert kinds(session) == [(INSERTED_VERSION, "1", 4)]  # not sealed yet
+    seal_history(session)
+    session.commit()
+    assert verify_history(session, [Article], anchor=anchor).ok
+    prune_history(session, clock.now - dt.timedelta(seconds=30), classes=[Article])
+    assert verify_history(session, [Article]).ok
+    report = verify_history(session, [Article], anchor=anchor)
+    assert [f.kind for f in report.findings] == [ANCHOR_MISMATCH]  # pruned since
+    assert verify_history(session, [Article], anchor=anchor_digest(session)).ok
+
+
+def test_a_redacted_value_cannot_be_changed_again(session: Session, clock: FrozenClock) -> None:
+    _articles(session, clock)
+    redact(session, Article, 1, ["body"], reason="erasure", marker="[gone]")
+    session.commit()
+    assert kinds(session) == []
+    history = _history(session, Article)
+    session.execute(update(history).where(history.c.id == 1).values(body="back again"))
+    session.commit()
+    assert kinds(session) == [(ALTERED_VALUE, "1", v) for v in (1, 2, 3)]
+
+
+def test_an_anchor_detects_a_rewritten_ledger(session: Session, clock: FrozenClock) -> None:
+    _articles(session, clock)
+    anchor = anchor_digest(session)
+    assert anchor.startswith("chronicle-anchor-v1:")
+    history = _history(session, Article)
+    # Remove the newest version of row 1 with its ledger entry, and reopen the one before:
+    # every chain that is left verifies, only the anchor tells.
+    session.execute(delete(history).where(history.c.id == 1, history.c.version == 3))
+    session.execute(
+        update(history).where(history.c.id == 1, history.c.version == 2).values(valid_to=None)
+    )
+    session.execute(delete(LedgerEntry).where(LedgerEntry.row_id == "1", LedgerEntry.version == 3))
+    session.commit()
+    assert verify_history(session, [Article]).ok
+    report = verify_history(session, [Article], anchor=anchor)
+    assert [f.kind for f in report.findings] == [ANCHOR_MISMATCH]
+    with pytest.raises(ConfigurationError, match="anchor"):
+        verify_history(session, [Article], anchor="not an anchor")
+
+
+def test_sealing_at_commit(session: Session, clock: FrozenClock) -> None:
+    session.add(Sealed(id=1, name="a"))
+    session.commit()
+    clock.advance(minutes=1)
+    session.get(Sealed, 1).name = "b"
+    session.commit()
+    assert verify_history(session, [Sealed]).ok
+    assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 2
+    configure(ledger=True)
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    assert verify_history(session, [Article]).ok
+
+
+def test_joined_inheritance_is_sealed_per_table(session: Session, clock: FrozenClock) -> None:
+    session.add(Car(id=1, name="car", doors=3))
+    session.commit()
+    clock.advance(minutes=1)
+    session.get(Car, 1).doors = 5
+    session.commit()
+    assert seal_history(session, [Car]) == 4
+    session.commit()
+    assert verify_history(session, [Car]).ok
+    car_history = _history(session, Car)
+    session.execute(update(car_history).where(car_history.c.version == 1).values(doors=4))
+    session.commit()
+    report = verify_history(session, [Car])
+    assert [(f.kind, f.table, f.version) for f in report.findings] == [(ALTERED_VALUE, "car", 1)]
+
+
+def test_values_digest_alike_on_every_database(session: Session, clock: FrozenClock) -> None:
+    """Each column digests as the Python value written, whatever the database."""
+    written = {
+        "id": 1,
+        "name": "zoë",
+        "amount": decimal.Decimal("12.50"),
+        "flag": True,
+        "seen": dt.datetime(2030, 5, 6, 7, 8, 9, 123456),
+        "data": {"b": [1, 2.5, None], "a": "x"},
+    }
+    session.add(Sealed(**written))
+    session.commit()
+    (entry,) = session.scalars(select(LedgerEntry).where(LedgerEntry.table_name == "ledger_sealed"))
+    expected = {
+        name: column_digest(entry.salts[name], name, value) for name, value in written.items()
+    }
+    assert ledger._sha(expected) == entry.values_digest
+
+
+def test_a_table_without_models(session: Session, clock: FrozenClock) -> None:
+    """The command line's way: a live table's name, its history reflected from the database."""
+    metadata = MetaData()
+    live = Table("ledger_plain", metadata, Column("id", Integer, primary_key=True))
+    history = Table(
+        "ledger_plain_history",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("label", String(20)),
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("valid_from", UTCDateTime, nullable=False),
+        Column("valid_to", UTCDateTime),
+        Column("operation", String(8), nullable=False),
+        Column("transaction_id", Integer, nullable=False),
+        Column("restored_from", Integer),
+    )
+    bind = session.connection()
+    metadata.drop_all(bind)
+    metadata.create_all(bind)
+    try:
+        t0, t1 = clock.now, clock.now + dt.timedelta(minutes=1)
+        session.execute(
+            insert(history),
+            [
+                {"id": 1, "label": "a", "version": 1, "valid_from": t0, "valid_to": t1,
+                 "operation": "insert", "transaction_id": 1},
+                {"id": 1, "label": "b", "version": 2, "valid_from": t1, "valid_to": None,
+                 "operation": "update", "transaction_id": 2},
+            ],
+        )  # fmt: skip
+        assert seal_history(session, "ledger_plain") == 2
+        assert verify_history(session, "ledger_plain").ok
+        result = redact(session, "ledger_plain", 1, ["label"], reason="test")
+        assert (result.table, result.versions) == ("ledger_plain", 2)
+        assert session.scalars(select(history.c.label)).all() == [None, None]
+        assert verify_history(session, "ledger_plain").ok
+        prune_history(session, t1, classes="ledger_plain")
+        assert session.scalars(select(history.c.version)).all() == [2]
+        assert verify_history(session, "ledger_plain").ok
+    finally:
+        session.rollback()
+        metadata.drop_all(session.connection())
+        session.commit()
+    del live
