@@ -28,6 +28,9 @@ from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    Horizon,
+    LedgerEntry,
+    Redaction,
     Transaction,
     changes,
     changes_by,
@@ -95,7 +98,13 @@ def iso(value: Any) -> str:
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the command line's tables and the library's, to tell that nothing changed."""
-    library = [Transaction.__tablename__, ChangeLog.__tablename__]
+    library = [
+        Transaction.__tablename__,
+        ChangeLog.__tablename__,
+        Horizon.__tablename__,
+        LedgerEntry.__tablename__,
+        Redaction.__tablename__,
+    ]
     found: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in [*OWN_TABLES, *(Base.metadata.tables[name] for name in library)]:
@@ -414,6 +423,162 @@ def test_backfill_gives_rows_without_history_a_first_version(
     assert again == [{"table": "cli_ticket", "rows": 0}]
 
 
+# -- operating history: verify, seal, anchor, prune, redact --------------------------------------
+
+
+def _findings(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["table"], f["row"]) for f in document["findings"]}
+
+
+def test_verify_is_zero_when_intact_and_names_each_broken_row(
+    url: str, session: Session, clock: FrozenClock, cli_db: Engine
+) -> None:
+    make_history(session, clock)
+    session.rollback()
+    unsealed = run(url, "--json", "verify")
+    assert unsealed.exit_code == 1
+    assert _findings(json.loads(unsealed.stdout)) == {
+        ("cli_ticket", "1"),
+        ("cli_ticket", "2"),
+        ("cli_label", '["acme",7]'),
+        ("cli_asset", "5"),
+        ("cli_laptop", "5"),
+    }
+    assert run_json(url, "seal") == {"sealed": 11}  # with the joined rows of cli_laptop
+    intact = run_json(url, "verify")
+    assert intact["ok"] is True and intact["findings"] == [] and intact["versions"] == 11
+    anchor = run_json(url, "anchor")["anchor"]
+    assert run(url, "anchor").stdout.strip() == anchor
+    assert run_json(url, "verify", "--anchor", anchor)["ok"] is True
+    people = run(url, "verify")
+    assert people.exit_code == 0 and "intact" in people.stdout
+
+    history_table = Base.metadata.tables["cli_ticket_history"]
+    label_history = Base.metadata.tables["cli_label_history"]
+    with cli_db.begin() as connection:  # behind the library's back
+        connection.execute(
+            history_table.update()
+            .where(history_table.c.id == 1, history_table.c.version == 1)
+            .values(title="Forged")
+        )
+        connection.execute(
+            label_history.update()
+            .where(label_history.c.version == 1)
+            .values(valid_from=clock.now.subtract(days=1))
+        )
+    broken = run(url, "--json", "verify")
+    assert broken.exit_code == 1
+    document = json.loads(broken.stdout)
+    assert document["ok"] is False
+    assert {(f["table"], f["row"], f["version"], f["kind"]) for f in document["findings"]} == {
+        ("cli_ticket", "1", 1, "altered value"),
+        ("cli_label", '["acme",7]', 1, "altered interval"),
+    }
+    count = len(document["findings"])
+    assert broken.stderr == f"chronicle: error: verification failed: {count} findings\n"
+    only = run(url, "--json", "verify", "--table", "cli_label")
+    assert _findings(json.loads(only.stdout)) == {("cli_label", '["acme",7]')}
+    shown = run(url, "verify")
+    assert shown.exit_code == 1 and "Forged" not in shown.stdout
+    assert "cli_ticket" in shown.stdout and "altered value" in shown.stdout
+    with cli_db.begin() as connection:
+        connection.execute(Base.metadata.tables["chronicle_ledger"].delete())
+    assert run(url, "verify", "--anchor", anchor).exit_code == 1
+
+
+def test_prune_keeps_every_answer_at_or_after_the_horizon(
+    url: str, session: Session, clock: FrozenClock, cli_db: Engine
+) -> None:
+    t0, t1, t2 = make_history(session, clock)
+    session.rollback()
+    clock.advance(hours=1)
+    rows = [("cli_ticket", "1"), ("cli_ticket", "2"), ("cli_label", "acme,7"), ("cli_laptop", "5")]
+    later = [t1, t1.add(minutes=30), t2, t2.add(days=1)]
+
+    def answers() -> list[Any]:
+        found = []
+        for table, key in rows:
+            for when in later:
+                result = run(url, "--json", "show", table, key, "--as-of", iso(when))
+                found.append((result.exit_code, result.stdout))
+        return found
+
+    before = answers()
+    log_after = run_json(url, "log", "--since", iso(t1))
+    unchanged = snapshot(cli_db)
+    dry = run_json(url, "prune", "--before", iso(t1), "--dry-run")
+    assert dry["dry_run"] is True and (dry["versions"], dry["changelog"]) == (2, 4)
+    assert snapshot(cli_db) == unchanged
+    done = run_json(url, "prune", "--before", iso(t1), "--batch-size", "2")
+    assert (done["versions"], done["changelog"], done["dry_run"]) == (2, 4, False)
+    assert {"cli_asset", "cli_label", "cli_ticket"} <= set(done["horizons"])  # and the suite's
+    assert set(done["horizons"].values()) == {iso(t1)}
+    assert answers() == before
+    assert run_json(url, "log", "--since", iso(t1)) == log_after
+    for arguments in (
+        ["show", "cli_ticket", "1", "--as-of", iso(t0)],
+        ["history", "cli_ticket", "1"],
+    ):
+        refused = run(url, *arguments)
+        assert refused.exit_code == 2 and "pruned before" in refused.stderr
+    noted = run(url, "log")
+    assert noted.exit_code == 0 and "pruned before" in noted.stderr
+    assert run_json(url, "prune", "--before", iso(t0))["versions"] == 0  # never moves back
+
+
+def test_redact_scrubs_every_version_and_log_entry_of_the_row_and_nothing_else(
+    url: str, session: Session, clock: FrozenClock, cli_db: Engine
+) -> None:
+    make_history(session, clock)
+    session.rollback()
+    assert run_json(url, "seal")["sealed"] == 11
+    before = {name: rows for name, rows in snapshot(cli_db).items()}
+    done = run_json(
+        url,
+        "redact",
+        "cli_ticket",
+        "1",
+        "--columns",
+        "title, points",
+        "--reason",
+        "GDPR request 42",
+        "--actor",
+        "dpo",
+        "--marker",
+        "[redacted]",
+    )
+    assert done == {
+        "table": "cli_ticket",
+        "row": "1",
+        "columns": ["points", "title"],
+        "versions": 3,
+        "changelog": 3,
+        "ledger": 3,
+        "redaction": done["redaction"],
+    }
+    versions = run_json(url, "history", "cli_ticket", "1")
+    assert [v["values"]["title"] for v in versions] == ["[redacted]"] * 3
+    assert [v["values"]["points"] for v in versions] == [None] * 3
+    assert [v["values"]["status"] for v in versions] == ["open", "done", "done"]
+    after = snapshot(cli_db)
+    for name in ("cli_ticket", "cli_label", "cli_label_history", "cli_asset_history"):
+        assert after[name] == before[name], name
+    session.expire_all()
+    live = session.get(Ticket, 1)
+    assert live is not None and live.title == "Login broken on Safari"  # the live row is the app's
+    (record,) = session.scalars(select(Redaction))
+    assert (record.actor, record.reason, record.table_name) == (
+        "dpo",
+        "GDPR request 42",
+        "cli_ticket",
+    )
+    session.rollback()
+    for entry in run_json(url, "log", "--table", "cli_ticket"):
+        if entry["row"] == "1":
+            assert "Broken login" not in json.dumps(entry["changes"])
+    assert run_json(url, "verify")["ok"] is True
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 _RESTORE = ["--models", MODELS, "restore"]
@@ -456,6 +621,19 @@ BAD_INPUT = [
     (["--models", MODELS, "backfill", "--table", "cli_memo"], "no versioned class"),
     (["--models", MODELS, "backfill", "--batch-size", "0"], "Invalid value"),
     (["frobnicate"], "No such command"),
+    (["prune"], "--before"),
+    (["prune", "--before", "2999-01-01T00:00Z"], "in the future"),
+    (["prune", "--by-policy"], "--models"),
+    (["prune", "--before", "2030-01-01T00:00Z", "--table", "cli_memo"], "not versioned"),
+    (["verify", "--table", "nope"], "no table 'nope'"),
+    (["verify", "--anchor", "not-an-anchor"], "not an anchor digest"),
+    (["redact", "cli_ticket", "1", "--columns", "title"], "Missing option '--reason'"),
+    (["redact", "cli_ticket", "1", "--columns", "title", "--reason", " "], "reason"),
+    (["redact", "cli_ticket", "1", "--columns", "id", "--reason", "x"], "primary key"),
+    (["redact", "cli_ticket", "1", "--columns", "colour", "--reason", "x"], "'colour'"),
+    (["redact", "cli_ticket", "x", "--columns", "title", "--reason", "x"], "takes an integer"),
+    (["redact", "cli_ticket", "99", "--columns", "title", "--reason", "x"], "no history"),
+    (["redact", "cli_memo", "1", "--columns", "text", "--reason", "x"], "not versioned"),
 ]
 
 
@@ -575,6 +753,15 @@ def test_the_installed_program_and_python_m_run_the_commands(
     session.expire_all()
     assert [v.operation for v in history(session, Ticket, 1)] == ["insert", "update", "restore"]
     session.rollback()
+    unsealed = program(str(CHRONICLE), "--url", url, "verify", "--table", "cli_ticket")
+    assert unsealed.returncode == 1 and "cli_ticket" in unsealed.stdout
+    assert unsealed.stderr == "chronicle: error: verification failed: 3 findings\n"
+    sealed = program(str(CHRONICLE), "--url", url, "seal", "--table", "cli_ticket")
+    assert sealed.returncode == 0, sealed.stderr
+    intact = program(sys.executable, "-m", "sqlalchemy_chronicle", "--url", url, "verify")
+    assert intact.returncode == 1  # cli_label is not sealed
+    intact = program(str(CHRONICLE), "--url", url, "verify", "--table", "cli_ticket")
+    assert intact.returncode == 0 and intact.stderr == ""
     env = {**os.environ, "CHRONICLE_URL": url, "CHRONICLE_MODELS": MODELS}
     backfilled = program(str(CHRONICLE), "backfill", env=env)
     assert backfilled.returncode == 0, backfilled.stderr

@@ -28,7 +28,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .commands import Backfilled, Difference, LogEntry, Restored, RowVersion
+from .. import VerificationReport
+from .commands import (
+    Backfilled,
+    Difference,
+    LogEntry,
+    Pruned,
+    Redacted,
+    Restored,
+    RowVersion,
+    verification_json,
+)
 
 __all__ = ["Output"]
 
@@ -113,7 +123,7 @@ class Output:
         names = list(first.values)
         for found in versions:
             names += [n for n in found.retired if n not in names]
-        table = Table(title=f"{first.table} {_key(first)}: {len(versions)} versions")
+        table = Table(title=f"{first.table} {_key(first)}: {_count(len(versions), 'version')}")
         for heading in ("version", "operation", "valid from", "valid to", "actor", "reason"):
             table.add_column(heading)
         for name in names:
@@ -209,6 +219,90 @@ class Output:
         self.console.print(table)
         return None
 
+    def note(self, text: str) -> None:
+        """A remark for people, on stderr (also with ``--json``, whose stdout it leaves alone)."""
+        self.errors.print(Text(f"note: {text}", style="yellow"), soft_wrap=True)
+
+    def verified(self, report: VerificationReport) -> None:
+        """What verification found."""
+        if self.as_json:
+            return self.json(verification_json(report))
+        if report.ok:
+            self.console.print(
+                Text(
+                    f"intact: {_count(report.versions, 'version')} of "
+                    f"{_count(len(report.tables), 'table')} verified",
+                    style="green",
+                )
+            )
+            return None
+        table = Table(title="Verification failed", title_justify="left", title_style="red")
+        for heading in ("table", "row", "version", "finding", "detail"):
+            table.add_column(heading, overflow="fold")
+        for finding in report.findings:
+            table.add_row(
+                _text(finding.table),
+                _text(finding.row_id),
+                _text(finding.version),
+                Text(finding.kind, style="red"),
+                Text(finding.detail),
+            )
+        self.console.print(table)
+        return None
+
+    def sealed(self, count: int) -> None:
+        """How many versions were sealed."""
+        if self.as_json:
+            return self.json({"sealed": count})
+        self.console.print(Text(f"{_count(count, 'version')} sealed"))
+        return None
+
+    def anchor(self, digest: str) -> None:
+        """The anchor digest, alone on its line (also for people: it is meant to be copied)."""
+        if self.as_json:
+            return self.json({"anchor": digest})
+        sys.stdout.write(digest + "\n")
+        return None
+
+    def pruned(self, pruned: Pruned) -> None:
+        """What a pruning removed."""
+        if self.as_json:
+            return self.json(pruned.to_json())
+        result = pruned.result
+        would = "would remove" if result.dry_run else "removed"
+        table = Table(title=f"Pruning {would}", title_justify="left")
+        table.add_column("table")
+        table.add_column("horizon")
+        for name, horizon in sorted(result.horizons.items()):
+            table.add_row(Text(name), _text(horizon))
+        self.console.print(table)
+        self.console.print(
+            Text(
+                f"{_count(result.versions, 'version')}, "
+                f"{_count(result.changelog, 'change-log entry', 'change-log entries')} and "
+                f"{_count(result.ledger, 'ledger entry', 'ledger entries')} "
+                f"{'would be ' if result.dry_run else ''}removed"
+                + (" (dry run: nothing was changed)" if result.dry_run else "")
+            )
+        )
+        return None
+
+    def redacted(self, redacted: Redacted) -> None:
+        """What a redaction changed."""
+        if self.as_json:
+            return self.json(redacted.to_json())
+        result = redacted.result
+        self.console.print(
+            Text(
+                f"{result.table} {result.row_id}: {', '.join(result.columns)} redacted in "
+                f"{_count(result.versions, 'version')}, "
+                f"{_count(result.changelog, 'change-log entry', 'change-log entries')} and "
+                f"{_count(result.ledger, 'ledger entry', 'ledger entries')} "
+                f"(redaction {result.redaction_id})"
+            )
+        )
+        return None
+
     # -- progress ------------------------------------------------------------------------------
 
     @contextmanager
@@ -248,6 +342,10 @@ class Output:
         with Progress(*columns, console=self.errors, transient=True) as spinner:
             spinner.add_task(description, total=None)
             yield
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else (many or one + 's')}"
 
 
 def _plain_key(key: tuple[Any, ...]) -> str:

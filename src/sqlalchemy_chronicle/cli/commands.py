@@ -39,17 +39,31 @@ from sqlalchemy.orm import Session
 from .. import (
     ChangeLog,
     ConfigurationError,
+    HistoryPrunedError,
     InvalidTimeError,
     NoVersionAt,
+    PruneResult,
+    Redaction,
+    RedactionResult,
     Transaction,
+    VerificationReport,
+    anchor_digest,
+    apply_retention,
     attribute_session,
     backfill_history,
+    prune_history,
     restore_all,
+    seal_history,
     use_sqlite_savepoints,
+    verify_history,
 )
 from .. import history as versions_of
+from .. import redact as redact_row
 from .. import restore as restore_row
+from ..config import clock_time
 from ..instants import to_instant
+from ..operate._targets import Target
+from ..read.horizon import read_horizons
 from ..schema.tables import json_value
 from ._models import Models
 from ._reflect import (
@@ -67,16 +81,25 @@ __all__ = [
     "LogEntry",
     "NoSuchRowError",
     "Progress",
+    "Pruned",
+    "Redacted",
     "Restored",
     "RowVersion",
+    "anchor",
     "backfill",
     "connect",
     "diff",
     "history",
+    "horizons",
     "log",
     "parse_time",
+    "prune",
+    "redact",
     "restore",
+    "seal",
     "show",
+    "verification_json",
+    "verify",
 ]
 
 Progress = Callable[[int, int], None]
@@ -353,6 +376,16 @@ def history(engine: Engine, table: str, key: str) -> list[RowVersion]:
     with _reading(engine) as connection:
         history_table, values = _row(connection, table, key)
         found = _versions(connection, history_table, values, history_table.versions(values))
+        if not found or found[0].version != 1:
+            horizon = read_horizons(connection).get(history_table.root)
+            if horizon is not None:
+                raise HistoryPrunedError(
+                    f"the history of {history_table.root!r} was pruned before "
+                    f"{_iso(horizon)}, and with it "
+                    f"{'the first versions' if found else 'every version'} of the row {key}",
+                    table=history_table.root,
+                    horizon=horizon,
+                )
     if not found:
         raise NoSuchRowError(f"{table} has no history for the key {key}")
     return found
@@ -366,7 +399,16 @@ def show(engine: Engine, table: str, key: str, as_of: dt.datetime | str) -> RowV
     when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
     with _reading(engine) as connection:
         history_table, values = _row(connection, table, key)
-        found = _versions(connection, history_table, values, history_table.version_at(values, when))
+        horizon = read_horizons(connection).get(history_table.root)
+        if horizon is not None and when < horizon:
+            raise HistoryPrunedError(
+                f"the history of {history_table.root!r} was pruned before {_iso(horizon)}; it "
+                f"cannot answer as of {_iso(when)}",
+                table=history_table.root,
+                horizon=horizon,
+            )
+        query = history_table.version_at(values, when)
+        found = _versions(connection, history_table, values, query)
     if not found:
         raise NoSuchRowError(f"{table} had no row with the key {key} at {_iso(when)}")
     return found[0]
@@ -574,3 +616,224 @@ def backfill(
             session.commit()
         done.append(Backfilled(name, rows))
     return done
+
+
+# -- operating history: retention, redaction, tamper evidence ---------------------------------
+
+
+def horizons(engine: Engine) -> dict[str, dt.datetime]:
+    """The pruning horizon of each pruned table, by the name the change log uses."""
+    with _reading(engine) as connection:
+        return dict(read_horizons(connection))
+
+
+def _targets(
+    connection: Connection, models: Models | None, tables: Sequence[str]
+) -> list[Target] | None:
+    """What ``tables`` name, for the functions that work on whole hierarchies.
+
+    Each name is checked as the reading commands check it; a joined subclass's table stands for
+    its hierarchy. With models, a table's class is given (the library then needs no
+    reflection); else its name.
+    """
+    if not tables:
+        return None
+    targets: list[Target] = []
+    for name in tables:
+        root = versioned_table(connection, name).root
+        found = models.classes.get(root) if models is not None else None
+        targets.append(found if found is not None else root)
+    return targets
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a pruning removed (or, with ``dry_run``, would remove)."""
+
+    result: PruneResult
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as ``--json`` prints it."""
+        result = self.result
+        return {
+            "horizons": {name: _iso(when) for name, when in sorted(result.horizons.items())},
+            "versions": result.versions,
+            "changelog": result.changelog,
+            "ledger": result.ledger,
+            "dry_run": result.dry_run,
+        }
+
+
+def prune(
+    engine: Engine,
+    models: Models | None = None,
+    *,
+    before: dt.datetime | str | None = None,
+    tables: Sequence[str] = (),
+    by_policy: bool = False,
+    keep_changelog: bool = False,
+    batch_size: int = 5000,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Pruned:
+    """Remove the history that ended before ``before``, or each class's ``retain`` (``by_policy``).
+
+    Calls :func:`~sqlalchemy_chronicle.prune_history` on ``tables`` (every versioned table when
+    none is named), or :func:`~sqlalchemy_chronicle.apply_retention` with ``by_policy``, which
+    needs ``models``. A horizon later than now (by the library's clock, see
+    :func:`~sqlalchemy_chronicle.configure`) is refused: it would make every read of the past an
+    error.
+    """
+    if by_policy == (before is not None):
+        raise CommandError("give --before TIME, or --by-policy for each class's retain option")
+    if by_policy and (models is None or tables):
+        raise CommandError(
+            "--by-policy applies the retain option of every class of --models; give --models, "
+            "and no --table"
+        )
+    with Session(engine) as session:
+        if by_policy:
+            result = apply_retention(
+                session,
+                keep_changelog=keep_changelog,
+                batch_size=batch_size,
+                progress=progress,
+                dry_run=dry_run,
+            )
+            return Pruned(result)
+        assert before is not None
+        horizon = parse_time(before) if isinstance(before, str) else to_instant(before)
+        if horizon > to_instant(clock_time(session.connection())):
+            raise CommandError(
+                f"--before {_iso(horizon)} is in the future: pruning to it would refuse every "
+                "read of the time before it, the present included"
+            )
+        result = prune_history(
+            session,
+            horizon,
+            classes=_targets(session.connection(), models, tables),
+            keep_changelog=keep_changelog,
+            batch_size=batch_size,
+            progress=progress,
+            dry_run=dry_run,
+        )
+        return Pruned(result)
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """What a redaction changed."""
+
+    result: RedactionResult
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as ``--json`` prints it."""
+        result = self.result
+        return {
+            "table": result.table,
+            "row": result.row_id,
+            "columns": list(result.columns),
+            "versions": result.versions,
+            "changelog": result.changelog,
+            "ledger": result.ledger,
+            "redaction": result.redaction_id,
+        }
+
+
+def redact(
+    engine: Engine,
+    models: Models | None,
+    table: str,
+    key: str,
+    *,
+    columns: Sequence[str],
+    reason: str,
+    marker: str | None = None,
+    actor: str | None = None,
+) -> Redacted:
+    """Replace ``columns`` in every version and change-log entry of one row, and commit.
+
+    Calls :func:`~sqlalchemy_chronicle.redact` with the class of ``table`` from ``models`` when
+    there is one (a joined subclass's own columns need it), else with the table's name; the
+    redaction is recorded with ``actor`` and ``reason``. The live row is not touched.
+    """
+    names = [name.strip() for name in columns if name.strip()]
+    with Session(engine) as session:
+        connection = session.connection()
+        history_table = versioned_table(connection, table)
+        require_library_tables(connection, Redaction.__tablename__)
+        values = parse_key(history_table, key)
+        found = models.classes.get(table) if models is not None else None
+        target: Target = found if found is not None else history_table.root
+        attribute_session(session, actor=actor)
+        identity = values if len(values) > 1 else values[0]
+        result = redact_row(session, target, identity, names, reason=reason, marker=marker)
+        session.commit()
+    return Redacted(result)
+
+
+def verification_json(report: VerificationReport) -> dict[str, Any]:
+    """A verification report as ``--json`` prints it."""
+    return {
+        "ok": report.ok,
+        "tables": report.tables,
+        "versions": report.versions,
+        "findings": [
+            {
+                "kind": finding.kind,
+                "table": finding.table,
+                "row": finding.row_id,
+                "version": finding.version,
+                "detail": finding.detail,
+            }
+            for finding in report.findings
+        ],
+    }
+
+
+def verify(
+    engine: Engine,
+    models: Models | None = None,
+    *,
+    tables: Sequence[str] = (),
+    anchor: str | None = None,
+    progress: Progress | None = None,
+) -> VerificationReport:
+    """Check every version of ``tables`` (all when none is named) against the ledger.
+
+    Calls :func:`~sqlalchemy_chronicle.verify_history`; nothing is written.
+    """
+    with Session(engine) as session:
+        targets = _targets(session.connection(), models, tables)
+        report = verify_history(session, targets, anchor=anchor, progress=progress)
+        session.rollback()
+    return report
+
+
+def seal(
+    engine: Engine,
+    models: Models | None = None,
+    *,
+    tables: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> int:
+    """Seal the versions not sealed yet into the ledger, and commit; the number sealed.
+
+    Calls :func:`~sqlalchemy_chronicle.seal_history`.
+    """
+    with Session(engine) as session:
+        targets = _targets(session.connection(), models, tables)
+        sealed = seal_history(session, targets, progress=progress)
+        session.commit()
+    return sealed
+
+
+def anchor(engine: Engine) -> str:
+    """The ledger's anchor digest, to keep where the database's users cannot write.
+
+    Calls :func:`~sqlalchemy_chronicle.anchor_digest`.
+    """
+    with Session(engine) as session:
+        digest = anchor_digest(session)
+        session.rollback()
+    return digest

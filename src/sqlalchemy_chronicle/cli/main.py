@@ -134,6 +134,9 @@ class _State:
             )
         return load_models(self.models)
 
+    def optional_models(self) -> Models | None:
+        return load_models(self.models) if self.models else None
+
     def time(self, text: str | None) -> pendulum.DateTime | None:
         return None if text is None else commands.parse_time(text, self.timezone)
 
@@ -169,7 +172,7 @@ def app(
     models: str | None,
     timezone: str | None,
 ) -> None:
-    """Read, restore and backfill the history that sqlalchemy-chronicle keeps.
+    """Read, restore, backfill, prune, redact and verify the history sqlalchemy-chronicle keeps.
 
     The global options may be written before or after the command. Times are ISO 8601
     (2024-03-05T14:30:00+01:00, 2024-03-05 13:30Z) or "now".
@@ -212,10 +215,17 @@ def log_command(
 ) -> None:
     """The change log, newest first: table, row, operation, time, actor, reason, changes."""
     start, end = state.time(since), state.time(until)
+    engine = state.engine()
     entries = commands.log(
-        state.engine(), table=table, actor=actor, since=start, until=end, limit=limit or None
+        engine, table=table, actor=actor, since=start, until=end, limit=limit or None
     )
     state.output.log(entries)
+    for name, horizon in sorted(commands.horizons(engine).items()):
+        if (start is None or start < horizon) and (table is None or table == name):
+            state.output.note(
+                f"the history of {name!r} was pruned before {horizon.isoformat()}: older "
+                "entries may be gone"
+            )
 
 
 @app.command("history", epilog=_KEY_HELP)
@@ -328,6 +338,129 @@ def backfill_command(
             progress=task,
         )
     state.output.backfilled(results)
+
+
+_TABLES = click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    help="Only this table (repeatable); default: every versioned table.",
+)
+
+
+@app.command("verify")
+@_TABLES
+@click.option("--anchor", help="An anchor digest kept from 'chronicle anchor', checked too.")
+@_state
+def verify_command(state: _State, tables: tuple[str, ...], anchor: str | None) -> None:
+    """Check every version against the ledger; exit 1 naming each broken row."""
+    models = state.optional_models()
+    engine = state.engine()
+    with state.output.progress() as task:
+        report = commands.verify(
+            engine, models, tables=tables, anchor=anchor, progress=task("verifying")
+        )
+    state.output.verified(report)
+    if not report.ok:
+        count = len(report.findings)
+        _fail(f"verification failed: {count} finding{'' if count == 1 else 's'}")
+        click.get_current_context().exit(NOT_FOUND)
+
+
+@app.command("seal")
+@_TABLES
+@_state
+def seal_command(state: _State, tables: tuple[str, ...]) -> None:
+    """Seal the versions not sealed yet into the ledger, so that verify checks them."""
+    models = state.optional_models()
+    engine = state.engine()
+    with state.output.progress() as task:
+        sealed = commands.seal(engine, models, tables=tables, progress=task("sealing"))
+    state.output.sealed(sealed)
+
+
+@app.command("anchor")
+@_state
+def anchor_command(state: _State) -> None:
+    """Print the ledger's anchor digest, to keep where the database's users cannot write."""
+    state.output.anchor(commands.anchor(state.engine()))
+
+
+@app.command("prune")
+@click.option("--before", metavar="TIME", help="Remove the history that ended before this time.")
+@_TABLES
+@click.option("--by-policy", is_flag=True, help="Prune each class to its retain option.")
+@click.option("--keep-changelog", is_flag=True, help="Keep the change-log entries.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Rows per batch; each batch is committed.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
+@_state
+def prune_command(
+    state: _State,
+    before: str | None,
+    tables: tuple[str, ...],
+    by_policy: bool,
+    keep_changelog: bool,
+    batch_size: int,
+    dry_run: bool,
+) -> None:
+    """Remove old history; every read at or after the horizon answers as before."""
+    when = state.time(before)
+    models = state.optional_models()
+    engine = state.engine()
+    with state.output.progress() as task:
+        result = commands.prune(
+            engine,
+            models,
+            before=when,
+            tables=tables,
+            by_policy=by_policy,
+            keep_changelog=keep_changelog,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            progress=task("pruning"),
+        )
+    state.output.pruned(result)
+
+
+@app.command("redact", epilog=_KEY_HELP)
+@click.argument("table")
+@click.argument("key")
+@click.option(
+    "--columns", required=True, metavar="C1,C2", help="The columns to scrub, comma-separated."
+)
+@click.option("--reason", required=True, help="Why; recorded with the redaction.")
+@click.option("--marker", help="Text that replaces string values (default: NULL).")
+@click.option("--actor", help="Who redacts; recorded with the redaction.")
+@_state
+def redact_command(
+    state: _State,
+    table: str,
+    key: str,
+    columns: str,
+    reason: str,
+    marker: str | None,
+    actor: str | None,
+) -> None:
+    """Scrub columns from every version and change-log entry of one row (not the live row)."""
+    models = state.optional_models()
+    engine = state.engine()
+    result = commands.redact(
+        engine,
+        models,
+        table,
+        key,
+        columns=columns.split(","),
+        reason=reason,
+        marker=marker,
+        actor=actor,
+    )
+    state.output.redacted(result)
 
 
 def main(arguments: Sequence[str] | None = None) -> None:
