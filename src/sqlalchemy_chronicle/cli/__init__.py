@@ -1,4 +1,4 @@
-"""The ``chronicle`` command line: read, restore and backfill history from a shell.
+"""The ``chronicle`` command line: read, restore, backfill, prune, redact and verify history.
 
 ``chronicle`` is installed with the ``cli`` extra (``pip install 'sqlalchemy-chronicle[cli]'``,
 which brings Click and Rich) and is also ``python -m sqlalchemy_chronicle``. It is the top layer

@@ -2,7 +2,8 @@
 
 As Alembic's ``command.py`` does, each command is a function that takes an engine and plain
 values and returns plain data: :func:`log`, :func:`history`, :func:`show`, :func:`diff`,
-:func:`restore` and :func:`backfill`. A script can call them as the command line does::
+:func:`restore`, :func:`backfill`, :func:`verify`, :func:`seal`, :func:`anchor`, :func:`prune`
+and :func:`redact`. A script can call them as the command line does::
 
     from sqlalchemy_chronicle.cli import commands
 
@@ -11,9 +12,12 @@ values and returns plain data: :func:`log`, :func:`history`, :func:`show`, :func
         print(entry.time, entry.operation, entry.row_id, entry.actor)
 
 The reading commands (``log``, ``history``, ``show``, ``diff``) need nothing but the database:
-they reflect ``<table>_history`` and the library's tables (see :mod:`._reflect`). The writing
-ones (``restore``, ``backfill``) change rows through the ORM, exactly as the Python API does, so
-they take the application's versioned classes (:class:`~._models.Models`, from ``--models``).
+they reflect ``<table>_history`` and the library's tables (see :mod:`._reflect`), and refuse to
+answer from before a table's pruning horizon, as the Python API does. ``restore`` and
+``backfill`` change rows through the ORM, exactly as the Python API does, so they take the
+application's versioned classes (:class:`~._models.Models`, from ``--models``); the functions
+that work on history as a whole (``verify``, ``seal``, ``prune``, ``redact``) take them when given,
+and otherwise name the tables.
 
 Every result has ``to_json()``, the document ``--json`` prints. Times are UTC instants in ISO
 8601; other values are written as the change log writes them (dates as ISO text, decimals and
