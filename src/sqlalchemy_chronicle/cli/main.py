@@ -17,6 +17,7 @@ command with a non-zero status, without a traceback:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class _Chronicle(click.Group):
             code = exc.exit_code
         except click.Abort:
             _fail("aborted")
+            code = 1
+        except BrokenPipeError:  # the reader went away (| head): stop quietly
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - kept until the interpreter exits
             code = 1
         except commands.NoSuchRowError as exc:
             _fail(str(exc))
