@@ -26,9 +26,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sqlalchemy_chronicle import (
+    ChangeLog,
     ConfigurationError,
     LedgerEntry,
     Versioned,
@@ -88,20 +89,21 @@ def _articles(session: Session, clock: FrozenClock) -> None:
     session.get(Article, 1).title = "c"
     session.delete(session.get(Article, 2))
     session.commit()
-    assert seal_history(session, [Article]) == 5
+    assert seal_history(session, [Article]) == 10  # five versions, five change-log entries
     session.commit()
 
 
-def kinds(session: Session, classes: Any = None) -> list[tuple[str, str | None, int | None]]:
-    report = verify_history(session, [Article] if classes is None else classes)
-    return sorted((f.kind, f.row_id, f.version) for f in report.findings)
+def kinds(session: Session, table: str = "article") -> list[tuple[str, str | None, int | None]]:
+    """The findings of verifying Article about ``table`` (or its change log)."""
+    report = verify_history(session, [Article])
+    return sorted((f.kind, f.row_id, f.version) for f in report.findings if f.table == table)
 
 
 def test_untouched_history_verifies(session: Session, clock: FrozenClock) -> None:
     _articles(session, clock)
     report = verify_history(session, [Article])
-    assert report.ok and report.findings == [] and report.versions == 5
-    assert report.tables == ["article"]
+    assert report.ok and report.findings == []
+    assert (report.versions, report.changelog, report.tables) == (5, 5, ["article"])
     assert seal_history(session, [Article]) == 0  # nothing left to seal
 
 
@@ -154,7 +156,9 @@ def _delete_version(connection: Connection, history: Table) -> None:
 def _delete_version_and_entry(connection: Connection, history: Table) -> None:
     _delete_version(connection, history)
     connection.execute(
-        delete(LedgerEntry).where(LedgerEntry.row_id == "1", LedgerEntry.version == 2)
+        delete(LedgerEntry).where(
+            LedgerEntry.table_name == "article", LedgerEntry.row_id == "1", LedgerEntry.version == 2
+        )
     )
 
 
@@ -185,7 +189,8 @@ def _insert_row(connection: Connection, history: Table) -> None:
 def _rewrite_chain(connection: Connection, history: Table) -> None:
     connection.execute(
         update(LedgerEntry)
-        .where(LedgerEntry.row_id == "1", LedgerEntry.version == 3)
+        .where(LedgerEntry.table_name == "article", LedgerEntry.row_id == "1")
+        .where(LedgerEntry.version == 3)
         .values(previous="0" * 64)
     )
 
@@ -226,7 +231,9 @@ def test_a_chain_whose_digests_were_recomputed_breaks_at_the_link(
     _articles(session, clock)
     history = _history(session, Article)
     entry = session.scalars(
-        select(LedgerEntry).where(LedgerEntry.row_id == "1", LedgerEntry.version == 2)
+        select(LedgerEntry).where(
+            LedgerEntry.table_name == "article", LedgerEntry.row_id == "1", LedgerEntry.version == 2
+        )
     ).one()
     row = (
         session.execute(select(history).where(history.c.id == 1, history.c.version == 2))
@@ -259,6 +266,8 @@ def test_the_library_s_own_changes_verify(session: Session, clock: FrozenClock) 
     session.get(Article, 1).title = "d"
     session.commit()
     assert kinds(session) == [(INSERTED_VERSION, "1", 4)]  # not sealed yet
+    (entry,) = kinds(session, "chronicle_changelog:article")
+    assert entry[:2] == (INSERTED_VERSION, "1")
     seal_history(session)
     session.commit()
     assert verify_history(session, [Article], anchor=anchor).ok
@@ -291,7 +300,11 @@ def test_an_anchor_detects_a_rewritten_ledger(session: Session, clock: FrozenClo
     session.execute(
         update(history).where(history.c.id == 1, history.c.version == 2).values(valid_to=None)
     )
-    session.execute(delete(LedgerEntry).where(LedgerEntry.row_id == "1", LedgerEntry.version == 3))
+    session.execute(
+        delete(LedgerEntry).where(
+            LedgerEntry.table_name == "article", LedgerEntry.row_id == "1", LedgerEntry.version == 3
+        )
+    )
     session.commit()
     assert verify_history(session, [Article]).ok
     report = verify_history(session, [Article], anchor=anchor)
@@ -307,7 +320,8 @@ def test_sealing_at_commit(session: Session, clock: FrozenClock) -> None:
     session.get(Sealed, 1).name = "b"
     session.commit()
     assert verify_history(session, [Sealed]).ok
-    assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 2
+    sealed = select(func.count()).where(LedgerEntry.table_name == "ledger_sealed")
+    assert session.scalar(sealed) == 2
     configure(ledger=True)
     session.add(Article(id=1, title="a"))
     session.commit()
@@ -320,7 +334,7 @@ def test_joined_inheritance_is_sealed_per_table(session: Session, clock: FrozenC
     clock.advance(minutes=1)
     session.get(Car, 1).doors = 5
     session.commit()
-    assert seal_history(session, [Car]) == 4
+    assert seal_history(session, [Car]) == 6  # two versions in two tables, two entries
     session.commit()
     assert verify_history(session, [Car]).ok
     car_history = _history(session, Car)
@@ -393,3 +407,70 @@ def test_a_table_without_models(session: Session, clock: FrozenClock) -> None:
         metadata.drop_all(session.connection())
         session.commit()
     del live
+
+
+def test_sealing_waits_for_the_transaction_s_commit(session: Session, clock: FrozenClock) -> None:
+    """A version flushed in a released savepoint may still be rewritten by the transaction."""
+    with session.begin_nested():
+        session.add(Sealed(id=1, name="a"))
+    session.get(Sealed, 1).name = "b"  # the same version, rewritten in place
+    session.commit()
+    assert verify_history(session, [Sealed]).ok
+
+
+@pytest.mark.parametrize("ledger", ["yes", 1, None])
+def test_the_ledger_switch_takes_a_bool(ledger: Any) -> None:
+    with pytest.raises(ConfigurationError, match="ledger"):
+        configure(ledger=ledger)
+
+    class Other(DeclarativeBase):
+        pass
+
+    with pytest.raises(ConfigurationError, match="ledger"):
+
+        class Bad(Versioned, Other):
+            __tablename__ = "bad_ledger"
+            __versioned__ = {"ledger": ledger}
+            id: Mapped[int] = mapped_column(primary_key=True)
+
+
+def _changelog(session: Session) -> list[ChangeLog]:
+    query = select(ChangeLog).where(ChangeLog.table_name == "article").order_by(ChangeLog.id)
+    return list(session.scalars(query))
+
+
+def test_the_change_log_is_chained_too(session: Session, clock: FrozenClock) -> None:
+    _articles(session, clock)
+    table = ChangeLog.__table__
+    first, second, third, *_ = ((e.id, e.row_id, e) for e in _changelog(session))
+    forged = {c.name: getattr(first[2], c.key) for c in table.columns if c.name != "id"}
+    session.execute(
+        update(table).where(table.c.id == third[0]).values(changes={"title": ["a", "forged"]})
+    )
+    session.execute(delete(table).where(table.c.id == second[0]))
+    session.execute(insert(table).values({**forged, "event_type": "DELETE"}))
+    session.commit()
+    planted = max(e.id for e in _changelog(session))
+    assert kinds(session, "chronicle_changelog:article") == sorted(
+        [
+            (ALTERED_VALUE, third[1], third[0]),
+            (DELETED_VERSION, second[1], second[0]),
+            (INSERTED_VERSION, first[1], planted),
+        ]
+    )
+    assert kinds(session) == []  # the history itself is intact
+
+
+def test_a_redacted_change_cannot_be_changed_again(session: Session, clock: FrozenClock) -> None:
+    _articles(session, clock)
+    redact(session, Article, 1, ["body"], reason="erasure")
+    session.commit()
+    assert verify_history(session, [Article]).ok
+    first = _changelog(session)[0]
+    assert first.row_id == "1" and first.changes["body"] is None
+    table = ChangeLog.__table__
+    session.execute(
+        update(table).where(table.c.id == first.id).values(changes={**first.changes, "body": "x"})
+    )
+    session.commit()
+    assert kinds(session, "chronicle_changelog:article") == [(ALTERED_VALUE, "1", first.id)]

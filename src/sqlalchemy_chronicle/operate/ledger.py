@@ -18,6 +18,11 @@ since it is set when the next version is written; :func:`verify_history` checks 
 contiguity instead (it equals the next version's ``valid_from``, is NULL only on a row's newest
 version, and equals ``valid_from`` on a delete marker).
 
+Change-log entries are sealed the same way, each row's in the order of their ids, under the
+ledger name ``chronicle_changelog:<table>`` (:data:`CHANGELOG_PREFIX`): the entry's id is its
+version number, and its transaction, event type, time and each change (``changes.<column>``)
+are its columns.
+
 *Redaction* (:mod:`.redaction`) keeps the chain verifiable: it moves the column digest of every
 redacted column into the entry's ``redacted`` map and deletes that column's salt, so that the
 digest still verifies while the value is gone and cannot be guessed back from the digest.
@@ -55,8 +60,8 @@ from ..config import ledger_enabled
 from ..errors import ConfigurationError
 from ..read.horizon import read_horizons
 from ..read.query import refuse_async
-from ..schema.history import registered_specs
-from ..schema.tables import LedgerEntry, Redaction, format_row_id
+from ..schema.history import HistorySpec, registered_specs
+from ..schema.tables import ChangeLog, LedgerEntry, Redaction, format_row_id
 from ..write._transaction import current_transaction
 from ..write.sql import chunks, key_in
 from ._targets import Family, HistoryTable, Target, family_of_spec, resolve_targets
@@ -85,8 +90,13 @@ BROKEN_CHAIN: Final = "broken chain"
 ANCHOR_MISMATCH: Final = "anchor mismatch"
 
 ANCHOR_PREFIX: Final = "chronicle-anchor-v1"
+CHANGELOG_PREFIX: Final = "chronicle_changelog:"
+"""Prefix of the ledger's name for a table's change log: ``chronicle_changelog:<table>``."""
+CHANGES_PREFIX: Final = "changes."
+"""Prefix of the field name of one change in a change-log entry's ledger entry."""
 _LEDGER: Final = LedgerEntry.metadata.tables[LedgerEntry.__tablename__]
 _REDACTION: Final = Redaction.metadata.tables[Redaction.__tablename__]
+_CHANGELOG: Final = ChangeLog.metadata.tables[ChangeLog.__tablename__]
 _HEADER: Final = ("valid_from", "operation", "restored_from", "transaction_id")
 
 Progress = Callable[[int, int], None]
@@ -164,17 +174,10 @@ def _version_digest(
     )
 
 
-def _salts_and_digests(
-    table: HistoryTable, row: Mapping[Any, Any], salts: Mapping[str, str] | None = None
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Per column: the salt (new unless given) and the digest of ``row``'s value."""
-    chosen: dict[str, str] = {}
-    digests: dict[str, str] = {}
-    for column in table.values:
-        salt = salts[column.name] if salts is not None else secrets.token_hex(16)
-        chosen[column.name] = salt
-        digests[column.name] = column_digest(salt, column.name, row[column.name])
-    return chosen, digests
+def _salts_and_digests(fields: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Per field: a new random salt, and the digest of the field's value with it."""
+    salts = {name: secrets.token_hex(16) for name in fields}
+    return salts, {name: column_digest(salts[name], name, fields[name]) for name in fields}
 
 
 # -- sealing ----------------------------------------------------------------------------------
@@ -185,11 +188,11 @@ def _has_ledger(connection: Connection) -> bool:
 
 
 def _heads(
-    connection: Connection, table: HistoryTable, row_ids: Sequence[str] | None
+    connection: Connection, name: str, row_ids: Sequence[str] | None
 ) -> dict[str, tuple[int, str]]:
-    """The newest sealed (version, digest) per row, of every row or of ``row_ids``."""
+    """The newest sealed (version, digest) per row of ledger ``name``, of every row or of some."""
     query = select(_LEDGER.c.row_id, _LEDGER.c.version, _LEDGER.c.digest).where(
-        _LEDGER.c.table_name == table.name
+        _LEDGER.c.table_name == name
     )
     heads: dict[str, tuple[int, str]] = {}
     parts = [None] if row_ids is None else list(chunks(row_ids))
@@ -210,8 +213,7 @@ def _seal_table(
     """Seal the versions of ``table`` not sealed yet, of every row or of the rows ``keys``."""
     history = table.history
     row_ids = None if keys is None else [format_row_id(key) for key in keys]
-    heads = _heads(connection, table, row_ids)
-    now = pendulum.now("UTC")
+    heads = _heads(connection, table.name, row_ids)
     order = [*table.key, history.c.version]
     queries = (
         [select(history).order_by(*order)]
@@ -220,54 +222,122 @@ def _seal_table(
             select(history).where(key_in(table.key, part)).order_by(*order) for part in chunks(keys)
         ]
     )
+    names = [column.name for column in table.values]
+    rows = (
+        (table.row_id(row), row.version, {n: row._mapping[n] for n in names}, row._mapping)
+        for query in queries
+        for row in connection.execute(query)
+    )
+    return _write_entries(connection, table.name, heads, rows, progress)
+
+
+def _write_entries(
+    connection: Connection,
+    name: str,
+    heads: dict[str, tuple[int, str]],
+    rows: Iterable[tuple[str, int, Mapping[str, Any], Any]],
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Write a ledger entry for each (row id, version, fields, header) not sealed yet.
+
+    ``rows`` come in version order per row; ``heads`` holds each row's newest sealed entry and
+    is kept up to date.
+    """
+    now = pendulum.now("UTC")
     sealed = 0
     pending: list[dict[str, Any]] = []
-    for query in queries:
-        for row in connection.execute(query):
-            mapping = row._mapping
-            row_id = table.row_id(row)
-            version = mapping["version"]
-            head = heads.get(row_id)
-            if head is not None and version <= head[0]:
-                continue
-            previous = head[1] if head is not None else None
-            salts, digests = _salts_and_digests(table, mapping)
-            values = _sha(digests)
-            digest = _version_digest(table.name, row_id, version, mapping, values, previous)
-            heads[row_id] = (version, digest)
-            pending.append(
-                {
-                    "table_name": table.name,
-                    "row_id": row_id,
-                    "version": version,
-                    "digest": digest,
-                    "values_digest": values,
-                    "previous": previous,
-                    "salts": salts,
-                    "redacted": None,
-                    "sealed_at": now,
-                }
-            )
-            if len(pending) >= 1000:
-                connection.execute(insert(_LEDGER), pending)
-                sealed += len(pending)
-                if progress is not None:
-                    progress(len(pending))
-                pending = []
-    if pending:
-        connection.execute(insert(_LEDGER), pending)
-        sealed += len(pending)
-        if progress is not None:
-            progress(len(pending))
+
+    def flush() -> None:
+        nonlocal sealed, pending
+        if pending:
+            connection.execute(insert(_LEDGER), pending)
+            sealed += len(pending)
+            if progress is not None:
+                progress(len(pending))
+            pending = []
+
+    for row_id, version, fields, header in rows:
+        head = heads.get(row_id)
+        if head is not None and version <= head[0]:
+            continue
+        previous = head[1] if head is not None else None
+        salts, digests = _salts_and_digests(fields)
+        values = _sha(digests)
+        digest = _version_digest(name, row_id, version, header, values, previous)
+        heads[row_id] = (version, digest)
+        pending.append(
+            {
+                "table_name": name,
+                "row_id": row_id,
+                "version": version,
+                "digest": digest,
+                "values_digest": values,
+                "previous": previous,
+                "salts": salts,
+                "redacted": None,
+                "sealed_at": now,
+            }
+        )
+        if len(pending) >= 1000:
+            flush()
+    flush()
     return sealed
 
 
-def _count_versions(connection: Connection, families: Iterable[Family]) -> int:
-    return sum(
-        connection.scalar(select(func.count()).select_from(table.history)) or 0
-        for family in families
-        for table in family.tables
+def changelog_ledger_name(family: Family) -> str:
+    """The ledger's name for the change log of ``family``'s table."""
+    return f"{CHANGELOG_PREFIX}{family.name}"
+
+
+def changelog_fields(entry: Any) -> dict[str, Any]:
+    """The digested fields of a change-log entry: its transaction, event, time and each change."""
+    fields = {
+        "transaction_id": entry.transaction_id,
+        "event_type": entry.event_type,
+        "timestamp": entry.timestamp,
+    }
+    changes = entry.changes if isinstance(entry.changes, Mapping) else {}
+    fields.update({f"{CHANGES_PREFIX}{key}": value for key, value in changes.items()})
+    return fields
+
+
+def _seal_changelog(
+    connection: Connection,
+    family: Family,
+    row_ids: Sequence[str] | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Seal the change-log entries of ``family``'s table not sealed yet, per row in id order."""
+    name = changelog_ledger_name(family)
+    heads = _heads(connection, name, row_ids)
+    query = (
+        select(_CHANGELOG)
+        .where(_CHANGELOG.c.table_name == family.name)
+        .order_by(_CHANGELOG.c.row_id, _CHANGELOG.c.id)
     )
+    queries = (
+        [query]
+        if row_ids is None
+        else [query.where(_CHANGELOG.c.row_id.in_(part)) for part in chunks(row_ids)]
+    )
+    empty: dict[str, Any] = {}
+    rows = (
+        (entry.row_id, entry.id, changelog_fields(entry), empty)
+        for selected in queries
+        for entry in connection.execute(selected)
+    )
+    return _write_entries(connection, name, heads, rows, progress)
+
+
+def _count_versions(connection: Connection, families: Iterable[Family]) -> int:
+    """The versions and change-log entries of ``families``' tables."""
+    total = 0
+    for family in families:
+        for table in family.tables:
+            total += connection.scalar(select(func.count()).select_from(table.history)) or 0
+        query = select(func.count()).where(_CHANGELOG.c.table_name == family.name)
+        total += connection.scalar(query) or 0
+    return total
 
 
 def seal_history(
@@ -276,14 +346,15 @@ def seal_history(
     *,
     progress: Progress | None = None,
 ) -> int:
-    """Seal every version not sealed yet into the ledger; the number of versions sealed.
+    """Seal every version and change-log entry not sealed yet; the number of entries written.
 
     Works on history written any way (by the ORM, by bulk statements, before sealing was
     switched on); each row's versions are chained in version order, continuing from its newest
-    sealed one. ``classes`` takes versioned classes, tables or live table names, a single one,
-    or None for every history table in the database. The entries are written in the session's
-    transaction: commit it. ``progress(done, total)`` is called as entries are written, with
-    the total number of versions in the tables (sealed ones included) as ``total``.
+    sealed one, and each row's change-log entries in their order, apart. ``classes`` takes
+    versioned classes, tables or live table names, a single one, or None for every history
+    table in the database. The entries are written in the session's transaction: commit it.
+    ``progress(done, total)`` is called as entries are written, with the number of versions and
+    change-log entries in the tables (sealed ones included) as ``total``.
     """
     refuse_async(session, "seal_history")
     families = resolve_targets(session, classes)
@@ -298,33 +369,58 @@ def seal_history(
         if progress is not None:
             progress(done, total)
 
-    return sum(
-        _seal_table(connection, table, None, advance)
-        for family in families
-        for table in family.tables
-    )
+    sealed = 0
+    for family in families:
+        for table in family.tables:
+            sealed += _seal_table(connection, table, None, advance)
+        sealed += _seal_changelog(connection, family, None, advance)
+    return sealed
+
+
+_roots: tuple[int, dict[int, HistorySpec], dict[int, HistorySpec]] = (-1, {}, {})
+
+
+def _ledger_roots() -> dict[int, HistorySpec]:
+    """The root specs that seal at commit (all of them with ``configure(ledger=True)``), by id.
+
+    Kept until another versioned class is declared.
+    """
+    global _roots
+    specs = registered_specs()
+    if _roots[0] != len(specs):
+        every = {id(spec): spec for spec in specs if spec.root is None}
+        _roots = (len(specs), every, {k: s for k, s in every.items() if s.ledger})
+    return _roots[1] if ledger_enabled() else _roots[2]
 
 
 def _seal_on_commit(session: Session) -> None:
-    """Seal the versions the session's transaction wrote, for the classes that ask for it."""
-    every = ledger_enabled()
-    if not every and not any(spec.ledger for spec in registered_specs() if spec.root is None):
+    """Seal the versions the session's transaction wrote, for the classes that ask for it.
+
+    Only at the commit of the database transaction: a version written inside a savepoint may
+    still be rewritten by a later flush of the same transaction.
+    """
+    if session.in_nested_transaction():
+        return
+    roots = _ledger_roots()
+    if not roots:
         return
     session.flush()
     transaction = current_transaction(session)
     if transaction is None or not transaction.versioned_rows:
         return
-    roots = {id(spec): spec for spec in registered_specs() if spec.root is None}
     keys: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for root_id, identity in transaction.versioned_rows:
         keys[root_id].append(identity)
     for root_id, identities in keys.items():
         spec = roots.get(root_id)
-        if spec is None or not (every or spec.ledger):
+        if spec is None:
             continue
         family = family_of_spec(spec)
+        ordered = sorted(identities, key=repr)
         for table in family.tables:
-            _seal_table(transaction.connection, table, sorted(identities, key=repr))
+            _seal_table(transaction.connection, table, ordered)
+        row_ids = [format_row_id(identity) for identity in ordered]
+        _seal_changelog(transaction.connection, family, row_ids)
 
 
 _installed = False
@@ -372,6 +468,8 @@ class VerificationReport:
     """The live tables checked."""
     versions: int = 0
     """Versions checked."""
+    changelog: int = 0
+    """Change-log entries checked."""
 
     @property
     def ok(self) -> bool:
@@ -456,6 +554,91 @@ def _verify_table(
     report.versions += checked
     for row_id, version in sorted(entries.keys() - matched):
         find(DELETED_VERSION, row_id, version, "sealed in the ledger, but gone from the history")
+
+
+def _verify_changelog(
+    connection: Connection,
+    family: Family,
+    horizon: pendulum.DateTime | None,
+    report: VerificationReport,
+    advance: Callable[[int], None],
+    has_ledger: bool,
+) -> None:
+    """Check the change log of ``family``'s table against its ledger entries.
+
+    Findings name the table ``chronicle_changelog:<table>`` and, as the version, the entry's id.
+    """
+    name = changelog_ledger_name(family)
+    entries: dict[tuple[str, int], Any] = {}
+    if has_ledger:
+        for sealed in connection.execute(select(_LEDGER).where(_LEDGER.c.table_name == name)):
+            entries[sealed.row_id, sealed.version] = sealed
+    sealed_before: dict[tuple[str, int], Any] = {}
+    by_row: dict[str, list[int]] = defaultdict(list)
+    for row_id, version in sorted(entries):
+        if by_row[row_id]:
+            sealed_before[row_id, version] = entries[row_id, by_row[row_id][-1]]
+        by_row[row_id].append(version)
+    redactions = _redactions(connection, family)
+    matched: set[tuple[str, int]] = set()
+
+    def find(kind: str, row_id: str, version: int | None, detail: str) -> None:
+        report.findings.append(Finding(kind, name, row_id, version, detail))
+
+    query = (
+        select(_CHANGELOG)
+        .where(_CHANGELOG.c.table_name == family.name)
+        .order_by(_CHANGELOG.c.row_id, _CHANGELOG.c.id)
+    )
+    checked = 0
+    for row in connection.execute(query):
+        key = (row.row_id, row.id)
+        matched.add(key)
+        checked += 1
+        entry = entries.get(key)
+        if entry is None:
+            find(
+                INSERTED_VERSION, row.row_id, row.id, "not in the ledger: not sealed yet, or forged"
+            )
+            continue
+        fields = changelog_fields(row)
+        redacted_columns, markers = redactions.get(row.row_id, (set(), {None}))
+        salts: Mapping[str, str] = entry.salts or {}
+        redacted: Mapping[str, str] = entry.redacted or {}
+        digests: dict[str, str] = {}
+        for field_name in sorted(set(fields) | set(salts) | set(redacted)):
+            value = fields.get(field_name)
+            if field_name in redacted:
+                digests[field_name] = redacted[field_name]
+                column = field_name.removeprefix(CHANGES_PREFIX)
+                allowed = markers | {_pair(marker) for marker in markers}
+                if column not in redacted_columns or _plain(value) not in [
+                    _plain(a) for a in allowed
+                ]:
+                    find(ALTERED_VALUE, row.row_id, row.id, f"{column} changed after its redaction")
+            elif field_name in salts:
+                digests[field_name] = column_digest(salts[field_name], field_name, value)
+            else:
+                find(ALTERED_VALUE, row.row_id, row.id, f"{field_name} was added after sealing")
+        values = _sha(digests)
+        if values != entry.values_digest:
+            find(ALTERED_VALUE, row.row_id, row.id, "the entry differs from the one sealed")
+            continue
+        before = sealed_before.get(key)
+        if before is not None and entry.previous != before.digest:
+            find(BROKEN_CHAIN, row.row_id, row.id, "does not chain to the entry before")
+        elif before is None and entry.previous is not None and horizon is None:
+            find(DELETED_VERSION, row.row_id, row.id, "the entries before it are gone")
+        elif _version_digest(name, row.row_id, row.id, {}, values, entry.previous) != entry.digest:
+            find(BROKEN_CHAIN, row.row_id, row.id, "the ledger entry does not match its digest")
+    advance(checked)
+    report.changelog += checked
+    for row_id, version in sorted(entries.keys() - matched):
+        find(DELETED_VERSION, row_id, version, "sealed in the ledger, but gone from the change log")
+
+
+def _pair(marker: Any) -> tuple[Any, Any]:
+    return (marker, marker)
 
 
 def _check_interval(
@@ -660,6 +843,9 @@ def verify_history(
         for table in family.tables:
             horizon = horizons.get(family.name)
             _verify_table(connection, family, table, horizon, report, advance, has_ledger)
+        _verify_changelog(
+            connection, family, horizons.get(family.name), report, advance, has_ledger
+        )
     if expected is not None:
         sequence, digest = expected
         found = _anchor(connection, sequence) if has_ledger else _sha([])

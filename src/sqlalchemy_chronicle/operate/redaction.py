@@ -32,7 +32,7 @@ from ..schema.history import spec_for
 from ..schema.tables import ChangeLog, LedgerEntry, Redaction, format_row_id
 from ..write.sql import key_in
 from ._targets import Family, HistoryTable, Target, resolve_target
-from .ledger import column_digest
+from .ledger import CHANGES_PREFIX, changelog_ledger_name, column_digest
 
 __all__ = ["RedactionResult", "redact"]
 
@@ -270,10 +270,29 @@ def _redact_changelog(
             _CHANGELOG.c.table_name == family.name, _CHANGELOG.c.row_id == row_id
         )
     ).all()
+    sealed: dict[int, Any] = {}
+    if entries and _has(connection, _LEDGER):
+        query = select(_LEDGER.c.id, _LEDGER.c.version, _LEDGER.c.salts, _LEDGER.c.redacted).where(
+            _LEDGER.c.table_name == changelog_ledger_name(family), _LEDGER.c.row_id == row_id
+        )
+        sealed = {entry.version: entry for entry in connection.execute(query)}
     changed = 0
     for entry_id, changes in entries:
         if not isinstance(changes, dict) or not keys & set(changes):
             continue
+        entry = sealed.get(entry_id)
+        if entry is not None:
+            salts = dict(entry.salts or {})
+            redacted = dict(entry.redacted or {})
+            for key in keys & set(changes):
+                name = CHANGES_PREFIX + key
+                if name in salts:
+                    redacted[name] = column_digest(salts.pop(name), name, changes[key])
+            connection.execute(
+                update(_LEDGER)
+                .where(_LEDGER.c.id == entry.id)
+                .values(salts=salts, redacted=redacted or None)
+            )
         scrubbed = dict(changes)
         for name in keys & set(changes):
             value = replacements[name]

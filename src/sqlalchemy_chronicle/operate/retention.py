@@ -43,6 +43,7 @@ from ..schema.history import registered_specs
 from ..schema.tables import ChangeLog, Horizon, LedgerEntry, format_row_id
 from ..write.sql import chunks, key_in
 from ._targets import Family, HistoryTable, Target, family_of_spec, resolve_targets
+from .ledger import changelog_ledger_name
 
 __all__ = ["PruneResult", "apply_retention", "prune_history"]
 
@@ -62,7 +63,7 @@ class PruneResult:
     changelog: int = 0
     """Change-log entries removed."""
     ledger: int = 0
-    """Ledger entries removed with their versions."""
+    """Ledger entries removed with their versions and change-log entries."""
     dry_run: bool = False
 
     def __add__(self, other: PruneResult) -> PruneResult:
@@ -216,11 +217,14 @@ def _prune(
                 if progress is not None:
                     progress(done, total)
             while not keep_changelog:
-                removed = _prune_changelog_batch(session, family, horizon, batch_size)
+                removed, ledger = _prune_changelog_batch(
+                    session, family, horizon, batch_size, has_ledger
+                )
                 if not removed:
                     break
                 session.commit()
                 result.changelog += removed
+                result.ledger += ledger
                 done += removed
                 if progress is not None:
                     progress(done, total)
@@ -288,8 +292,9 @@ def _delete_ledger(session: Session, table: HistoryTable, rows: list[tuple[Any, 
 
 
 def _prune_changelog_batch(
-    session: Session, family: Family, horizon: pendulum.DateTime, batch_size: int
-) -> int:
+    session: Session, family: Family, horizon: pendulum.DateTime, batch_size: int, ledger: bool
+) -> tuple[int, int]:
+    """Delete one batch of old change-log entries; (entries, ledger entries) deleted."""
     query = (
         select(ChangeLog.id)
         .where(ChangeLog.table_name == family.name, ChangeLog.timestamp < horizon)
@@ -297,6 +302,15 @@ def _prune_changelog_batch(
     )
     connection = session.connection()
     ids = list(connection.scalars(query))
+    entries = 0
+    table = LedgerEntry.metadata.tables[LedgerEntry.__tablename__]
     for part in chunks(ids):
         connection.execute(delete(ChangeLog).where(ChangeLog.id.in_(part)))
-    return len(ids)
+        if ledger:
+            result = connection.execute(
+                delete(table).where(
+                    table.c.table_name == changelog_ledger_name(family), table.c.version.in_(part)
+                )
+            )
+            entries += result.rowcount
+    return len(ids), entries

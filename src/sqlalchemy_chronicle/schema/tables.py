@@ -154,6 +154,10 @@ class Redaction(LibraryBase):
 class LedgerEntry(LibraryBase):
     """The digest of one sealed version of one row, chained to the digest of the one before.
 
+    A change-log entry is sealed as a version of its row in ``chronicle_changelog:<table>``,
+    numbered by its id, its fields (``transaction_id``, ``event_type``, ``timestamp``, and
+    ``changes.<column>`` per change) standing for the columns.
+
     ``digest`` covers ``values_digest``, the version's number, interval start, operation,
     ``restored_from`` and transaction, and ``previous``, the digest of the row's version before.
     ``values_digest`` covers the column digests, each made with a random salt of its own kept in
@@ -171,7 +175,8 @@ class LedgerEntry(LibraryBase):
     )
     table_name: Mapped[str] = mapped_column(String(255))
     row_id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH))
-    version: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    """The version's number; for a change-log entry, the entry's id."""
     digest: Mapped[str] = mapped_column(String(64))
     values_digest: Mapped[str] = mapped_column(String(64))
     previous: Mapped[str | None] = mapped_column(String(64))
