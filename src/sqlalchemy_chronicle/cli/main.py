@@ -10,9 +10,11 @@ a restore found) is printed as one line on stderr, ``chronicle: error: ...``, an
 command with a non-zero status, without a traceback:
 
 - 0: done;
-- 1: the answer is "no": the row has no history, or no version at that time;
+- 1: the answer is "no": verification found something wrong, the row has no history, or no
+  version at that time;
 - 2: the input does not fit (a usage error, an unknown table, a malformed time or key), the
-  database cannot be reached, or the operation was refused; nothing was changed.
+  database cannot be reached, or the operation was refused (a restore conflict, a read before a
+  pruning horizon); nothing was changed.
 """
 
 from __future__ import annotations
