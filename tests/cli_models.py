@@ -7,6 +7,8 @@ versioned.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,6 +30,7 @@ class Ticket(Versioned, Base):
 
 class Label(Versioned, Base):
     __tablename__ = "cli_label"
+    __versioned__ = {"retain": dt.timedelta(hours=1)}  # for prune --by-policy
 
     owner: Mapped[str] = mapped_column(String(20), primary_key=True)
     code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

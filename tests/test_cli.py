@@ -579,6 +579,31 @@ def test_redact_scrubs_every_version_and_log_entry_of_the_row_and_nothing_else(
     assert run_json(url, "verify")["ok"] is True
 
 
+def test_prune_by_policy_and_redact_through_the_models(
+    url: str, session: Session, clock: FrozenClock, cli_db: Engine
+) -> None:
+    _, _, t2 = make_history(session, clock)
+    session.rollback()
+    clock.advance(hours=1)  # Label keeps an hour: its history before t2 goes
+    done = run_json(url, "--models", MODELS, "prune", "--by-policy")
+    assert done["horizons"]["cli_label"] == iso(t2)
+    assert "cli_ticket" not in done["horizons"] and done["versions"] >= 1
+    assert run(url, "show", "cli_label", "acme,7", "--as-of", iso(t2)).exit_code == 0
+    assert run(url, "history", "cli_label", "acme,7").exit_code == 2
+
+    redacted = run_json(
+        url, "--models", MODELS, "redact", "cli_laptop", "5", "--columns", "memory", "--reason", "r"
+    )
+    assert (redacted["table"], redacted["columns"], redacted["versions"]) == (
+        "cli_asset",
+        ["memory"],
+        2,
+    )
+    versions = run_json(url, "history", "cli_laptop", "5")
+    assert [v["values"]["memory"] for v in versions] == [None, None]
+    assert [v["values"]["name"] for v in versions] == ["ThinkPad", "ThinkPad"]
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 _RESTORE = ["--models", MODELS, "restore"]
