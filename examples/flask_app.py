@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import argparse
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, jsonify, request
-from sqlalchemy import String, Text, create_engine, update
+from sqlalchemy import CursorResult, String, Text, create_engine, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from sqlalchemy_chronicle import ChangeLog, Transaction, Versioned, changelog_for, changes_by
@@ -148,9 +148,8 @@ def create_app(database_url: str) -> Flask:
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             return jsonify(error="a list of ids is needed"), 400
         # A bulk statement: versioned and logged like object changes, attributed the same way.
-        result = session().execute(
-            update(Article).where(Article.id.in_(ids)).values(status="archived")
-        )
+        archive = update(Article).where(Article.id.in_(ids)).values(status="archived")
+        result = cast("CursorResult[Any]", session().execute(archive))
         session().commit()
         return jsonify(matched=result.rowcount), 200
 

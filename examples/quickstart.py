@@ -41,7 +41,7 @@ ArticleHistory = Article.__history__  # the mapped class of quickstart_article_h
 
 
 def create_tables(engine: Engine) -> None:
-    own = [Article.__table__, ArticleHistory.__table__]
+    own = [table for table in Base.metadata.sorted_tables if table.name.startswith("quickstart_")]
     Base.metadata.drop_all(engine, tables=own)  # so that the example can run again
     Base.metadata.create_all(engine)  # quickstart_article, its history, chronicle_transaction
 

@@ -105,8 +105,7 @@ def connect(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    models = [InvoiceLine, Invoice, Customer]
-    own = [m.__history__.__table__ for m in models] + [m.__table__ for m in models]
+    own = [table for table in Base.metadata.sorted_tables if table.name.startswith("undo_")]
     Base.metadata.drop_all(engine, tables=own)  # so that the example can run again
     Base.metadata.create_all(engine)
 
@@ -118,7 +117,9 @@ def money(cents: int) -> str:
 def summary(session: Session, title: str) -> None:
     invoices = session.scalar(select(func.count()).select_from(Invoice))
     lines = session.scalar(select(func.count()).select_from(InvoiceLine))
-    total = session.scalar(select(func.coalesce(func.sum(InvoiceLine.amount_cents), 0)))
+    total = session.execute(
+        select(func.coalesce(func.sum(InvoiceLine.amount_cents), 0))
+    ).scalar_one()
     names = ", ".join(session.scalars(select(Customer.name).order_by(Customer.id)))
     print(f"{title}: {invoices} invoices, {lines} lines, total {money(total)}; customers {names}")
 
@@ -146,11 +147,11 @@ def tuesday_morning(session: Session, clock: StoryClock) -> None:
     session.commit()
 
     clock.now = TUESDAY.add(hours=2)  # the wrong invoice is deleted, its lines with it
-    session.delete(session.get(Invoice, 2))
+    session.delete(session.get_one(Invoice, 2))
     session.commit()
 
     clock.now = TUESDAY.add(hours=3)  # a customer's name is mangled
-    session.get(Customer, 2).name = "G."
+    session.get_one(Customer, 2).name = "G."
     session.commit()
     summary(session, "Tuesday noon")
 
@@ -161,13 +162,14 @@ def tuesday_afternoon(session: Session, clock: StoryClock) -> None:
 
     with changes_by(actor="admin", reason="undo Tuesday morning"):
         # One row, to the version before the mistake.
-        grace = session.get(Customer, 2)
+        grace = session.get_one(Customer, 2)
         *_, previous, _mangled = history(session, grace)
         restore(session, previous)
         print(f"Customer 2 back to version {previous.version}: {grace.name}")
 
         # A deleted row, with its related rows, to a time.
         invoice = restore(session, Invoice, 2, as_of=before_the_mistakes, include=[Invoice.lines])
+        assert invoice is not None  # it existed then
         lines = ", ".join(
             f"{line.description} {money(line.amount_cents)}" for line in invoice.lines
         )
@@ -187,9 +189,8 @@ def look_at_the_history(session: Session) -> None:
     print("Versions of line 1:")
     for version in history(session, InvoiceLine, 1):
         restored = f" (version {version.restored_from} again)" if version.restored_from else ""
-        print(
-            f"  v{version.version} {version.operation:<7} {money(version.amount_cents)}{restored}"
-        )
+        amount = money(version[InvoiceLine.amount_cents])
+        print(f"  v{version.version} {version.operation:<7} {amount}{restored}")
 
     fix = session.scalars(select(Transaction).order_by(Transaction.id.desc()).limit(1)).one()
     print(f"The fix, by {fix.actor} ({fix.reason}):")

@@ -82,8 +82,7 @@ class StoryClock:
 
 
 def create_tables(engine: Engine) -> None:
-    models = [Product, Order, OrderLine]
-    own = [m.__table__ for m in models] + [m.__history__.__table__ for m in models]
+    own = [table for table in Base.metadata.sorted_tables if table.name.startswith("shop_")]
     Base.metadata.drop_all(engine, tables=own)  # so that the example can run again
     Base.metadata.create_all(engine)
 
@@ -104,8 +103,8 @@ def a_week_in_the_shop(engine: Engine, clock: StoryClock) -> None:
         session.commit()  # Tuesday: a notebook too, and pens cost more
 
         clock.now = MONDAY.add(days=2)
-        session.get(OrderLine, 1).quantity = 5
-        session.delete(session.get(OrderLine, 2))
+        session.get_one(OrderLine, 1).quantity = 5
+        session.delete(session.get_one(OrderLine, 2))
         order.status = "paid"
         session.commit()  # Wednesday: five pens, no notebook after all; paid
 
@@ -129,13 +128,13 @@ def look_back(engine: Engine) -> None:
     monday_evening = MONDAY.add(hours=9)
     tuesday_noon = MONDAY.add(days=1, hours=3)
     with Session(engine) as session:
-        print_order("Now", session.get(Order, 1))
+        print_order("Now", session.get_one(Order, 1))
 
         # The headline: a read-only session in which ordinary ORM code sees the past, the
         # relationships included.
         for title, when in [("Monday evening", monday_evening), ("Tuesday noon", tuesday_noon)]:
             with as_of(session, when) as past:
-                print_order(title, past.get(Order, 1))
+                print_order(title, past.get_one(Order, 1))
 
         # An as-of query: criteria on the models' own attributes filter Tuesday's values.
         query = (
@@ -154,8 +153,9 @@ def look_back(engine: Engine) -> None:
             print(f"  v{version.version} {version.operation:<7} from {version.valid_from}: {what}")
 
         print("Versions of the withdrawn notebook:")
-        for version in history(session, Product, 2):
-            print(f"  v{version.version} {version.operation:<7} at {money(version.price_cents)}")
+        for notebook in history(session, Product, 2):
+            price = money(notebook[Product.price_cents])
+            print(f"  v{notebook.version} {notebook.operation:<7} at {price}")
 
 
 def main(url: str = "sqlite://") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -44,16 +45,21 @@ def python_blocks(path: Path) -> list[Block]:
     return blocks
 
 
-def run_page(path: Path, module_name: str) -> ModuleType:
+def run_page(
+    path: Path, module_name: str, rewrite: Callable[[str], str] | None = None
+) -> ModuleType:
     """Run the page's Python blocks in order in a new module named ``module_name``.
 
     The module is registered in :data:`sys.modules`, as an imported module would be, because
     SQLAlchemy resolves a mapped class's annotations through its module; it is returned.
+    ``rewrite``, given, changes each block's source before it runs (line for line, so that the
+    line numbers stay the page's).
     """
     module = ModuleType(module_name, f"The Python blocks of {path.name}.")
     module.__file__ = str(path)
     sys.modules[module_name] = module
     for block in python_blocks(path):
-        padded = "\n" * (block.line - 1) + block.source
+        source = block.source if rewrite is None else rewrite(block.source)
+        padded = "\n" * (block.line - 1) + source
         exec(compile(padded, str(block.path), "exec"), module.__dict__)
     return module

@@ -4,6 +4,7 @@
 ``onupdate`` that takes a new value per row of every UPDATE, executemany included.
 :class:`Holding` has the columns whose stored value can differ from what the session sent: a
 ``Numeric(10, 2)`` that rounds, and a ``JSON`` column that is SQL NULL when left unset.
+:class:`Pair` has two columns that two sessions change at the same time.
 """
 
 from __future__ import annotations
@@ -55,3 +56,13 @@ class Holding(Versioned, Base):
     name: Mapped[str] = mapped_column(String(20))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     doc: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class Pair(Versioned, Base):
+    """Two integer columns, for a session that writes a row another one changed after its load."""
+
+    __tablename__ = "pair"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    a: Mapped[int] = mapped_column(Integer)
+    b: Mapped[int] = mapped_column(Integer)

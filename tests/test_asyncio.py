@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from sqlalchemy_chronicle import (
     ConfigurationError,
+    HistoryPrunedError,
     as_of,
     backfill_history,
     history,
@@ -154,3 +155,32 @@ def test_the_synchronous_functions_refuse_an_async_session(db: Engine) -> None:
     ]
     with Session(db) as session:
         assert history(session, Article, 1) == []
+
+
+def test_operating_history(db: Engine, clock: FrozenClock) -> None:
+    async def body(sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with sessions() as session:
+            session.add(Article(id=1, title="first", body="secret"))
+            await session.commit()
+            clock.advance(seconds=1)
+            article = await session.get(Article, 1)
+            assert article is not None
+            article.title = "second"
+            await session.commit()
+            horizon = clock.advance(seconds=1)
+
+            assert await chronicle.seal_history(session, [Article]) == 4
+            await session.commit()
+            anchor = await chronicle.anchor_digest(session)
+            redacted = await chronicle.redact(session, Article, 1, ["body"], reason="erasure")
+            assert redacted.versions == 2
+            await session.commit()
+            assert (await chronicle.verify_history(session, [Article], anchor=anchor)).ok
+            pruned = await chronicle.prune_history(session, horizon, classes=[Article])
+            assert (pruned.versions, pruned.changelog) == (1, 2)
+            assert (await chronicle.verify_history(session, "article")).ok
+            assert "article" not in (await chronicle.apply_retention(session)).horizons
+            with pytest.raises(HistoryPrunedError):
+                await chronicle.history(session, Article, 1)
+
+    run(db, body)

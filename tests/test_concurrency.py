@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Engine, exc, select, text, update
 from sqlalchemy.orm import Session
 
-from sqlalchemy_chronicle import ConcurrentVersionError, configure
+from sqlalchemy_chronicle import ChangeLog, ConcurrentVersionError, configure
 
 from .models import Article
 from .models_columns import COUNTER_COLUMNS, ColumnRow
@@ -186,6 +186,49 @@ def test_writers_of_different_rows_do_not_wait_for_each_other(db: Engine) -> Non
         assert [v[2] for v in intervals(check, 2)] == ["t2", "A"]
         assert [v[2] for v in intervals(check, 1)] == ["t1", "B"]
         assert intervals(check, 10) == intervals(check, 11) == []
+
+
+def test_a_row_written_again_does_not_hold_up_other_writers(db: Engine) -> None:
+    """Rewriting a row's version deletes only this transaction's change-log entries' rows.
+
+    On MariaDB a ``DELETE`` by ``transaction_id`` locked the index range after the newest
+    transaction, where every other transaction inserts its entries.
+    """
+    if db.dialect.name == "sqlite":
+        pytest.skip("SQLite lets one writer at a time: there is nothing to interleave")
+    configure(clock=None)
+    with Session(db) as setup:
+        setup.add_all([Article(id=i, title=f"t{i}") for i in (1, 2, 3)])
+        setup.commit()
+    a, b = Session(db), Session(db)
+    try:
+        for session in (a, b):
+            if db.dialect.name == "postgresql":
+                session.execute(text("SET lock_timeout = '3s'"))
+            else:
+                session.execute(text("SET SESSION innodb_lock_wait_timeout = 3"))
+        article = a.get(Article, 1)
+        assert article is not None
+        article.title = "A1"
+        a.flush()
+        article.title = "A2"  # the same row again: its entry is rewritten
+        a.flush()
+        a.delete(a.get(Article, 3))
+        a.flush()
+        a.add(Article(id=3, title="again"))  # deleted and inserted again: rewritten too
+        a.flush()
+        b.get(Article, 2).title = "B"  # type: ignore[union-attr]
+        b.commit()  # raised a lock timeout on MariaDB when it had to wait for A
+        a.commit()
+    finally:
+        a.close()
+        b.close()
+    with Session(db) as check:
+        assert_well_formed(all_rows(check))
+        logged = check.execute(
+            select(ChangeLog.row_id, ChangeLog.event_type).order_by(ChangeLog.id)
+        ).all()
+        assert sorted(logged[-3:]) == [("1", "UPDATE"), ("2", "UPDATE"), ("3", "UPDATE")]
 
 
 # -- versions hold the rows as stored, whoever wrote the other columns -------------------------

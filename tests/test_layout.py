@@ -3,8 +3,8 @@
 The layers, in the order data flows through them (see ``docs/concepts.md``, "Architecture"):
 the foundations, ``schema`` (declare), ``capture``, ``write``, ``read``, ``recovery`` (restore)
 and ``operate``; the package's ``__init__`` and ``mixin`` put them together, and ``asyncio``
-mirrors the API for ``AsyncSession``; ``cli`` (and ``__main__``) is the command line above them
-all. A module imports
+mirrors the API for ``AsyncSession``; ``viewer``, the history viewer for admin frameworks, sits
+above them all, and ``cli`` (with ``__main__``), the command line, above it. A module imports
 only from its own layer and the layers before it, and every import counts, the ones under
 ``TYPE_CHECKING`` included.
 """
@@ -19,7 +19,18 @@ import sqlalchemy_chronicle
 PACKAGE = Path(sqlalchemy_chronicle.__file__).parent
 NAME = "sqlalchemy_chronicle"
 
-LAYERS = ["foundation", "schema", "capture", "write", "read", "recovery", "operate", "top", "cli"]
+LAYERS = [
+    "foundation",
+    "schema",
+    "capture",
+    "write",
+    "read",
+    "recovery",
+    "operate",
+    "top",
+    "viewer",
+    "cli",
+]
 FOUNDATION = {"errors", "config", "instants", "types"}
 TOP = {"__init__", "asyncio", "mixin"}
 COMMAND_LINE = {"__main__"}

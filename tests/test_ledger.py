@@ -8,12 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
     Connection,
     DateTime,
+    Engine,
     Integer,
     MetaData,
     Numeric,
@@ -53,6 +56,7 @@ from sqlalchemy_chronicle.operate.ledger import (
 )
 from sqlalchemy_chronicle.types import UTCDateTime
 
+from .conftest import _clear
 from .models import Article, Base, Car
 from .support import FrozenClock
 
@@ -143,6 +147,13 @@ def _alter_valid_to(connection: Connection, history: Table) -> None:
     )
 
 
+def _close_newest(connection: Connection, history: Table) -> None:
+    newest = (history.c.id == 1) & (history.c.version == 3)
+    start = connection.scalar(select(history.c.valid_from).where(newest))
+    end = start + dt.timedelta(seconds=10)
+    connection.execute(update(history).where(newest).values(valid_to=end))
+
+
 def _alter_operation(connection: Connection, history: Table) -> None:
     connection.execute(
         update(history).where(history.c.id == 1, history.c.version == 2).values(operation="restore")
@@ -203,6 +214,7 @@ def _rewrite_chain(connection: Connection, history: Table) -> None:
         (_alter_valid_from, [(ALTERED_INTERVAL, "1", 2)]),
         (_alter_valid_to, [(ALTERED_INTERVAL, "1", 1)]),
         (_alter_operation, [(ALTERED_INTERVAL, "1", 2)]),
+        (_close_newest, [(ALTERED_INTERVAL, "1", 3)]),
         (_delete_version, [(DELETED_VERSION, "1", 2)]),
         (_delete_version_and_entry, [(DELETED_VERSION, "1", 2)]),
         (_insert_version, [(INSERTED_VERSION, "1", 4)]),
@@ -399,6 +411,7 @@ def test_a_table_without_models(session: Session, clock: FrozenClock) -> None:
         assert (result.table, result.versions) == ("ledger_plain", 2)
         assert session.scalars(select(history.c.label)).all() == [None, None]
         assert verify_history(session, "ledger_plain").ok
+        clock.advance(minutes=2)
         prune_history(session, t1, classes="ledger_plain")
         assert session.scalars(select(history.c.version)).all() == [2]
         assert verify_history(session, "ledger_plain").ok
@@ -474,3 +487,66 @@ def test_a_redacted_change_cannot_be_changed_again(session: Session, clock: Froz
     )
     session.commit()
     assert kinds(session, "chronicle_changelog:article") == [(ALTERED_VALUE, "1", first.id)]
+
+
+_EXAMPLES = min(settings.default.max_examples, 20)
+
+
+@settings(
+    parent=settings.default,
+    max_examples=_EXAMPLES,
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(
+    titles=st.lists(
+        st.lists(st.sampled_from(["a", "b", "c", None]), min_size=2, max_size=2),
+        min_size=1,
+        max_size=5,
+    ),
+    data=st.data(),
+)
+def test_any_single_tampering_is_found_where_it_was_made(
+    db: Engine, clock: FrozenClock, titles: list[list[str | None]], data: st.DataObject
+) -> None:
+    """One change behind the library's back, anywhere, is reported at that row and version."""
+    _clear(db)
+    with Session(db) as session:
+        for step in titles:
+            clock.advance(minutes=1)
+            for row_id, title in enumerate(step, start=1):
+                row = session.get(Article, row_id)
+                if title is None and row is not None:
+                    session.delete(row)
+                elif title is not None and row is None:
+                    session.add(Article(id=row_id, title=title))
+                elif title is not None and row is not None:
+                    row.title = title
+            session.commit()
+        history = _history(session, Article)
+        stored = session.execute(select(history.c.id, history.c.version)).all()
+        if not stored:
+            return
+        seal_history(session, [Article])
+        session.commit()
+        assert verify_history(session, [Article]).ok
+
+        row_id, version = data.draw(st.sampled_from(sorted(stored)), label="version")
+        kind = data.draw(
+            st.sampled_from([ALTERED_VALUE, ALTERED_INTERVAL, DELETED_VERSION]), label="kind"
+        )
+        where = (history.c.id == row_id) & (history.c.version == version)
+        if kind == ALTERED_VALUE:
+            session.execute(update(history).where(where).values(views=history.c.views + 1))
+        elif kind == ALTERED_INTERVAL:
+            start = session.scalar(select(history.c.valid_from).where(where))
+            session.execute(
+                update(history).where(where).values(valid_from=start - dt.timedelta(seconds=1))
+            )
+        else:
+            session.execute(delete(history).where(where))
+        session.commit()
+        found = {(f.kind, f.row_id, f.version) for f in verify_history(session, [Article]).findings}
+        assert (kind, str(row_id), version) in found

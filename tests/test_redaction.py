@@ -158,8 +158,10 @@ def test_attributes_with_other_column_names_and_composite_keys(
     session.commit()
     redact(session, Article, 1, ["slug"], reason="r")
     redact(session, Tag, ("acme", 7), ["label"], reason="r")
-    redact(session, "tag", {"owner": "acme", "code": 7}, ["label"], reason="again")
+    redact(session, "tag", {"owner": "acme", "code": "7"}, ["label"], reason="again")
+    redact(session, "article", "1", ["title"], reason="a key as the command line gives it")
     session.commit()
+    assert session.scalars(select(Article.__history__.title)).all() == [None]
     assert session.scalars(select(Article.__history__.slug)).all() == [None]
     assert session.scalars(select(Tag.__history__.label)).all() == [None]
 
@@ -192,6 +194,8 @@ def test_joined_inheritance(session: Session, clock: FrozenClock) -> None:
         (Note, 1, ["text"], {}, NotVersionedError),
         ("no_such_table", 1, ["x"], {}, ChronicleError),
         ("note", 1, ["text"], {}, NotVersionedError),
+        ("article", "one", ["body"], {}, InvalidKeyError),
+        ("tag", ("acme", 7, 1), ["label"], {}, InvalidKeyError),
     ],
     ids=repr,
 )

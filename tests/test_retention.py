@@ -24,6 +24,7 @@ from sqlalchemy_chronicle import (
     apply_retention,
     as_of,
     history,
+    previous_version,
     prune_history,
     query_as_of,
     restore,
@@ -102,6 +103,7 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
             session.commit()
             timeline.append((clock.now, dict(world)))
 
+    clock.advance(seconds=1)
     times = [t + delta for t, _ in timeline for delta in (-TICK, dt.timedelta(0), TICK)]
     horizon = data.draw(st.sampled_from(times), label="horizon")
     batch_size = data.draw(st.integers(1, 4), label="batch_size")
@@ -114,6 +116,8 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
         return state
 
     with Session(db) as session:
+        seal_history(session, [Article])
+        session.commit()
         HistoryClass = Article.__history__
         versions = [(v.id, v.version, v.valid_to) for v in session.scalars(select(HistoryClass))]
         kept = {(i, n) for i, n, end in versions if end is None or end > horizon}
@@ -136,6 +140,7 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
             )
             is None
         )
+        assert verify_history(session, [Article]).findings == []
 
         for when in [t for t in times if t >= horizon] + [clock.now.add(days=1)]:
             assert _titles(session, when) == expected(when), when
@@ -189,6 +194,9 @@ def test_reads_before_the_horizon_name_it(session: Session, clock: FrozenClock) 
         history(session, Article, 2)  # deleted before the horizon: gone entirely
     with pytest.raises(HistoryPrunedError):
         restore(session, Article, 1, as_of=t0)
+    (first_left,) = session.scalars(select(Article.__history__).where(Article.__history__.id == 1))
+    with pytest.raises(HistoryPrunedError):
+        previous_version(session, first_left)
     assert restore(session, Article, 1, as_of=t2).title == "c"
     assert [v.title for v in session.scalars(query_as_of(Article, t2))] == ["c"]
     # Other tables are not affected.
@@ -256,6 +264,8 @@ def test_bad_arguments_change_nothing(
     assert count(session, Article.__history__) == 5
     with pytest.raises(InvalidTimeError):
         prune_history(session, "yesterday", classes=[Article])
+    with pytest.raises(ConfigurationError, match="later than now"):
+        prune_history(session, clock.now + TICK, classes=[Article])
     session.add(Article(id=9, title="pending"))
     with pytest.raises(ConfigurationError, match="pending"):
         prune_history(session, t2, classes=[Article])

@@ -195,3 +195,49 @@ def test_a_value_set_by_a_sql_expression_is_versioned(ledger: Engine, clock: Fro
             (1, Decimal("1.00")),
             (2, Decimal("3.00")),
         ]
+
+
+def test_objects_and_statements_agree_on_a_numeric_beyond_its_scale(
+    ledger: Engine, clock: FrozenClock
+) -> None:
+    """Objects and statements by key agree: a version when the stored row changed, else none."""
+    with Session(ledger) as session:
+        session.add_all([Ledger(id=1, name="a", amount=Decimal("1.001")), Ledger(id=2, name="a")])
+        session.commit()
+        clock.advance(seconds=1)
+        session.execute(update(Ledger), [{"id": 1, "amount": Decimal("1.004")}])
+        session.commit()
+        clock.advance(seconds=1)
+        row = session.get(Ledger, 2)
+        assert row is not None
+        row.amount = Decimal("1.001")
+        session.flush()
+        row.amount = Decimal("1.004")  # twice in one transaction: the full path
+        session.commit()
+        operations = {id: [v.operation for v in history(session, Ledger, id)] for id in (1, 2)}
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite keeps the value as sent (a REAL): the stored rows did change.
+            assert operations == {1: ["insert", "update"], 2: ["insert", "update"]}
+        else:
+            assert operations == {1: ["insert"], 2: ["insert", "update"]}
+
+
+@pytest.mark.parametrize("rewritten", [False, True], ids=["later", "same-transaction"])
+def test_json_null_and_sql_null_are_different_values(
+    ledger: Engine, clock: FrozenClock, rewritten: bool
+) -> None:
+    with Session(ledger) as session:
+        session.add(Ledger(id=1, name="a"))  # doc left unset: SQL NULL
+        if not rewritten:
+            session.commit()
+            clock.advance(seconds=1)
+        else:
+            session.flush()
+        session.execute(update(Ledger), [{"id": 1, "doc": None}])  # JSON null
+        session.commit()
+        live_null = session.scalars(select(Ledger.id).where(Ledger.doc.is_(None))).all()
+        assert live_null == []
+        past = query_as_of(Ledger, dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
+        assert session.scalars(past.where(Ledger.doc.is_(None))).all() == []
+        expected = ["insert"] if rewritten else ["insert", "update"]
+        assert [v.operation for v in history(session, Ledger, 1)] == expected

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload, subqueryload
 
-from sqlalchemy_chronicle import AsOfSession, ReadOnlyError, as_of, query_as_of
+from sqlalchemy_chronicle import AsOfSession, ConfigurationError, ReadOnlyError, as_of, query_as_of
 
 from .models import Article, Base, Car, Manager, Note, Vehicle
 from .models_travel import Customer, Label, Order, OrderLabel, OrderLine, Product
@@ -207,6 +207,45 @@ def test_sources_engine_connection_and_query_as_of_inside(
         assert past.get(Order, 1).status == "paid"
     with as_of(session, "2030-01-01T00:00:00Z") as past:
         assert past.get(Order, 1).status == "new"
+
+
+def test_a_past_left_open_does_not_block_a_writer(
+    session: Session, shop: Times, db: Engine
+) -> None:
+    """On a SQLite file with SQLAlchemy beginning transactions, the time-travel session holds
+    no lock between its statements, so the writer's commit does not fail "database is locked"
+    (on the servers, reads take no lock that an update waits for)."""
+    with as_of(session, shop.t1) as past:
+        assert past.get(Order, 1).status == "new"
+        assert [o.id for o in past.scalars(select(Order))] == [1]
+        order = session.get_one(Order, 1)
+        order.status = "shipped"
+        session.commit()
+        # The past stays the past, and the session goes on reading it.
+        assert [
+            o.status for o in past.scalars(select(Order).execution_options(populate_existing=True))
+        ] == ["new"]
+    with as_of(session, "2999-01-01T00:00:00Z") as now:
+        assert now.get_one(Order, 1).status == "shipped"
+        session.get_one(Order, 1).status = "returned"
+        session.commit()
+    assert session.get_one(Order, 1).status == "returned"
+
+
+def test_query_as_of_is_refused_by_a_plain_connection(shop: Times, db: Engine) -> None:
+    """A Core connection does not hand the statement its time: it says to use a Session."""
+    query = query_as_of(Order, shop.t1)
+    with db.connect() as connection:
+        with pytest.raises(ConfigurationError, match=r"Session\(bind=connection\)"):
+            connection.execute(query)
+        with Session(bind=connection) as wrapped:
+            assert [o.status for o in wrapped.scalars(query)] == ["new"]
+    with Session(db) as session:
+        wrapping = select(query.subquery())
+        with pytest.raises(ConfigurationError, match="get_execution_options"):
+            session.execute(wrapping)
+        wrapping = wrapping.execution_options(**query.get_execution_options())
+        assert len(session.execute(wrapping).all()) == 1
 
 
 # -- the model-based test ----------------------------------------------------------------------

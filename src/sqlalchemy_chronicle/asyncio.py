@@ -2,8 +2,8 @@
 
 As SQLAlchemy's ``ext.asyncio`` mirrors its ORM, this module mirrors the library's API.
 Capture needs nothing here: an ``AsyncSession`` flushes through a plain session inside, which the
-library versions like any other. Reading the past, restoring and backfilling take the async
-session and are awaited::
+library versions like any other. Reading the past, restoring, backfilling and operating history
+(pruning, redaction, the ledger) take the async session and are awaited::
 
     from sqlalchemy_chronicle import asyncio as chronicle
 
@@ -25,46 +25,94 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from .instants import TimeLike
-from .operate import backfill
+from .operate import backfill, ledger, redaction, retention
+from .operate._targets import Target
 from .read import query
 from .recovery import api
 from .recovery._target import MISSING, Include
 from .schema.history import Version
 
 __all__ = [
+    "anchor_digest",
+    "apply_retention",
     "as_of",
     "backfill_history",
     "history",
     "next_version",
     "previous_version",
+    "prune_history",
+    "redact",
     "restore",
     "restore_all",
+    "seal_history",
+    "verify_history",
 ]
 
 T = TypeVar("T")
 
 
-async def history(session: AsyncSession, target: Any, key: Any = MISSING, /) -> list[Version]:
+@overload
+async def history(session: AsyncSession, target: type[T], key: Any, /) -> list[Version[T]]: ...
+@overload
+async def history(session: AsyncSession, target: T, /) -> list[Version[T]]: ...
+
+
+async def history(session: AsyncSession, target: Any, key: Any = MISSING, /) -> list[Version[Any]]:
     """Every version of one row, oldest first; see :func:`sqlalchemy_chronicle.history`."""
     if key is MISSING:
         return await session.run_sync(lambda s: query.history(s, target))
     return await session.run_sync(lambda s: query.history(s, target, key))
 
 
-async def previous_version(session: AsyncSession, version: Version) -> Version | None:
+async def previous_version(session: AsyncSession, version: Version[T]) -> Version[T] | None:
     """The version before ``version``; see :func:`sqlalchemy_chronicle.previous_version`."""
     return await session.run_sync(lambda s: query.previous_version(s, version))
 
 
-async def next_version(session: AsyncSession, version: Version) -> Version | None:
+async def next_version(session: AsyncSession, version: Version[T]) -> Version[T] | None:
     """The version after ``version``; see :func:`sqlalchemy_chronicle.next_version`."""
     return await session.run_sync(lambda s: query.next_version(s, version))
+
+
+@overload
+async def restore(
+    session: AsyncSession,
+    version: Version[T],
+    /,
+    *,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
+) -> T | None: ...
+@overload
+async def restore(
+    session: AsyncSession,
+    cls: type[T],
+    key: Any,
+    /,
+    *,
+    as_of: TimeLike | None = None,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
+) -> T | None: ...
+@overload
+async def restore(
+    session: AsyncSession,
+    obj: T,
+    /,
+    *,
+    as_of: TimeLike,
+    include: Iterable[Include] = (),
+    allow_delete: bool = False,
+    values: Mapping[str, Any] | None = None,
+) -> T | None: ...
 
 
 async def restore(
@@ -124,6 +172,102 @@ async def backfill_history(
         )
 
     return await session.run_sync(run)
+
+
+async def prune_history(
+    session: AsyncSession,
+    before: TimeLike,
+    *,
+    classes: Iterable[Target] | Target | None = None,
+    keep_changelog: bool = False,
+    batch_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+    dry_run: bool = False,
+) -> retention.PruneResult:
+    """Prune history to a horizon; see :func:`sqlalchemy_chronicle.prune_history`.
+
+    A ``progress`` callback runs in the session's greenlet, between batches.
+    """
+
+    def run(sync: Any) -> retention.PruneResult:
+        return retention.prune_history(
+            sync,
+            before,
+            classes=classes,
+            keep_changelog=keep_changelog,
+            batch_size=batch_size,
+            progress=progress,
+            dry_run=dry_run,
+        )
+
+    return await session.run_sync(run)
+
+
+async def apply_retention(
+    session: AsyncSession,
+    now: TimeLike | None = None,
+    *,
+    keep_changelog: bool = False,
+    batch_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+    dry_run: bool = False,
+) -> retention.PruneResult:
+    """Prune every class to its ``retain``; see :func:`sqlalchemy_chronicle.apply_retention`."""
+
+    def run(sync: Any) -> retention.PruneResult:
+        return retention.apply_retention(
+            sync,
+            now,
+            keep_changelog=keep_changelog,
+            batch_size=batch_size,
+            progress=progress,
+            dry_run=dry_run,
+        )
+
+    return await session.run_sync(run)
+
+
+async def redact(
+    session: AsyncSession,
+    target: Any,
+    key: Any,
+    columns: Sequence[str],
+    *,
+    reason: str,
+    marker: str | None = None,
+) -> redaction.RedactionResult:
+    """Redact columns of one row's history; see :func:`sqlalchemy_chronicle.redact`."""
+    return await session.run_sync(
+        lambda s: redaction.redact(s, target, key, columns, reason=reason, marker=marker)
+    )
+
+
+async def seal_history(
+    session: AsyncSession,
+    classes: Iterable[Target] | Target | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Seal what is not sealed yet; see :func:`sqlalchemy_chronicle.seal_history`."""
+    return await session.run_sync(lambda s: ledger.seal_history(s, classes, progress=progress))
+
+
+async def verify_history(
+    session: AsyncSession,
+    classes: Iterable[Target] | Target | None = None,
+    *,
+    anchor: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ledger.VerificationReport:
+    """Check history against the ledger; see :func:`sqlalchemy_chronicle.verify_history`."""
+    return await session.run_sync(
+        lambda s: ledger.verify_history(s, classes, anchor=anchor, progress=progress)
+    )
+
+
+async def anchor_digest(session: AsyncSession) -> str:
+    """The ledger's anchor digest; see :func:`sqlalchemy_chronicle.anchor_digest`."""
+    return await session.run_sync(ledger.anchor_digest)
 
 
 @asynccontextmanager

@@ -35,6 +35,7 @@ __all__ = [
     "is_strict",
     "ledger_enabled",
     "python_clock",
+    "reading_engine",
     "use_sqlite_savepoints",
 ]
 
@@ -211,4 +212,23 @@ def _no_driver_transactions(dbapi_connection: Any, connection_record: Any) -> No
 
 
 def _begin_explicitly(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    if not connection.get_execution_options().get(_READS_ONLY):
+        connection.exec_driver_sql("BEGIN")
+
+
+_READS_ONLY: Final = "chronicle_reads_only"
+"""The execution option of :func:`reading_engine`'s connections: no ``BEGIN`` on SQLite."""
+
+
+def reading_engine(engine: Engine) -> Engine:
+    """``engine``, for a session that only reads and may be left open (a time-travel session).
+
+    On SQLite with :func:`use_sqlite_savepoints`, a transaction begins with ``BEGIN`` and its
+    first read takes a lock that SQLite keeps to the transaction's end, so another session's
+    commit would wait for it, then fail with "database is locked". Connections of the engine
+    returned here begin nothing: each statement reads in a transaction of its own, which ends
+    with it. Every other engine is returned as it is.
+    """
+    if engine.dialect.name != "sqlite" or not event.contains(engine, "begin", _begin_explicitly):
+        return engine
+    return engine.execution_options(**{_READS_ONLY: True})

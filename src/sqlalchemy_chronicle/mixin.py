@@ -25,7 +25,7 @@ Options, in ``__versioned__``:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Mapper
@@ -39,15 +39,32 @@ if TYPE_CHECKING:
 
 __all__ = ["Versioned"]
 
+M = TypeVar("M")
+
+if TYPE_CHECKING:
+
+    class _HistoryClassOf:
+        """How a type checker reads ``Model.__history__``: ``type[Version[Model]]``.
+
+        Only a declaration: at run time each versioned class holds its history class itself.
+        """
+
+        def __get__(self, instance: object, owner: type[M]) -> type[Version[M]]: ...
+
 
 class Versioned:
     """Mixin for declarative classes whose rows keep a history of every version."""
 
-    __history__: ClassVar[type[Version]]
-    """The mapped history class, ``<Name>History`` on table ``<table>_history``."""
+    if TYPE_CHECKING:
+        __history__: _HistoryClassOf
+        """The mapped history class, ``<Name>History`` on table ``<table>_history``.
+
+        A type checker reads ``Article.__history__`` as ``type[Version[Article]]``.
+        """
 
     __versioned__: ClassVar[dict[str, Any]] = {}
-    """Per-class options; see the module documentation."""
+    """Per-class options: ``exclude``, attribute (or column) names left out of history;
+    ``changelog``, False to write no change-log entries for the class."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

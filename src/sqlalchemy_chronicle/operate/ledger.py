@@ -1,8 +1,8 @@
 """Tamper evidence: a chain of digests over every version, and its verification.
 
 *Sealing* (:func:`seal_history`, or every commit with ``configure(ledger=True)`` or
-``__versioned__ = {"ledger": True}``) writes one :class:`~sqlalchemy_chronicle.schema.tables.
-LedgerEntry` per version of a row, in version order:
+``__versioned__ = {"ledger": True}``) writes one :class:`~sqlalchemy_chronicle.LedgerEntry`
+(``chronicle_ledger``) per version of a row, in version order:
 
 - a *column digest* per copied column, ``SHA-256(salt || name || canonical value)``, each with a
   random 16-byte salt of its own (kept in ``salts``);
@@ -529,6 +529,8 @@ def _verify_table(
         row_id = table.row_id(row)
         version = mapping["version"]
         before = previous_row[1] if previous_row is not None and previous_row[0] == row_id else None
+        if has_interval and previous_row is not None and before is None:
+            _check_last(find, previous_row)
         if has_interval:
             _check_interval(find, row_id, before, mapping)
         entry = entries.get((row_id, version))
@@ -541,7 +543,7 @@ def _verify_table(
                 "not in the ledger: written behind the library's back, or not sealed yet",
             )
         else:
-            _check_entry(find, table, row_id, mapping, entry, entries, redactions, horizon)
+            _check_entry(find, table, row_id, mapping, entry, entries, redactions)
         previous_row = (row_id, mapping)
         if has_interval and (before is None or before["version"] != version - 1):
             _check_start(find, row_id, mapping, before, entries, horizon)
@@ -723,8 +725,8 @@ def _check_entry(
     entry: Any,
     entries: Mapping[tuple[str, int], Any],
     redactions: Mapping[str, tuple[set[str], set[Any]]],
-    horizon: pendulum.DateTime | None,
 ) -> None:
+    """Compare one version with its ledger entry: values, chain link, then the digest."""
     version = row["version"]
     salts: Mapping[str, str] = entry.salts or {}
     redacted: Mapping[str, str] = entry.redacted or {}

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Column, Connection, String, func, insert, inspect, select, update
+from sqlalchemy import Column, Connection, Integer, String, func, insert, inspect, select, update
 from sqlalchemy.orm import Mapper, Session
 
 from ..capture.attribution import current_attribution
@@ -75,7 +75,8 @@ def redact(
     :param target: a versioned class, a live table, or a live table's name (reflected from the
         database when no model declares it).
     :param key: the row's primary key: a value, a tuple for a composite key (in the key's column
-        order), or a mapping by attribute name (with a class) or column name.
+        order), or a mapping by attribute name (with a class) or column name. Given a table or a
+        name, the value of an integer column may be given as text (``"42"``).
     :param columns: attribute names (with a class) or column names of the history table.
     :param reason: why; recorded with the redaction, required.
     :param marker: a text that replaces the values of string columns instead of NULL (other
@@ -106,6 +107,7 @@ def redact(
     versions = _count(connection, family.base, identity)
     if not versions:
         raise RedactionError(f"{family.name!r} has no history for the row {row_id}")
+    _REDACTION.create(connection, checkfirst=True)
 
     ledger = (
         _seal_redacted(connection, identity, row_id, chosen) if _has(connection, _LEDGER) else 0
@@ -158,15 +160,27 @@ def _identity(target: Target, family: Family, key: Any) -> tuple[Any, ...]:
     names = [column.name for column in family.base.key]
     if isinstance(key, Mapping):
         try:
-            return tuple(key[name] for name in names)
+            values = tuple(key[name] for name in names)
         except KeyError as exc:
             raise InvalidKeyError(f"the key {key!r} lacks {exc.args[0]!r}") from exc
-    values = key if isinstance(key, tuple) else (key,)
+    else:
+        values = key if isinstance(key, tuple) else (key,)
     if len(values) != len(names) or any(value is None for value in values):
         raise InvalidKeyError(
             f"{family.name!r} has the primary key ({', '.join(names)}); got {key!r}"
         )
-    return tuple(values)
+    return tuple(_key_value(c, v) for c, v in zip(family.base.key, values, strict=True))
+
+
+def _key_value(column: Column[Any], value: Any) -> Any:
+    """``value`` for an integer key column given as text (as on a command line) as an integer."""
+    if not isinstance(column.type, Integer):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InvalidKeyError(f"{column.name} is an integer column; got {value!r}")
 
 
 def _columns(

@@ -16,8 +16,10 @@ read answer from the part of the history that is left.
 Pruning is set-based and batched: each batch deletes up to ``batch_size`` versions (with their
 joined-subclass rows and ledger entries) by primary key and commits, so that millions of versions
 are removed without one huge transaction; a batch that fails is rolled back, the batches before it
-stay done, and running the pruning again finishes the work. Change-log entries older than the
-horizon are deleted the same way unless ``keep_changelog=True``.
+stay done, and running the pruning again finishes the work. Each row loses its oldest versions
+first, so that what an interrupted pruning leaves still verifies (see :mod:`.ledger`). Change-log
+entries older than the horizon are deleted the same way, oldest first, unless
+``keep_changelog=True``.
 
 :func:`apply_retention` prunes every class that declares ``__versioned__ = {"retain":
 datetime.timedelta(...)}`` to ``now - retain``.
@@ -66,15 +68,6 @@ class PruneResult:
     """Ledger entries removed with their versions and change-log entries."""
     dry_run: bool = False
 
-    def __add__(self, other: PruneResult) -> PruneResult:
-        return PruneResult(
-            {**self.horizons, **other.horizons},
-            self.versions + other.versions,
-            self.changelog + other.changelog,
-            self.ledger + other.ledger,
-            self.dry_run or other.dry_run,
-        )
-
 
 def prune_history(
     session: Session,
@@ -105,12 +98,18 @@ def prune_history(
     The session is committed: the horizons first, then after every batch. Call it with a
     session that has nothing else to commit; pending changes refuse it.
 
-    :raises ConfigurationError: ``batch_size`` is not a positive integer, or the session holds
-        pending changes.
+    :raises ConfigurationError: ``batch_size`` is not a positive integer, ``before`` is later
+        than now (by the library's clock), or the session holds pending changes.
     :raises InvalidTimeError: ``before`` is not an aware time.
     """
     refuse_async(session, "prune_history")
     when = to_instant(before)
+    now = to_utc(clock_time(session.connection()))
+    if when > now:
+        raise ConfigurationError(
+            f"the horizon {when.isoformat()} is later than now ({now.isoformat()}): pruning to "
+            "it would refuse every read of the present"
+        )
     families = resolve_targets(session, classes)
     return _prune(
         session,
@@ -262,7 +261,12 @@ def _prune_batch(
     base = family.base
     history = base.history
     version = history.c.version
-    query = select(*base.key, version).where(_ended(family, horizon)).limit(batch_size)
+    query = (
+        select(*base.key, version)
+        .where(_ended(family, horizon))
+        .order_by(*base.key, version)
+        .limit(batch_size)
+    )
     connection = session.connection()
     rows = [tuple(row) for row in connection.execute(query)]
     if not rows:
@@ -298,6 +302,7 @@ def _prune_changelog_batch(
     query = (
         select(ChangeLog.id)
         .where(ChangeLog.table_name == family.name, ChangeLog.timestamp < horizon)
+        .order_by(ChangeLog.id)
         .limit(batch_size)
     )
     connection = session.connection()

@@ -64,6 +64,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import visitors
@@ -124,7 +125,23 @@ def _compile_typed_null(element: _TypedNull, compiler: SQLCompiler, **kw: Any) -
     return "NULL"
 
 
-_WHEN: Final = bindparam(PARAM, type_=UTCDateTime())
+class SessionRequiredError(ConfigurationError, DontWrapMixin):
+    """An as-of statement executed without the ORM session that hands it its time."""
+
+
+def _no_time() -> Any:
+    """Refuse to run an as-of statement whose time no session handed over (see :data:`_WHEN`)."""
+    raise SessionRequiredError(
+        "an as-of query (query_as_of()) is executed as a statement of its own by an ORM Session, "
+        "which hands it its time: session.execute(query) or session.scalars(query), not "
+        "Connection.execute() (wrap a connection: Session(bind=connection)); a statement that "
+        "wraps it needs its options: .execution_options(**query.get_execution_options())"
+    )
+
+
+_WHEN: Final = bindparam(PARAM, type_=UTCDateTime(), callable_=_no_time)
+"""The time of an as-of read; the session gives its value, and without one :func:`_no_time`
+refuses the statement."""
 
 
 def as_of_select(live: Table) -> Select[Any]:
@@ -300,7 +317,7 @@ class AsOfQuery:
             )
             selectable = selectable.join(snapshot, onclause)
         self.selectable = selectable
-        self.entity: type[Version] = aliased(spec.history_class, selectable)
+        self.entity: type[Version[Any]] = aliased(spec.history_class, selectable)
         self.snapshots: Mapping[FromClause, Snapshot] = {
             table.history: snapshot for table, snapshot in zip(spec.tables, snapshots, strict=True)
         }

@@ -49,7 +49,7 @@ import decimal
 import numbers
 import uuid
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple, overload
+from typing import Any, Final, NamedTuple, TypeVar, overload
 
 import pendulum
 from sqlalchemy import Connection, Engine, Select, event, inspect, select
@@ -63,6 +63,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from ..config import reading_engine
 from ..errors import (
     ConfigurationError,
     HistoryPrunedError,
@@ -90,6 +91,7 @@ __all__ = [
 ]
 
 _MISSING: Final[Any] = object()
+M = TypeVar("M")
 
 
 # -- as-of queries -----------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def spec_of(cls: Any) -> HistorySpec:
     return spec
 
 
-def query_as_of(cls: type[Any], when: TimeLike) -> Select[Any]:
+def query_as_of(cls: type[M], when: TimeLike) -> Select[Version[M]]:
     """A SELECT of the versions of ``cls`` that were current at ``when``.
 
     One row per row of ``cls``'s table that existed at ``when``, as an instance of
@@ -144,14 +146,27 @@ class AsOfSession(Session):
     def __init__(self, when: TimeLike, *, source: Session | None = None, **kwargs: Any) -> None:
         self.when = to_instant(when)
         self._source = source
+        self._reading: dict[Engine, Engine] = {}
         super().__init__(**kwargs)
 
     def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
-        """The source session's bind for ``mapper``, unless this session was given its own."""
+        """The source session's bind for ``mapper``, unless this session was given its own.
+
+        An engine is taken as :func:`~sqlalchemy_chronicle.config.reading_engine` gives it, so
+        that a time-travel session left open on a SQLite file holds no lock that would fail
+        another session's commit.
+        """
         if self._source is not None and kw.get("bind") is None:
             kw.pop("bind", None)
-            return self._source.get_bind(mapper, clause=clause, **kw)
-        return super().get_bind(mapper, clause=clause, **kw)
+            bind = self._source.get_bind(mapper, clause=clause, **kw)
+        else:
+            bind = super().get_bind(mapper, clause=clause, **kw)
+        if isinstance(bind, Engine):
+            reading = self._reading.get(bind)
+            if reading is None:
+                reading = self._reading[bind] = reading_engine(bind)
+            return reading
+        return bind
 
     def __repr__(self) -> str:
         return f"<AsOfSession at {self.when}>"
@@ -294,12 +309,12 @@ def _is_bool_for(value: Any, column: Any) -> bool:
 
 
 @overload
-def history(session: Session, target: object, /) -> list[Version]: ...
+def history(session: Session, target: type[M], key: Any, /) -> list[Version[M]]: ...
 @overload
-def history(session: Session, target: type[Any], key: Any, /) -> list[Version]: ...
+def history(session: Session, target: M, /) -> list[Version[M]]: ...
 
 
-def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Version]:
+def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Version[Any]]:
     """Every version of one row, oldest first, as history objects (``Model.__history__``).
 
     Either ``history(session, obj)``, or ``history(session, Model, key)`` with the primary key
@@ -349,7 +364,7 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     return found
 
 
-def _neighbour(session: Session, version: Version, number: int) -> Version | None:
+def _neighbour(session: Session, version: Version[M], number: int) -> Version[M] | None:
     spec = spec_of(version.__versioned_class__)
     identity = (*(getattr(version, name) for name in spec.pk_keys), number)
     found = session.get(type(version), identity)
@@ -358,19 +373,32 @@ def _neighbour(session: Session, version: Version, number: int) -> Version | Non
     return found
 
 
-def previous_version(session: Session, version: Version) -> Version | None:
+def previous_version(session: Session, version: Version[M]) -> Version[M] | None:
     """The version before ``version`` of the same row, or None for the first one.
 
     Taken from the session's identity map when it is there (after :func:`history`, for
-    example), else read by primary key.
+    example), else read by primary key. Raises :class:`~sqlalchemy_chronicle.HistoryPrunedError`
+    when that version was pruned.
     """
     refuse_async(session, "previous_version")
     if version.version <= 1:
         return None
-    return _neighbour(session, version, version.version - 1)
+    found = _neighbour(session, version, version.version - 1)
+    if found is None:
+        root = spec_of(version.__versioned_class__).root_spec
+        table = root.base.live.fullname
+        horizon = session_horizons(session, {"mapper": root.mapper}).get(table)
+        if horizon is not None:
+            raise HistoryPrunedError(
+                f"the version before {version!r} was pruned with the history of {table!r} "
+                f"before {horizon.isoformat()}",
+                table=table,
+                horizon=horizon,
+            )
+    return found
 
 
-def next_version(session: Session, version: Version) -> Version | None:
+def next_version(session: Session, version: Version[M]) -> Version[M] | None:
     """The version after ``version`` of the same row, or None for the latest one."""
     refuse_async(session, "next_version")
     return _neighbour(session, version, version.version + 1)
@@ -383,7 +411,7 @@ class Change(NamedTuple):
     new: Any
 
 
-def changes(old: Version | None, new: Version) -> dict[str, Change]:
+def changes(old: Version[M] | None, new: Version[M]) -> dict[str, Change]:
     """The attributes whose values differ from ``old`` to ``new``, in mapper order.
 
     ``old`` None stands for "no row yet", so every attribute of ``new`` with a value counts as

@@ -70,12 +70,12 @@ def describe(root: HistorySpec, key: Key) -> str:
     return f"{root.mapper.class_.__name__} {key!r}"
 
 
-def identity_of(root: HistorySpec, version: Version) -> Key:
+def identity_of(root: HistorySpec, version: Version[Any]) -> Key:
     """The identity of the row ``version`` is a version of."""
     return tuple(getattr(version, name) for name in root.pk_keys)
 
 
-def tracked_keys(version: Version) -> frozenset[str]:
+def tracked_keys(version: Version[Any]) -> frozenset[str]:
     """The attributes that history keeps of ``version``'s class: what a restore puts back."""
     spec = spec_for(version.__versioned_class__)
     assert spec is not None

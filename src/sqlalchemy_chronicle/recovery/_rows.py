@@ -43,7 +43,7 @@ class RowSet:
     """What a restore knows of the rows of one hierarchy: versions then, objects now."""
 
     family: Family
-    then: dict[Key, Version] = field(default_factory=dict)
+    then: dict[Key, Version[Any]] = field(default_factory=dict)
     live: dict[Key, Any] = field(default_factory=dict)
     then_known: set[Key] = field(default_factory=set)
     """Keys whose version then has been read (found or not)."""
@@ -231,7 +231,7 @@ class _Planner:
                 family.deleted.add(key)
 
 
-def _differs(obj: Any, version: Version) -> bool:
+def _differs(obj: Any, version: Version[Any]) -> bool:
     """Whether the live object differs from ``version`` in a kept attribute (or in its class)."""
     if type(obj) is not version.__versioned_class__:
         raise RestoreError(

@@ -72,7 +72,7 @@ def write_rows(session: Session, plan: RowPlan, values: Mapping[str, Any] | None
     return target.live.get(identity) if identity in target.family.present else None
 
 
-def _set_restored(obj: Any, version: Version, given: Mapping[str, Any], is_new: bool) -> None:
+def _set_restored(obj: Any, version: Version[Any], given: Mapping[str, Any], is_new: bool) -> None:
     """Set ``obj``'s tracked attributes from ``version``, or from ``given`` where it names them.
 
     A column that is NOT NULL now but empty in the version (written before the column was added,
@@ -142,7 +142,7 @@ def _gone(obj: Any) -> bool:
     return bool(state.deleted or state.was_deleted or state.detached)
 
 
-def _new_object(version: Version) -> Any:
+def _new_object(version: Version[Any]) -> Any:
     """A new, empty instance of the version's class, without calling its ``__init__``."""
     mapper: Mapper[Any] = inspect(version.__versioned_class__)
     return mapper.class_manager.new_instance()

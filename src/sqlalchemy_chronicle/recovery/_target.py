@@ -44,7 +44,7 @@ class Target(NamedTuple):
     root: HistorySpec
     identity: Key
     when: dt.datetime
-    expected: Version | None
+    expected: Version[Any] | None
     """The version the call named, if it named one."""
 
 

@@ -98,13 +98,13 @@ class RestoreResult(NamedTuple):
 @overload
 def restore(
     session: Session,
-    version: Version,
+    version: Version[T],
     /,
     *,
     include: Iterable[Include] = (),
     allow_delete: bool = False,
     values: Mapping[str, Any] | None = None,
-) -> Any: ...
+) -> T | None: ...
 @overload
 def restore(
     session: Session,

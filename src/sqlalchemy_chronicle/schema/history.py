@@ -39,7 +39,7 @@ import hashlib
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 import pendulum
 from sqlalchemy import (
@@ -56,7 +56,7 @@ from sqlalchemy import (
     UnicodeText,
     and_,
 )
-from sqlalchemy.orm import Mapped, Mapper, object_session
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Mapper, QueryableAttribute, object_session
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.sql import sqltypes
@@ -99,17 +99,39 @@ _TRANSACTION_KEY: Final = "_chronicle_transaction"
 """Where a version keeps its transaction once loaded (in the instance's ``__dict__``)."""
 
 
-class Version:
+M = TypeVar("M")
+"""The versioned class whose versions a :class:`Version` holds."""
+_T = TypeVar("_T")
+
+if TYPE_CHECKING:
+
+    class _HistoryClassType(type):
+        """What a type checker sees of a history class: any model column, as a column attribute."""
+
+        def __getattr__(cls, name: str) -> InstrumentedAttribute[Any]: ...
+
+else:
+    _HistoryClassType = type
+
+
+class Version(Generic[M], metaclass=_HistoryClassType):
     """Base class of every generated history class (``Article.__history__``).
 
     An instance is one version of one row: the row's tracked columns as they were stored, plus
-    ``version``, ``valid_from``, ``valid_to``, ``operation`` and ``transaction_id``. They are
-    typed as mapped attributes, so that ``select(Article.__history__).where(
-    Article.__history__.valid_to.is_(None))`` type-checks; the model's own columns are not known
-    to a type checker on the history class.
+    ``version``, ``valid_from``, ``valid_to``, ``operation``, ``transaction_id`` and
+    ``restored_from``. A type checker sees ``Article.__history__`` as ``type[Version[Article]]``:
+    the library's columns are typed mapped attributes, so that ``select(Article.__history__).where(
+    Article.__history__.valid_to.is_(None))`` type-checks, and the model's own columns, which a
+    type checker cannot know on the generated class, are ``Any`` (``version.title``) or, typed,
+    read through the model's attribute: ``version[Article.title]`` is a ``str`` when
+    ``Article.title`` is a ``Mapped[str]``.
     """
 
     __versioned_class__: ClassVar[type[Any]]
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]
+
+        def __getattr__(self, name: str) -> Any: ...
 
     version: Mapped[int]
     valid_from: Mapped[pendulum.DateTime]
@@ -142,6 +164,32 @@ class Version:
             raise LookupError(f"no transaction {self.transaction_id} for {self!r}")
         self.__dict__[_TRANSACTION_KEY] = found
         return found
+
+    def __getitem__(self, attribute: QueryableAttribute[_T]) -> _T:
+        """The value in this version of the model's column attribute ``attribute``.
+
+        ``version[Article.title]`` is ``version.title``, typed as ``Article.title`` is. An
+        attribute of another class, or one that is not a column the history keeps, raises
+        :class:`~sqlalchemy_chronicle.ConfigurationError`.
+        """
+        versioned = self.__versioned_class__
+        owner = getattr(attribute, "class_", None)
+        spec = spec_for(versioned)
+        if (
+            not isinstance(owner, type)
+            or not issubclass(versioned, owner)
+            or spec is None
+            or attribute.key not in spec.tracked_keys
+        ):
+            name = (
+                f"{owner.__name__}.{attribute.key}" if isinstance(owner, type) else repr(attribute)
+            )
+            raise ConfigurationError(
+                f"{name} is not a column that the versions of {versioned.__name__} keep; "
+                f"version[{versioned.__name__}.<column attribute>] reads one of theirs"
+            )
+        value: _T = getattr(self, attribute.key)
+        return value
 
     def __repr__(self) -> str:
         spec = spec_for(self.__versioned_class__)
@@ -181,7 +229,7 @@ class HistorySpec:
     """Everything the writer and the queries need to know about one versioned mapper."""
 
     mapper: Mapper[Any]
-    history_class: type[Version]
+    history_class: type[Version[Any]]
     tables: list[TableHistory]
     """The tables an instance of this mapper is stored in, the hierarchy's base table first."""
     root: HistorySpec | None = None

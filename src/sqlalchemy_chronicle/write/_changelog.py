@@ -19,9 +19,18 @@ with :data:`ESCAPE` is written escaped on every database, so that the escape is 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from sqlalchemy import Connection, delete, insert, literal, literal_column, select, text
+from sqlalchemy import (
+    Connection,
+    delete,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 
 from ..capture.changes import RowChange
 from ..errors import InvalidKeyError
@@ -63,13 +72,8 @@ def write_changelog(writer: HierarchyWrite, plan: Plan) -> None:
     table_name = root.base.live.fullname
     connection = writer.connection
     if rewritten:
-        row_ids = [format_row_id(identity) for identity in rewritten]
-        connection.execute(
-            delete(ChangeLog).where(
-                ChangeLog.transaction_id == writer.transaction.id,
-                ChangeLog.table_name == table_name,
-                ChangeLog.row_id.in_(row_ids),
-            )
+        _delete_entries(
+            connection, writer.transaction, table_name, [format_row_id(i) for i in rewritten]
         )
     written = {identity: version for identity, version in own.items() if version is not None}
     if not written:
@@ -172,6 +176,43 @@ def _reads_documents(connection: Connection) -> bool:
     return version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0, 4))
 
 
+_LOCKS_RANGES: Final = frozenset({"mysql"})
+"""Dialects whose ``DELETE`` locks the index range it scans and the gap after it (InnoDB's
+next-key locks): the writer deletes its own entries there by primary key."""
+
+
+def _tracks_entries(connection: Connection, executemany: bool = False) -> bool:
+    """Whether the writer keeps the ids of the entries it inserts on ``connection``.
+
+    On :data:`_LOCKS_RANGES` where ``INSERT .. RETURNING`` exists (MariaDB 10.5 and later).
+    """
+    dialect = connection.dialect
+    returning = dialect.insert_executemany_returning if executemany else dialect.insert_returning
+    return dialect.name in _LOCKS_RANGES and bool(returning)
+
+
+def _delete_entries(
+    connection: Connection, transaction: OpenTransaction, table_name: str, row_ids: list[str]
+) -> None:
+    """Delete the entries ``transaction`` wrote earlier for these rows of ``table_name``.
+
+    Tracked ids stay tracked once deleted: a savepoint that rolls back brings their entries back.
+    """
+    if _tracks_entries(connection):
+        tracked = transaction.changelog_entries
+        ids = [i for row_id in row_ids for i in tracked.get((table_name, row_id), ())]
+        if ids:
+            connection.execute(delete(ChangeLog).where(ChangeLog.id.in_(ids)))
+        return
+    connection.execute(
+        delete(ChangeLog).where(
+            ChangeLog.transaction_id == transaction.id,
+            ChangeLog.table_name == table_name,
+            ChangeLog.row_id.in_(row_ids),
+        )
+    )
+
+
 def _insert_entries(
     connection: Connection,
     transaction: OpenTransaction,
@@ -206,7 +247,12 @@ def _insert_entries(
             {**shared, "row_id": row_id, "event_type": event_type, "changes": changes}
             for row_id, event_type, changes in entries
         ]
-        connection.execute(insert(ChangeLog), rows)
+        statement = insert(ChangeLog)
+        if _tracks_entries(connection, executemany=True):
+            statement = statement.returning(ChangeLog.id, ChangeLog.row_id)
+            _track(transaction, table_name, connection.execute(statement, rows))
+        else:
+            connection.execute(statement, rows)
         return
     source, row_id, event_type, changes = _DOCUMENT_ROWS[dialect]
     columns = ChangeLog.__table__.c
@@ -217,7 +263,24 @@ def _insert_entries(
         literal_column(changes).label("changes"),
     ).select_from(text(source).bindparams(entries=document))
     names = [*shared, "row_id", "event_type", "changes"]
-    connection.execute(insert(ChangeLog).from_select(names, document_rows))
+    statement = insert(ChangeLog).from_select(names, document_rows)
+    if _tracks_entries(connection):
+        _track(
+            transaction,
+            table_name,
+            connection.execute(statement.returning(ChangeLog.id, ChangeLog.row_id)),
+        )
+    else:
+        connection.execute(statement)
+
+
+def _track(
+    transaction: OpenTransaction, table_name: str, returned: Iterable[Sequence[Any]]
+) -> None:
+    """Remember the ids of the entries an ``INSERT`` returned with their row ids."""
+    tracked = transaction.changelog_entries
+    for entry_id, row_id in returned:
+        tracked.setdefault((table_name, row_id), []).append(entry_id)
 
 
 class _Records:

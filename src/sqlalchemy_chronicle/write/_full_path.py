@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import JSON, ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..capture.changes import RowChange
@@ -38,11 +38,16 @@ from ._live_rows import insert_versions, read_live
 from ._plan import HierarchyWrite, NewVersion, Plan
 from ._transaction import OpenTransaction, current_transaction
 from ._versions import Identity, Latest, read_latest
-from .sql import chunks, versions_in
+from .sql import chunks, is_mysql, same_as_live, versions_in
 
 __all__ = ["FullPath"]
 
 _TICK = dt.timedelta(microseconds=1)
+
+_HOLDS_MORE_THAN_READ = frozenset({"sqlite"})
+"""Dialects where a column may hold more than its type reads back (SQLite keeps a ``Numeric``'s
+digits beyond its scale, and a time's text as written): two rows that read back equal are
+compared again in the database before an update counts as unchanged."""
 
 
 def _same(column: ColumnElement[Any], stored: Any, current: Any) -> bool:
@@ -195,12 +200,57 @@ class FullPath(HierarchyWrite):
             for identity, (change, version) in candidates.items()
             for table in change.spec.tables
         )
-        return {
+        equal = {
             identity
             for identity, (change, version) in candidates.items()
             if self.stored.operations.get((identity, version), "delete") != "delete"
             and all(self._table_equal(table, change, version) for table in change.spec.tables)
         }
+        unsure = {
+            identity: candidates[identity]
+            for identity in equal
+            if self._reads_less_than_stored(candidates[identity][0])
+        }
+        if unsure:
+            equal -= set(unsure) - self._equal_in_database(unsure)
+        return equal
+
+    def _reads_less_than_stored(self, change: RowChange) -> bool:
+        """Whether rows of ``change`` that read back equal may differ as stored.
+
+        On SQLite (:data:`_HOLDS_MORE_THAN_READ`), and where a table has a JSON column: SQL NULL
+        and JSON ``null`` both read back as None.
+        """
+        return self.connection.dialect.name in _HOLDS_MORE_THAN_READ or any(
+            isinstance(hist.type, JSON) for table in change.spec.tables for _, hist in table.copied
+        )
+
+    def _equal_in_database(
+        self, candidates: dict[Identity, tuple[RowChange, int]]
+    ) -> set[Identity]:
+        """Identities whose live rows equal the given versions in the database, column for column.
+
+        One statement per history table of the candidates; on MySQL and MariaDB a locking read,
+        which sees the newest committed versions, as :func:`read_latest` did.
+        """
+        by_table: dict[TableHistory, list[tuple[Any, ...]]] = {}
+        for identity, (change, version) in candidates.items():
+            for table in change.spec.tables:
+                by_table.setdefault(table, []).append((*identity, version))
+        equal = set(candidates)
+        for table, keys in by_table.items():
+            history = table.history
+            key_columns = [history.c[hist.name] for _, hist in table.copied[: len(table.key)]]
+            found: set[Identity] = set()
+            for chunk in chunks(keys):
+                statement = select(*key_columns).where(
+                    versions_in(self.connection, table, chunk, use="lock"), same_as_live(table)
+                )
+                if is_mysql(self.connection):
+                    statement = statement.with_for_update()
+                found.update(tuple(row) for row in self.connection.execute(statement))
+            equal &= found
+        return equal
 
     def _table_equal(self, table: TableHistory, change: RowChange, version: int) -> bool:
         stored = self.stored.get(table, change.identity, version)

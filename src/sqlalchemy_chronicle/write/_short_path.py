@@ -44,14 +44,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Connection,
     Select,
-    Text,
     Update,
     and_,
-    cast,
     exists,
     func,
     insert,
@@ -68,7 +65,7 @@ from ..types import UTCDateTime
 from ._plan import HierarchyWrite
 from ._transaction import current_transaction
 from ._versions import Identity
-from .sql import chunks, rows_in, unnest_keys
+from .sql import chunks, rows_in, same_as_live, unnest_keys
 
 __all__ = ["Copied", "copy_versions"]
 
@@ -150,7 +147,7 @@ class _ShortPath:
         for chunk in chunks(identities):
             close = _close(self.writer.connection, self.base, chunk, self.now)
             if changed_only:
-                close = close.where(~_same_as_live(self.base))
+                close = close.where(~same_as_live(self.base))
             close = close.returning(
                 self.history.c.version, self.history.c.operation, *self.returned
             )
@@ -232,23 +229,6 @@ def _newest_version(base: TableHistory, identity: Sequence[ColumnElement[Any]]) 
         .where(*(previous.c[c.key] == v for c, v in zip(base.key, identity, strict=True)))
         .scalar_subquery()
     )
-
-
-def _same_as_live(base: TableHistory) -> Any:
-    """``EXISTS`` a live row equal, column for column (NULL to NULL), to the history row.
-
-    JSON is compared as text (PostgreSQL's ``json`` has no equality); the versions copied by the
-    database hold the live row's text.
-    """
-    history = base.history
-    width = len(base.key)
-    same = [live == hist for live, hist in base.copied[:width]]
-    for live, hist in base.copied[width:]:
-        if isinstance(live.type, JSON):
-            same.append(cast(live, Text).is_not_distinct_from(cast(hist, Text)))
-        else:
-            same.append(live.is_not_distinct_from(hist))
-    return exists().where(*same).correlate(history)
 
 
 def _close(

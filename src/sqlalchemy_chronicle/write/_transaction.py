@@ -58,6 +58,12 @@ class OpenTransaction:
     )
     """The rows whose versions were removed inside each savepoint: rolling the savepoint back
     brings those versions back."""
+    changelog_entries: dict[tuple[str, str], list[int]] = dataclasses.field(default_factory=dict)
+    """On databases that lock index ranges (MariaDB, MySQL), the ids of the change-log entries
+    this transaction wrote, by table name and row id: a later flush that writes one of those rows
+    again deletes its entries by primary key, which locks just them and not the range of the
+    ``transaction_id`` index after them, where every other transaction inserts its entries. An
+    id that a rolled-back savepoint took away deletes nothing."""
 
 
 def forget_versioned_rows(

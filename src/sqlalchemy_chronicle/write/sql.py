@@ -1,4 +1,8 @@
-"""SQL helpers shared by the writers: key lists in the form each database answers best."""
+"""SQL helpers shared by the writers.
+
+Key lists in the form each database answers best, and the comparison of a version with its live
+row in the database.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    exists,
     false,
     func,
     insert,
@@ -31,7 +36,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import ARRAY as AnyArray
-from sqlalchemy.types import Integer, String
+from sqlalchemy.types import JSON, Integer, String, Text
 
 if TYPE_CHECKING:
     from ..schema.history import TableHistory
@@ -49,6 +54,7 @@ __all__ = [
     "keyed_rows",
     "reads_json_tables",
     "rows_in",
+    "same_as_live",
     "unnest_keys",
     "versions_in",
 ]
@@ -359,3 +365,20 @@ def keyed_join(
             query = query.prefix_with("STRAIGHT_JOIN", dialect=name)
             query = query.with_hint(table, "FORCE INDEX (PRIMARY)", name)
     return query
+
+
+def same_as_live(base: TableHistory) -> ColumnElement[bool]:
+    """``EXISTS`` a live row equal, column for column (NULL to NULL), to the history row.
+
+    JSON is compared as text (PostgreSQL's ``json`` has no equality); the versions copied by the
+    database hold the live row's text.
+    """
+    history = base.history
+    width = len(base.key)
+    same = [live == hist for live, hist in base.copied[:width]]
+    for live, hist in base.copied[width:]:
+        if isinstance(live.type, JSON):
+            same.append(cast(live, Text).is_not_distinct_from(cast(hist, Text)))
+        else:
+            same.append(live.is_not_distinct_from(hist))
+    return exists().where(*same).correlate(history)

@@ -1,0 +1,162 @@
+"""The history viewer in sqladmin (Starlette and FastAPI): one line on an existing admin.
+
+::
+
+    from sqlalchemy_chronicle.viewer.sqladmin import add_history_views
+
+    add_history_views(admin, [Book, Author])
+
+adds a "History" entry to the admin's menu with the change log of each class's table, each
+row's timeline, diffs, the row as of a time and, when switched on, restores
+(``add_history_views(admin, [Book], can_restore=True)``). The pages are computed by
+:class:`~sqlalchemy_chronicle.viewer.core.HistoryViewer`; this module routes them under the admin
+(``/admin/history/<table>/...``), reads the database through the admin's own session maker
+(a synchronous one in a worker thread, an async one through ``run_sync``) and wraps them in
+sqladmin's layout.
+
+Permissions are sqladmin's: every page of the view is gated by :meth:`HistoryView.is_accessible`
+(like any sqladmin view; subclass :class:`HistoryView` and pass ``view_class=`` to change it), and
+restoring is read-only by default: it needs ``can_restore=True`` and then
+:meth:`HistoryView.can_restore_for` to allow the request. :meth:`HistoryView.actor_of` names the
+user a restore is attributed to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from jinja2 import BaseLoader, ChoiceLoader, PackageLoader
+from sqladmin import Admin, BaseView, expose
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .core import HistoryViewer, Link, Page
+
+__all__ = ["HistoryView", "add_history_views"]
+
+
+class HistoryView(BaseView):
+    """The history pages as one sqladmin view; made by :func:`add_history_views`."""
+
+    name = "History"
+    icon = "fa-solid fa-clock-rotate-left"
+
+    viewer: ClassVar[HistoryViewer]
+    can_restore: ClassVar[bool] = False
+    """Whether restoring is switched on at all (off: the viewer is read-only)."""
+
+    def can_restore_for(self, request: Request) -> bool:
+        """Whether this request may restore; by default :attr:`can_restore`."""
+        return self.can_restore
+
+    def actor_of(self, request: Request) -> str | None:
+        """Who a restore made by this request is attributed to; by default nobody."""
+        return None
+
+    @expose("/history", identity="chronicle-index")
+    async def history_index(self, request: Request) -> Response:
+        """The list of the classes shown."""
+        return await self._answer(request, "index")
+
+    @expose("/history/{model}", identity="chronicle-changelog")
+    async def history_changelog(self, request: Request) -> Response:
+        """A table's change log."""
+        return await self._answer(request, "changelog")
+
+    @expose("/history/{model}/timeline", identity="chronicle-timeline")
+    async def history_timeline(self, request: Request) -> Response:
+        """A row's timeline."""
+        return await self._answer(request, "timeline")
+
+    @expose("/history/{model}/diff", identity="chronicle-diff")
+    async def history_diff(self, request: Request) -> Response:
+        """Two versions of a row side by side."""
+        return await self._answer(request, "diff")
+
+    @expose("/history/{model}/as-of", identity="chronicle-as_of")
+    async def history_as_of(self, request: Request) -> Response:
+        """A row as of a time."""
+        return await self._answer(request, "as_of")
+
+    @expose("/history/{model}/restore", methods=["GET", "POST"], identity="chronicle-restore")
+    async def history_restore(self, request: Request) -> Response:
+        """The confirmation of a restore (GET) and the restore (POST)."""
+        return await self._answer(request, "restore")
+
+    async def _answer(self, request: Request, page: str) -> Response:
+        params: dict[str, str | None] = {**request.query_params, **request.path_params}
+        link = _linker(request)
+        can_restore = self.can_restore_for(request)
+        post = request.method == "POST"
+        actor = self.actor_of(request)
+
+        def work(session: Session) -> Page:
+            return self.viewer.respond(
+                session, page, params, link, can_restore=can_restore, post=post, actor=actor
+            )
+
+        admin = self._admin_ref
+        if admin.is_async:
+            async with admin.session_maker() as async_session:
+                answer: Page = await async_session.run_sync(work)
+        else:
+
+            def in_thread() -> Page:
+                with admin.session_maker() as session:
+                    return work(session)
+
+            answer = await run_in_threadpool(in_thread)
+        return await self.templates.TemplateResponse(
+            request,
+            "chronicle/sqladmin.html",
+            {"title": answer.title, "subtitle": "History", "body": answer.body},
+            status_code=answer.status,
+        )
+
+
+def _linker(request: Request) -> Link:
+    def link(target: str, /, model: str | None = None, **query: Any) -> str:
+        path = {"model": model} if model is not None else {}
+        url = str(request.url_for(f"admin:view-chronicle-{target}", **path))
+        shown = {name: value for name, value in query.items() if value is not None}
+        return f"{url}?{urlencode(shown)}" if shown else url
+
+    return link
+
+
+def add_history_views(
+    admin: Admin,
+    models: Sequence[type[Any]],
+    *,
+    can_restore: bool = False,
+    page_size: int = 50,
+    view_class: type[HistoryView] = HistoryView,
+) -> type[HistoryView]:
+    """Add the history viewer of ``models`` (versioned classes) to ``admin``; returns the view.
+
+    :param can_restore: switch restores on (they are still asked of
+        :meth:`HistoryView.can_restore_for` per request); off, the viewer only reads.
+    :param page_size: versions or change-log entries per page.
+    :param view_class: a subclass of :class:`HistoryView` whose ``is_accessible``,
+        ``can_restore_for`` or ``actor_of`` say who may do what.
+    """
+    view = type(
+        view_class.__name__,
+        (view_class,),
+        {
+            "viewer": HistoryViewer(models, page_size=page_size),
+            "can_restore": can_restore,
+            "__module__": view_class.__module__,
+        },
+    )
+    environment = admin.templates.env
+    loaders: list[BaseLoader] = [PackageLoader("sqlalchemy_chronicle.viewer", "templates")]
+    if environment.loader is not None:
+        loaders.insert(0, environment.loader)
+    environment.loader = ChoiceLoader(loaders)
+    admin.add_base_view(view)
+    return view
