@@ -47,7 +47,6 @@ from .. import (
     InvalidTimeError,
     NoVersionAt,
     PruneResult,
-    Redaction,
     RedactionResult,
     Transaction,
     VerificationReport,
@@ -765,7 +764,6 @@ def redact(
     with Session(engine) as session:
         connection = session.connection()
         history_table = versioned_table(connection, table)
-        require_library_tables(connection, Redaction.__tablename__)
         values = parse_key(history_table, key)
         found = models.classes.get(table) if models is not None else None
         target: Target = found if found is not None else history_table.root
