@@ -19,6 +19,7 @@ from sqlalchemy_chronicle import (
     InvalidTimeError,
     LedgerEntry,
     NotVersionedError,
+    NoVersionAt,
     PruneResult,
     Versioned,
     apply_retention,
@@ -115,9 +116,25 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
                 state = world_then
         return state
 
+    restore_times = data.draw(
+        st.lists(st.sampled_from([t for t in times if t >= horizon]), max_size=2), label="restores"
+    )
+
+    def restores(session: Session) -> list[Any]:
+        """What restoring the table to each of ``restore_times`` does; nothing is kept."""
+        outcomes: list[Any] = []
+        for when in restore_times:
+            try:
+                outcomes.append(restore_all(session, Article, as_of=when))
+            except NoVersionAt as error:
+                outcomes.append(type(error))
+            session.rollback()
+        return outcomes
+
     with Session(db) as session:
         seal_history(session, [Article])
         session.commit()
+        restored_before = restores(session)
         HistoryClass = Article.__history__
         versions = [(v.id, v.version, v.valid_to) for v in session.scalars(select(HistoryClass))]
         kept = {(i, n) for i, n, end in versions if end is None or end > horizon}
@@ -141,12 +158,17 @@ def test_pruning_keeps_every_answer_at_or_after_the_horizon(
             is None
         )
         assert verify_history(session, [Article]).findings == []
+        assert restores(session) == restored_before
 
         for when in [t for t in times if t >= horizon] + [clock.now.add(days=1)]:
             assert _titles(session, when) == expected(when), when
             with as_of(session, when) as past:
                 found = {a.id: a.title for a in past.scalars(select(Article))}
                 assert found == expected(when), when
+        if not versions:  # a table without history gets no horizon: nothing was pruned
+            assert result.horizons == {}
+            assert all(_titles(session, when) == {} for when in times)
+            return
         for when in [t for t in times if t < horizon]:
             with pytest.raises(HistoryPrunedError) as raised:
                 _titles(session, when)
@@ -341,3 +363,52 @@ def test_retain_is_checked_when_the_class_is_declared(retain: Any) -> None:
             __tablename__ = "bad_retain"
             __versioned__ = {"retain": retain}
             id: Mapped[int] = mapped_column(primary_key=True)
+
+
+def test_restores_after_the_horizon_answer_as_before(session: Session, clock: FrozenClock) -> None:
+    """A row deleted before the horizon and inserted again after it: gone then, known to be."""
+    session.add_all([Article(id=1, title="a"), Article(id=2, title="x")])
+    session.commit()
+    clock.advance(minutes=1)
+    session.delete(session.get_one(Article, 1))
+    session.commit()
+    horizon = clock.advance(minutes=1)
+    clock.advance(minutes=1)
+    session.get_one(Article, 2).title = "y"
+    session.commit()
+    clock.advance(minutes=1)
+    session.add(Article(id=1, title="back"))
+    session.commit()
+    clock.advance(minutes=1)
+    with pytest.raises(NoVersionAt, match="allow_delete"):
+        restore(session, Article, 1, as_of=horizon)
+    session.rollback()
+
+    prune_history(session, horizon, classes=[Article])
+    assert [v.version for v in session.scalars(select(Article.__history__).filter_by(id=1))] == [3]
+    with pytest.raises(NoVersionAt, match="allow_delete"):
+        restore(session, Article, 1, as_of=horizon)
+    assert restore(session, Article, 1, as_of=horizon, allow_delete=True) is None
+    session.rollback()
+    result = restore_all(session, Article, as_of=horizon)
+    assert (result.deleted, result.updated) == (1, 1)
+    assert [(a.id, a.title) for a in session.scalars(select(Article))] == [(2, "x")]
+
+
+def test_a_table_whose_history_left_begins_after_the_horizon(
+    session: Session, clock: FrozenClock
+) -> None:
+    session.add(Article(id=1, title="a"))
+    session.commit()
+    clock.advance(minutes=1)
+    session.delete(session.get_one(Article, 1))
+    session.commit()
+    horizon = clock.advance(minutes=1)
+    clock.advance(minutes=1)
+    session.add(Article(id=1, title="back"))
+    session.commit()
+    clock.advance(minutes=1)
+    prune_history(session, horizon, classes=[Article])
+    result = restore_all(session, Article, as_of=horizon)
+    assert (result.deleted, result.inserted, result.updated) == (1, 0, 0)
+    assert session.scalars(select(Article)).all() == []

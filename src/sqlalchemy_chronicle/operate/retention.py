@@ -59,7 +59,8 @@ class PruneResult:
     """What a pruning removed (or, with ``dry_run=True``, would remove)."""
 
     horizons: dict[str, pendulum.DateTime] = field(default_factory=dict)
-    """The horizon of each table pruned, by live table name."""
+    """The horizon of each table pruned, by live table name (a table without history has
+    none)."""
     versions: int = 0
     """Versions removed, counting a joined-inheritance row's tables once."""
     changelog: int = 0
@@ -96,7 +97,8 @@ def prune_history(
     :param dry_run: count what would be removed, and change nothing.
 
     The session is committed: the horizons first, then after every batch. Call it with a
-    session that has nothing else to commit; pending changes refuse it.
+    session that has nothing else to commit; pending changes refuse it. A table without any
+    history gets no horizon (there is nothing to prune, and nothing to refuse).
 
     :raises ConfigurationError: ``batch_size`` is not a positive integer, ``before`` is later
         than now (by the library's clock), or the session holds pending changes.
@@ -170,6 +172,11 @@ def _prune(
     Horizon.metadata.tables[Horizon.__tablename__].create(connection, checkfirst=True)
     has_ledger = inspect(connection).has_table(LedgerEntry.__tablename__)
     recorded = read_horizons(connection)
+    plans = [
+        (family, when)
+        for family, when in plans
+        if family.name in recorded or _has_history(session, family)
+    ]
     horizons = {family.name: max(when, recorded.get(family.name, when)) for family, when in plans}
     counts = [
         (
@@ -195,8 +202,13 @@ def _prune(
                     .values(horizon=horizon, pruned_at=now)
                 )
         else:
+            began = session.scalar(select(func.min(family.base.history.c.valid_from)))
+            if began is not None and began.tzinfo is None:  # a reflected table's type: UTC
+                began = began.replace(tzinfo=dt.timezone.utc)
             connection.execute(
-                insert(Horizon).values(table_name=family.name, horizon=horizon, pruned_at=now)
+                insert(Horizon).values(
+                    table_name=family.name, horizon=horizon, history_began=began, pruned_at=now
+                )
             )
     session.commit()
     forget_horizons(session)
@@ -233,6 +245,12 @@ def _prune(
     finally:
         forget_horizons(session)
     return result
+
+
+def _has_history(session: Session, family: Family) -> bool:
+    """Whether ``family`` has any version: a table without history gets no horizon."""
+    history = family.base.history
+    return session.scalar(select(history.c.version).limit(1)) is not None
 
 
 def _ended(family: Family, horizon: pendulum.DateTime) -> Any:

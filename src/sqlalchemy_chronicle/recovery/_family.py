@@ -106,9 +106,9 @@ def snap_key(table: TableHistory, snap: Subquery) -> list[ColumnElement[Any]]:
     return [snap.c[column.name] for column in table.live_key]
 
 
-Facts = tuple[dt.datetime, str, bool]
-"""What the history says of a row: its first version's time and operation, and whether any of
-its versions starts at or before the time asked about."""
+Facts = tuple[dt.datetime, str | None, bool]
+"""What the history says of a row: its first version's time and operation (None when version 1
+was pruned), and whether any of its versions starts at or before the time asked about."""
 
 
 def history_facts(
@@ -143,9 +143,10 @@ def known_absent(facts: Facts | None) -> bool:
     It is when the history covers the time (some version starts at or before it: the row had
     been deleted) or begins after it with the row's insert. A history that begins later with an
     update or a delete belongs to a row that existed before its history did: its state then is
-    unknown.
+    unknown. A history whose first version was pruned is complete from the pruning horizon on,
+    and restores before the horizon are refused, so there the row is known to be absent.
     """
     if facts is None:
         return False
     _, first_operation, before = facts
-    return before or first_operation == "insert"
+    return before or first_operation in ("insert", None)

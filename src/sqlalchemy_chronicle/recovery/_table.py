@@ -50,6 +50,7 @@ from sqlalchemy.sql.selectable import Subquery
 from ..capture.changes import RowChange
 from ..errors import NoVersionAt
 from ..schema.history import HistorySpec, TableHistory
+from ..schema.tables import Horizon
 from ..write import write_history
 from ..write.sql import chunks, rows_in
 from ._family import Family, Key, snap_key, snapshot
@@ -76,11 +77,16 @@ def plan_table(
     spec: HistorySpec,
     when: dt.datetime,
     criteria: list[ColumnElement[bool]],
+    horizon: dt.datetime | None = None,
 ) -> TablePlan:
-    """Classify the rows of ``spec``'s class selected by ``criteria``, now or at ``when``."""
+    """Classify the rows of ``spec``'s class selected by ``criteria``, now or at ``when``.
+
+    ``horizon`` is the table's pruning horizon, at or before ``when``: the history is complete
+    from then on, whatever versions pruning removed before it.
+    """
     table = spec.base
-    _check_time(connection, table, when)
-    live_rows = _live_rows(connection, spec, when, criteria)
+    _check_time(connection, table, when, horizon)
+    live_rows = _live_rows(connection, spec, when, criteria, pruned=horizon is not None)
     then_rows = _then_rows(connection, spec, when, criteria)
     plan = TablePlan(spec, when, Family(spec.root_spec))
     for key, (version, exists, changed) in then_rows.items():
@@ -175,9 +181,19 @@ def _refuse_unknown_not_null(
             raise not_null_unknown(column, None, spec.attribute_key(column) or column.key)
 
 
-def _check_time(connection: Connection, table: TableHistory, when: dt.datetime) -> None:
-    """Refuse a time before the table's history begins: nothing is known of the table then."""
+def _check_time(
+    connection: Connection, table: TableHistory, when: dt.datetime, horizon: dt.datetime | None
+) -> None:
+    """Refuse a time before the table's history begins: nothing is known of the table then.
+
+    A pruned table's history began when its pruning horizon says, whatever pruning removed.
+    """
     start = connection.scalar(select(func.min(table.history.c.valid_from)))
+    if horizon is not None:
+        began = connection.scalar(
+            select(Horizon.history_began).where(Horizon.table_name == table.live.fullname)
+        )
+        start = began if start is None or (began is not None and began < start) else start
     name = table.live.name
     if start is None:
         raise NoVersionAt(f"{name} has no history yet: there is nothing to restore")
@@ -207,21 +223,31 @@ def _live_rows(
     spec: HistorySpec,
     when: dt.datetime,
     criteria: list[ColumnElement[bool]],
+    pruned: bool = False,
 ) -> dict[Key, bool]:
-    """The selected live rows, locked, each with whether its absence then is known."""
+    """The selected live rows, locked, each with whether its absence then is known.
+
+    In a pruned table, a row whose first version is gone is known too: every version valid at
+    or after the horizon was kept, so none valid at ``when`` means the row did not exist then.
+    """
     table = spec.base
     history = table.history
     live_key = table.live_key
-    known = (
+    same_row = [h == k for h, k in zip(table.key, live_key, strict=True)]
+    known: ColumnElement[bool] = (
         select(1)
         .select_from(history)
         .where(
-            *(h == k for h, k in zip(table.key, live_key, strict=True)),
+            *same_row,
             (history.c.valid_from <= when)
             | and_(history.c.version == 1, history.c.operation == "insert"),
         )
         .exists()
     )
+    if pruned:
+        first = select(1).select_from(history).where(*same_row, history.c.version == 1).exists()
+        later = select(1).select_from(history).where(*same_row, history.c.version > 1).exists()
+        known = known | (later & ~first)
     query = select(*live_key, known).where(*criteria, *_discriminator(spec, table.live.c))
     if connection.dialect.name != "sqlite":
         query = query.with_for_update()

@@ -221,11 +221,11 @@ def restore_all(
                 "with restore()"
             )
     criteria = _criteria(cls, where)
-    _refuse_pruned(session, [spec.mapper], when)
+    horizon = _refuse_pruned(session, [spec.mapper], when)
     _warn_if_savepoints_commit(session, spec.mapper)
     with _savepoint(session, f"{cls.__name__} rows"):
         connection = session.connection(bind_arguments={"mapper": spec.mapper})
-        plan = plan_table(connection, spec, when, criteria)
+        plan = plan_table(connection, spec, when, criteria, horizon)
         check_conflicts(connection, when, [plan.family], incoming=True)
         write_table(session, connection, plan)
         return RestoreResult(
@@ -233,12 +233,20 @@ def restore_all(
         )
 
 
-def _refuse_pruned(session: Session, mappers: Sequence[Mapper[Any]], when: dt.datetime) -> None:
-    """Raise :class:`HistoryPrunedError` when ``when`` is before a pruning horizon they reach."""
+def _refuse_pruned(
+    session: Session, mappers: Sequence[Mapper[Any]], when: dt.datetime
+) -> dt.datetime | None:
+    """Raise :class:`HistoryPrunedError` when ``when`` is before a pruning horizon they reach.
+
+    Returns the horizon of the first mapper's table, if it was pruned.
+    """
     horizons = session_horizons(session, {"mapper": mappers[0]})
-    if horizons:
-        names = {name for m in mappers for t in m.tables if (name := horizon_name(t)) is not None}
-        check_horizon(horizons, names, to_instant(when))
+    if not horizons:
+        return None
+    names = {name for m in mappers for t in m.tables if (name := horizon_name(t)) is not None}
+    check_horizon(horizons, names, to_instant(when))
+    own = horizon_name(mappers[0].local_table)
+    return horizons.get(own) if own is not None else None
 
 
 def _criteria(cls: type[Any], where: Any) -> list[ColumnElement[bool]]:

@@ -121,6 +121,8 @@ class Horizon(LibraryBase):
 
     table_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     horizon: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
+    history_began: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
+    """When the table's history began, before pruning took its first versions."""
     pruned_at: Mapped[pendulum.DateTime] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
