@@ -4,7 +4,7 @@ The layers, in the order data flows through them (see ``docs/concepts.md``, "Arc
 the foundations, ``schema`` (declare), ``capture``, ``write``, ``read``, ``recovery`` (restore)
 and ``operate``; the package's ``__init__`` and ``mixin`` put them together, and ``asyncio``
 mirrors the API for ``AsyncSession``; ``viewer``, the history viewer for admin frameworks, sits
-above them all. A module imports
+above them all, and ``cli`` (with ``__main__``), the command line, above it. A module imports
 only from its own layer and the layers before it, and every import counts, the ones under
 ``TYPE_CHECKING`` included.
 """
@@ -29,9 +29,11 @@ LAYERS = [
     "operate",
     "top",
     "viewer",
+    "cli",
 ]
 FOUNDATION = {"errors", "config", "instants", "types"}
 TOP = {"__init__", "asyncio", "mixin"}
+COMMAND_LINE = {"__main__"}
 
 
 def module_name(path: Path) -> str:
@@ -47,6 +49,8 @@ def layer_of(module: str) -> int:
         return LAYERS.index("foundation")
     if head in TOP:
         return LAYERS.index("top")
+    if head in COMMAND_LINE:
+        return LAYERS.index("cli")
     return LAYERS.index(head)
 
 
