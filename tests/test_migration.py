@@ -109,6 +109,22 @@ def test_autogenerate_proposes_the_history_table(clean: Engine) -> None:
     assert diff(clean, versioned, OURS) == []
 
 
+def test_a_history_table_from_before_the_interval_index_gets_it_proposed(clean: Engine) -> None:
+    versioned = schema_v1(versioned=True)
+    versioned.create_all(clean)
+    history = versioned.tables["mig_page_history"]
+    (interval,) = [
+        index
+        for index in history.indexes
+        if [c.name for c in index.columns] == ["id", "valid_to", "valid_from"]
+    ]
+    interval.drop(clean)
+    changes = diff(clean, versioned, OURS)
+    assert [(change[0], change[1].name) for change in changes] == [("add_index", interval.name)]
+    interval.create(clean)
+    assert diff(clean, versioned, OURS) == []
+
+
 def test_a_new_column_is_proposed_for_the_live_and_the_history_table(clean: Engine) -> None:
     schema_v1(versioned=True).create_all(clean)
     changes = diff(clean, schema_v2(), OURS)
