@@ -335,6 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scale-sizes", default="10000,100000,1000000", help="history rows for --scale"
     )
+    parser.add_argument(
+        "--scale-depths", default="1,10,100,1000", help="versions per row for --scale (depth)"
+    )
+    parser.add_argument(
+        "--scale-shapes", default="rows,depth", help="shapes for --scale: rows, depth or both"
+    )
     parser.add_argument("--restore", action="store_true", help="restore_all of a large table")
     parser.add_argument(
         "--restore-rows", type=int, default=100_000, help="rows for --restore (default 100,000)"
@@ -348,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks import scale
 
         sizes = [int(float(s)) for s in args.scale_sizes.split(",")]
-        report, right = scale.report(urls, sizes, args.python)
+        depths = [int(float(s)) for s in args.scale_depths.split(",")]
+        shapes = [s.strip() for s in args.scale_shapes.split(",") if s.strip()]
+        report, right = scale.report(urls, sizes, args.python, depths, shapes)
         return _finish(report, right, args.markdown)
 
     if args.restore:

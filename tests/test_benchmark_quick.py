@@ -2,9 +2,10 @@
 
 It runs ``python -m benchmarks --quick`` (a small standard workload, correctness checks only, no
 timing claims) and small runs of the other tools (``benchmarks.floor``, ``benchmarks.breakdown``,
-``benchmarks.lookups``) in child processes against the suite's database. The benchmark uses its
-own tables (``bench_item``, ``bench_item_history``, ``bench_item_plain``) in its own MetaData and,
-in the library's shared tables, deletes only the transaction and change-log rows it wrote.
+``benchmarks.lookups``, ``benchmarks.hooks``) in child processes against the suite's database.
+The benchmark uses its own tables (``bench_item``, ``bench_item_history``, ``bench_item_plain``,
+``bench_hooks_plain``) in its own MetaData and, in the library's shared tables, deletes only the
+transaction and change-log rows it wrote.
 """
 
 from __future__ import annotations
@@ -95,3 +96,19 @@ def test_lookups_benchmark_checks_its_answers(engine: Engine) -> None:
     output = run_tool(engine, "benchmarks.lookups", *args)
     assert len(ratio_rows(output)) == 1, output
     assert_benchmark_tables_dropped(engine)
+
+
+def test_hooks_benchmark_runs_every_set_up(engine: Engine) -> None:
+    output = run_tool(
+        engine,
+        "benchmarks.hooks",
+        *("--reads", "20", "--loops", "1", "--repeat", "1"),
+        url_option="--url",
+    )
+    assert [line.split("|")[2].strip() for line in ratio_rows(output)] == [
+        "bare",
+        "library",
+        "as-of",
+        "noop-hook",
+    ], output
+    assert "bench_hooks_plain" not in inspect(engine).get_table_names()

@@ -49,9 +49,8 @@ def install() -> None:
 
 
 def _on_execute(state: ORMExecuteState) -> Result[Any] | None:
-    if not (state.is_insert or state.is_update or state.is_delete):
-        return None
-    if state.execution_options.get(_INTERNAL):
+    """Version the rows an ORM bulk statement writes; any other statement returns at once."""
+    if not state.statement.is_dml or state.execution_options.get(_INTERNAL):
         return None
     spec = spec_for(state.bind_mapper) if state.bind_mapper is not None else _table_spec(state)
     if spec is None or spec.captured_by_database:

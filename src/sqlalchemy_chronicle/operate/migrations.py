@@ -34,7 +34,12 @@ from sqlalchemy.types import TypeEngine
 from .. import types
 from ..config import clock_time, library_column_names
 from ..instants import to_utc
-from ..schema.history import RETIRED_COLUMN, settle_types
+from ..schema.history import (
+    INTERVAL_INDEX,
+    RETIRED_COLUMN,
+    interval_index_wanted,
+    settle_types,
+)
 from ..schema.tables import Transaction
 
 if TYPE_CHECKING:
@@ -94,6 +99,9 @@ def _hook_rendering(
     """
     _register_renderers()
     upgrade_ops.ops[:] = list(_keeping_history(autogen_context, upgrade_ops.ops))
+    dialect = autogen_context.dialect
+    if dialect is not None and not interval_index_wanted(dialect.name):
+        upgrade_ops.ops[:] = list(_without_interval_indexes(autogen_context, upgrade_ops.ops))
     opts = autogen_context.opts
     user_render = opts.get("render_item")
     if not getattr(user_render, "_chronicle", False):
@@ -158,6 +166,30 @@ def _keeping_history(
         if isinstance(operation, ops.ModifyTableOps) and operation.table_name in histories:
             table = histories[operation.table_name]
             operation.ops[:] = list(_keeping_columns(table, operation.ops))
+            if not operation.ops:
+                continue
+        yield operation
+
+
+def _without_interval_indexes(
+    autogen_context: AutogenContext, operations: list[ops.MigrateOperation]
+) -> Iterable[ops.MigrateOperation]:
+    """``operations`` without the creation of history interval indexes.
+
+    The metadata has them, but they are not made on this database (see
+    :func:`~sqlalchemy_chronicle.schema.history.interval_index_wanted`).
+    """
+    unwanted = {
+        index.name
+        for table in _history_tables(autogen_context).values()
+        for index in table.indexes
+        if index.info.get("chronicle") == INTERVAL_INDEX
+    }
+    for operation in operations:
+        if isinstance(operation, ops.CreateIndexOp) and operation.index_name in unwanted:
+            continue
+        if isinstance(operation, ops.ModifyTableOps):
+            operation.ops[:] = list(_without_interval_indexes(autogen_context, operation.ops))
             if not operation.ops:
                 continue
         yield operation

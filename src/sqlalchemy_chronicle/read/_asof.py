@@ -21,9 +21,10 @@ per-row subquery, whatever the length of the history.
 
 The substitution is made in two places:
 
-* **At compile time, for every table.** A statement executed with the parameter
-  ``chronicle_as_of`` renders each versioned :class:`~sqlalchemy.Table` of its FROM clause as
-  the derived table above (:func:`_compile_table`). The ORM compiles relationship loads (lazy,
+* **At compile time, for every table.** Once the process has read the past (see
+  :func:`install_compilers`), a statement executed with the parameter ``chronicle_as_of``
+  renders each versioned :class:`~sqlalchemy.Table` of its FROM clause as the derived table
+  above (:func:`_compile_table`). The ORM compiles relationship loads (lazy,
   joined, select-in, subquery), ``Session.get`` and secondary tables into ordinary SQL, so all of
   them travel in time without knowing it. The parameter's name is among the compiled statement's
   "column keys", which are part of SQLAlchemy's compiled-cache key: the as-of form of a statement
@@ -183,7 +184,6 @@ def _same_version(own: TableHistory, base: TableHistory) -> ColumnElement[bool]:
     return and_(own.history.c.version == base.history.c.version, *(a == b for a, b in pairs))
 
 
-@compiles(Table)
 def _compile_table(element: Table, compiler: SQLCompiler, **kw: Any) -> str:
     """Render a versioned table as its as-of derived table when the statement asks for it."""
     if (
@@ -217,7 +217,6 @@ def _warn_unversioned(live: Table) -> None:
     )
 
 
-@compiles(Column)
 def _compile_column(element: Column[Any], compiler: SQLCompiler, **kw: Any) -> str:
     """Render a column; one of a schema-qualified versioned table without the schema as of a time.
 
@@ -240,6 +239,24 @@ def _compile_column(element: Column[Any], compiler: SQLCompiler, **kw: Any) -> s
                 if rendered.startswith(prefix):
                     return rendered[len(prefix) :]
     return rendered
+
+
+_compilers_installed = False
+
+
+def install_compilers() -> None:
+    """Register :func:`_compile_table` and :func:`_compile_column`, once per process.
+
+    They take part in compiling every table and column of every statement of the application
+    (when a statement is not in SQLAlchemy's compiled cache), so they are registered by the
+    first as-of query or time-travel session (:func:`sqlalchemy_chronicle.read.query.
+    _watch_as_of`), before any statement can carry the parameter ``chronicle_as_of``.
+    """
+    global _compilers_installed
+    if not _compilers_installed:
+        compiles(Table)(_compile_table)
+        compiles(Column)(_compile_column)
+        _compilers_installed = True
 
 
 def _render_as_of(element: Table, live: Table, compiler: SQLCompiler, kw: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import decimal
 import numbers
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, TypeVar, overload
@@ -130,6 +131,7 @@ def query_as_of(cls: type[M], when: TimeLike) -> Select[Version[M]]:
     query = _asof.AsOfQuery.made_for(cls)
     if query is None:
         query = _asof.AsOfQuery.of(spec_of(cls))
+    _watch_as_of()
     return query.statement.execution_options(**{_asof.PARAM: to_instant(when)})
 
 
@@ -146,6 +148,7 @@ class AsOfSession(Session):
 
     def __init__(self, when: TimeLike, *, source: Session | None = None, **kwargs: Any) -> None:
         self.when = to_instant(when)
+        _watch_as_of()
         self._source = source
         self._reading: dict[Engine, Engine] = {}
         super().__init__(**kwargs)
@@ -187,13 +190,20 @@ def as_of(source: Session | Engine | Connection, when: TimeLike) -> AsOfSession:
 
 
 def _on_execute(state: ORMExecuteState) -> None:
-    """Hand the as-of time to the statements of as-of queries and of time-travel sessions."""
-    session = state.session
-    view = session.when if isinstance(session, AsOfSession) else None
-    if view is not None and (state.is_insert or state.is_update or state.is_delete):
-        raise ReadOnlyError(f"{session!r} shows the past and cannot run INSERT, UPDATE or DELETE")
+    """Hand the as-of time to the statements of as-of queries and of time-travel sessions.
+
+    Every ORM statement of every session passes here once :func:`_watch_as_of` has run, so a
+    statement that reads the present (no as-of query, not a time-travel session) returns at the
+    first test.
+    """
     options = state.execution_options
     query: _asof.AsOfQuery | None = options.get(_asof.OPTION)
+    session = state.session
+    if query is None and not isinstance(session, AsOfSession):
+        return
+    view = session.when if isinstance(session, AsOfSession) else None
+    if view is not None and state.statement.is_dml:
+        raise ReadOnlyError(f"{session!r} shows the past and cannot run INSERT, UPDATE or DELETE")
     if query is not None:
         when = options[_asof.PARAM]
         state.statement = query.adapt(state.statement)
@@ -202,10 +212,8 @@ def _on_execute(state: ORMExecuteState) -> None:
             # changes again): refresh it. With nothing in the session there is nothing to
             # refresh, and populating every row "existing" would only cost time per row.
             state.update_execution_options(populate_existing=True)
-    elif view is not None:
-        when = view
     else:
-        return
+        when = view
     horizons = session_horizons(session, state.bind_arguments)
     if horizons and any(when < horizon for horizon in horizons.values()):
         check_horizon(horizons, tables_reached(state.statement), when)
@@ -446,6 +454,30 @@ def changes(old: Version[M] | None, new: Version[M]) -> dict[str, Change]:
 # -- installation ------------------------------------------------------------------------------
 
 _installed = False
+_watching = False
+_watching_lock = threading.Lock()
+
+
+def _watch_as_of() -> None:
+    """Register :func:`_on_execute` on every session, once per process.
+
+    It is registered by the first :func:`query_as_of` and the first time-travel session, not
+    on import, together with the as-of compilers of tables and columns
+    (:func:`~sqlalchemy_chronicle.read._asof.install_compilers`): SQLAlchemy runs the ORM's
+    preparation of a statement twice for a session with any ``do_orm_execute`` listener, and
+    the compilers take part in compiling every statement, so an application that never reads
+    the past pays for neither (``python -m benchmarks.hooks``). The listener goes first, so that
+    a time-travel session refuses a bulk ``UPDATE`` before the bulk-statement hook of
+    :mod:`sqlalchemy_chronicle.capture.bulk` versions it.
+    """
+    global _watching
+    if _watching:
+        return
+    with _watching_lock:
+        if not _watching:
+            _asof.install_compilers()
+            event.listen(Session, "do_orm_execute", _on_execute, insert=True)
+            _watching = True
 
 
 def install() -> None:
@@ -453,7 +485,6 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    event.listen(Session, "do_orm_execute", _on_execute)
     event.listen(AsOfSession, "before_flush", _refuse_flush)
     event.listen(Version, "before_update", _refuse_version_write, propagate=True)
     event.listen(Version, "before_delete", _refuse_version_write, propagate=True)

@@ -25,7 +25,10 @@ versions. An inheriting class follows its mapper: single-table subclasses add th
 parent's history table, joined-table subclasses get a history table of their own whose rows share
 ``(<pk columns>, version)`` with the parent's; the interval columns live only in the base table.
 
-The copies of the live table's foreign-key columns are indexed too, unless the primary key starts
+Two more indexes: ``transaction_id``, and ``(<pk columns>, valid_to, valid_from)``, through which
+an as-of read of one row finds its version without reading all of the row's versions (not on
+MySQL and MariaDB, see :func:`interval_index_wanted`). The copies
+of the live table's foreign-key columns are indexed too, unless the primary key starts
 with them: an as-of read of a relationship (``order.lines`` as of some past time, see
 :mod:`sqlalchemy_chronicle.read.query`) filters the history table on that key exactly as the live
 read filters the live table, and without the index it would scan the whole history.
@@ -58,6 +61,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Mapper, QueryableAttribute, object_session
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.orm.exc import DetachedInstanceError
@@ -72,12 +76,14 @@ from .columns import LibraryColumns, stamp
 from .tables import Transaction
 
 __all__ = [
+    "INTERVAL_INDEX",
     "RETIRED_COLUMN",
     "HistorySpec",
     "TableHistory",
     "Version",
     "build_history",
     "history_table_of",
+    "interval_index_wanted",
     "link_spec",
     "settle_types",
     "spec_for",
@@ -598,10 +604,55 @@ def _new_history_table(
     event.listen(history, "before_create", _settle_before_create)
     if base:
         Index(_index_name(name, ("transaction_id",)), history.c.transaction_id)
+        _index_interval(history, pk_copies)
     table = TableHistory(live=live, history=history, key=pk_copies)
     table.copied.extend(zip(identity, pk_copies, strict=True))
     _add_copies(table, live.columns, excluded, names)
     return table
+
+
+INTERVAL_INDEX: Final = "interval"
+"""The ``info["chronicle"]`` of a history table's interval index (see :func:`_index_interval`)."""
+
+
+def interval_index_wanted(dialect_name: str) -> bool:
+    """Whether the interval index is made on the database of ``dialect_name``.
+
+    Not on MySQL and MariaDB: InnoDB keeps a row's versions next to each other in the primary
+    key, which its optimizer keeps using for a point as-of read, and maintaining an index that
+    holds ``valid_to`` made closing versions cost twice as much there (``benchmarks/README.md``).
+    """
+    return dialect_name not in ("mysql", "mariadb")
+
+
+def _interval_index_if(
+    ddl: Any,
+    target: Any,
+    bind: Any,
+    tables: Any = None,
+    state: Any = None,
+    *,
+    dialect: Dialect,
+    compiler: Any = None,
+    checkfirst: bool = False,
+) -> bool:
+    return interval_index_wanted(dialect.name)
+
+
+def _index_interval(history: Table, key: list[Column[Any]]) -> None:
+    """Index ``(<key>, valid_to, valid_from)``: the interval of each of a row's versions.
+
+    An as-of read of one row (``valid_from <= T AND (valid_to > T OR valid_to IS NULL)`` and the
+    key) then finds its version among the index entries instead of reading every version of the
+    row: PostgreSQL checks both bounds in the index and reads one table row; SQLite seeks
+    ``valid_to > T`` and reads the versions after ``T`` only. See ``benchmarks/README.md``. It is
+    not made on MySQL and MariaDB (:func:`interval_index_wanted`), and Alembic's autogenerate
+    does not propose it there (:mod:`sqlalchemy_chronicle.operate.migrations`).
+    """
+    columns = [*key, history.c.valid_to, history.c.valid_from]
+    name = _index_name(history.name, tuple(column.name for column in columns))
+    index = Index(name, *columns, info={"chronicle": INTERVAL_INDEX})
+    index.ddl_if(callable_=_interval_index_if)
 
 
 def _settle_before_create(target: Table, connection: Any, **kw: Any) -> None:
