@@ -524,6 +524,8 @@ def test_prune_keeps_every_answer_at_or_after_the_horizon(
     noted = run(url, "log")
     assert noted.exit_code == 0 and "pruned before" in noted.stderr
     assert run_json(url, "prune", "--before", iso(t0))["versions"] == 0  # never moves back
+    restored = run_json(url, "--models", MODELS, "restore", "cli_ticket", "1", "--as-of", iso(t1))
+    assert restored["outcome"] in ("restored", "unchanged")  # a time after the horizon
 
 
 def test_redact_scrubs_every_version_and_log_entry_of_the_row_and_nothing_else(

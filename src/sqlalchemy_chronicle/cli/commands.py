@@ -60,13 +60,14 @@ from .. import (
     use_sqlite_savepoints,
     verify_history,
 )
-from .. import history as versions_of
 from .. import redact as redact_row
 from .. import restore as restore_row
 from ..config import clock_time
 from ..instants import to_instant
 from ..operate._targets import Target
 from ..read.horizon import read_horizons
+from ..read.query import normalize_key, spec_of
+from ..schema.columns import stamp
 from ..schema.tables import json_value
 from ._models import Models
 from ._reflect import (
@@ -561,18 +562,25 @@ def restore(
             message = str(exc).replace("pass allow_delete=True", "give --allow-delete")
             raise NoVersionAt(message) from None
         after = _latest(session, cls, identity)
-        if after is None or before is None or after.version == before.version:
+        if after is None or before is None or stamp(after, "version") == stamp(before, "version"):
             outcome, source = "unchanged", None
         elif live is None:
             outcome, source = "deleted", None
         else:
-            outcome, source = "restored", after.restored_from
+            outcome, source = "restored", stamp(after, "restored_from")
         return Restored(table, when, dry_run, values, outcome, source)
 
 
 def _latest(session: Session, cls: type[Any], identity: Any) -> Any:
-    found = versions_of(session, cls, identity)
-    return found[-1] if found else None
+    """The newest version of one row, or None; read past any pruning horizon.
+
+    A horizon keeps each row's version valid at it, which is what a restore after it may bring
+    back, so the newest version is known even where :func:`history` refuses the row.
+    """
+    spec = spec_of(cls)
+    key = dict(zip(spec.pk_keys, normalize_key(spec, identity), strict=True))
+    found = session.scalars(select(cls.__history__).filter_by(**key)).all()
+    return max(found, key=lambda version: stamp(version, "version")) if found else None
 
 
 @dataclass(frozen=True)

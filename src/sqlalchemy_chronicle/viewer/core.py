@@ -38,6 +38,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -277,8 +278,13 @@ _ERROR_TITLES: Final = {400: "Bad request", 403: "Not allowed", 404: "Not found"
 # -- parsing request parameters ---------------------------------------------------------------
 
 
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+"""A whole number as text: ASCII digits only (``str.isdigit`` takes ``"²"``, which ``int``
+refuses)."""
+
+
 def _bounded_int(text: str | None, what: str, *, low: int, high: int) -> int:
-    if text is None or not text.strip().lstrip("-").isdigit():
+    if text is None or not _INTEGER.fullmatch(text.strip()):
         raise ViewerError(f"{what} must be a whole number; got {text!r}")
     value = int(text.strip())
     if not low <= value <= high:
@@ -319,7 +325,7 @@ def _key_value(column_type: Any, value: Any, name: str) -> Any:
     if isinstance(column_type, sqltypes.Integer):
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
-        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             number = int(value)
         else:
             raise InvalidKeyError(f"{name} is a whole number; got {value!r}")
@@ -694,13 +700,13 @@ class HistoryViewer:
     ) -> Diff:
         """What restoring version ``number`` would change: the row now beside that version."""
         target = self._version(session, model, key, number)
-        if target[0].operation == "delete":
+        if stamp(target[0], "operation") == "delete":
             raise ViewerError(
                 f"version {number} of {model.__name__} {format_row_id(key)} is a delete marker; "
                 "restoring it would delete the row, which the history viewer does not do"
             )
         current = self._current(session, model, key)
-        if current[0].operation == "delete":
+        if stamp(current[0], "operation") == "delete":
             return self._diff(model, key, None, target)
         return self._diff(model, key, current, target)
 
