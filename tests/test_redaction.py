@@ -195,6 +195,7 @@ def test_joined_inheritance(session: Session, clock: FrozenClock) -> None:
         ("no_such_table", 1, ["x"], {}, ChronicleError),
         ("note", 1, ["text"], {}, NotVersionedError),
         ("article", "one", ["body"], {}, InvalidKeyError),
+        ("article", "²", ["body"], {}, InvalidKeyError),
         ("tag", ("acme", 7, 1), ["label"], {}, InvalidKeyError),
     ],
     ids=repr,

@@ -274,6 +274,8 @@ def test_filters_read_picker_times_as_utc_and_offsets_as_given() -> None:
         ("", InvalidKeyError),
         ("abc", InvalidKeyError),
         ("1.5", InvalidKeyError),
+        ("²", InvalidKeyError),
+        ("--5", InvalidKeyError),
         ("99999999999999999999999", PageNotFound),
     ],
 )
@@ -355,6 +357,7 @@ def test_every_page_answers(reader: Client) -> None:
         ("timeline", {}, 400, "the key is missing"),
         ("timeline", {"key": 1, "page": 7}, 404, "there is no page 7"),
         ("timeline", {"key": 1, "page": "two"}, 400, "page number must be a whole number"),
+        ("timeline", {"key": 1, "page": "²"}, 400, "page number must be a whole number"),
         ("timeline", {"key": 1, "page": 0}, 400, "between 1 and"),
         ("diff", {"key": 1, "a": 1, "b": 9}, 404, "Book 1 has no version 9"),
         ("diff", {"key": 2, "a": 1, "b": 4}, 404, "Book 2 has no version 4"),

@@ -16,6 +16,7 @@ new values, and redacts the row's history of the old ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -175,7 +176,7 @@ def _key_value(column: Column[Any], value: Any) -> Any:
     """``value`` for an integer key column given as text (as on a command line) as an integer."""
     if not isinstance(column.type, Integer):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
