@@ -191,10 +191,14 @@ class LedgerEntry(LibraryBase):
 
 
 def format_row_id(identity: tuple[Any, ...]) -> str:
-    """The ``row_id`` text of a primary key given as a tuple of its values."""
+    """The ``row_id`` text of a primary key given as a tuple of its values.
+
+    A composite key is a JSON array, with non-ASCII characters as they are: the text the
+    database capture mode's triggers write too, so that both modes' entries of a row match.
+    """
     if len(identity) == 1:
         return str(json_value(identity[0]))
-    return json.dumps([json_value(v) for v in identity], separators=(",", ":"))
+    return json.dumps([json_value(v) for v in identity], separators=(",", ":"), ensure_ascii=False)
 
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
