@@ -393,7 +393,9 @@ def anchor_command(state: _State) -> None:
 
 
 @app.command("prune")
-@click.option("--before", metavar="TIME", help="Remove the history that ended before this time.")
+@click.option(
+    "--before", metavar="TIME", help="Remove the history that ended at or before this time."
+)
 @_TABLES
 @click.option("--by-policy", is_flag=True, help="Prune each class to its retain option.")
 @click.option("--keep-changelog", is_flag=True, help="Keep the change-log entries.")
