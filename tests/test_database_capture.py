@@ -593,3 +593,39 @@ def test_a_writer_stamped_earlier_steps_after_a_concurrent_version(
             assert one[2][:2] == (3, "from B")
             assert one[1][3] == one[2][2] == one[1][2] + TICK
             assert two[1][1] == "b2" and two[1][2] < one[1][2], "B's time is older than A's"
+
+
+def test_names_that_need_quoting_in_the_triggers(db: Engine, clock: FrozenClock) -> None:
+    """Quotes, double quotes and backslashes in table and column names reach the triggers' SQL
+    as the names they are, in the history and in the change log's keys."""
+    odd = 'it\'s "odd" \\ name'
+
+    class Own(DeclarativeBase):
+        metadata = MetaData()
+
+    class Oddly(Versioned, Own):
+        __tablename__ = "capture_o'dd"
+        __versioned__ = {"capture": "database"}
+
+        id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+        value: Mapped[str | None] = mapped_column(odd, String(20))
+
+    Own.metadata.drop_all(db)
+    Own.metadata.create_all(db)
+    try:
+        with Session(db) as session:
+            session.add(Oddly(id=1, value="a"))
+            session.commit()
+            clock.advance(seconds=1)
+            session.execute(update(Oddly).where(Oddly.id == 1).values(value="b"))
+            session.commit()
+            assert [(v.operation, v.value) for v in history(session, Oddly, 1)] == [
+                ("insert", "a"),
+                ("update", "b"),
+            ]
+            entries = session.scalars(
+                select(ChangeLog.changes).where(ChangeLog.table_name == "capture_o'dd")
+            ).all()
+            assert entries == [{"id": 1, odd: "a"}, {odd: ["a", "b"]}]
+    finally:
+        Own.metadata.drop_all(db)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import Dialect
 
 from ...schema.history import HistorySpec
 from ...schema.tables import ChangeLog, Transaction
 
-__all__ = ["CONCURRENT_MESSAGE", "Names", "changelog_table", "short_name", "transaction_table"]
+__all__ = [
+    "CONCURRENT_MESSAGE",
+    "Names",
+    "TriggerText",
+    "changelog_table",
+    "short_name",
+    "sql_literal",
+    "transaction_table",
+]
 
 CONCURRENT_MESSAGE: Final = "chronicle: concurrent version"
 """How a trigger's error in strict mode starts; the library raises
@@ -58,3 +66,56 @@ def changelog_table(dialect: Dialect, spec: HistorySpec) -> str:
     return dialect.identifier_preparer.format_table(
         spec.base.live.metadata.tables[ChangeLog.__tablename__]
     )
+
+
+def sql_literal(dialect: Dialect, text: str) -> str:
+    """``text`` as a string literal in ``dialect``'s DDL.
+
+    Quotes are doubled; where the server reads backslashes as escapes (MySQL and MariaDB unless
+    ``NO_BACKSLASH_ESCAPES``), backslashes too.
+    """
+    escaped = text.replace("'", "''")
+    if getattr(dialect, "_backslash_escapes", False):
+        escaped = escaped.replace("\\", "\\\\")
+    return f"'{escaped}'"
+
+
+class TriggerText:
+    """The SQL text every database's triggers build from one versioned table.
+
+    ``record`` names the row a trigger sees (``NEW``, ``OLD`` or a variable); a history column
+    is named as in the history table.
+    """
+
+    def __init__(self, spec: HistorySpec, dialect: Dialect, history: str) -> None:
+        self.spec = spec
+        self.dialect = dialect
+        self.quote = dialect.identifier_preparer.quote
+        self.history = history
+        self.columns = list(spec.base.copied)
+        self.key = self.columns[: len(spec.base.key)]
+        self.transaction = transaction_table(dialect, spec)
+        self.changelog = changelog_table(dialect, spec)
+        self.table_name = sql_literal(dialect, spec.base.live.fullname)
+
+    def literal(self, text: str) -> str:
+        """``text`` as a string literal; see :func:`sql_literal`."""
+        return sql_literal(self.dialect, text)
+
+    def field(self, record: str, column: Any) -> str:
+        """``column`` of ``record``."""
+        return f"{record}.{self.quote(column.name)}"
+
+    def where_key(self, record: str, alias: str | None = None) -> str:
+        """The history rows (of ``alias``) with the primary key of ``record``."""
+        prefix = f"{alias}." if alias else ""
+        return " AND ".join(
+            f"{prefix}{self.quote(hist.name)} = {self.field(record, live)}"
+            for live, hist in self.key
+        )
+
+    def assign(self, record: str) -> str:
+        """``SET`` every copied history column to the value of ``record``."""
+        return ", ".join(
+            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
+        )

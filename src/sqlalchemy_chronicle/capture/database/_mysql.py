@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
 
 from ...schema.history import HistorySpec
-from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
+from ._common import CONCURRENT_MESSAGE, Names, TriggerText
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -98,37 +98,15 @@ _DECLARE = """  DECLARE ch_tx BIGINT;
   DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;"""
 
 
-class _Body:
+class _Body(TriggerText):
     """The statements of one table's triggers."""
 
     def __init__(self, spec: HistorySpec, dialect: Dialect) -> None:
-        self.spec = spec
-        self.quote = dialect.identifier_preparer.quote
-        self.history = dialect.identifier_preparer.format_table(spec.base.history)
-        self.columns = list(spec.base.copied)
-        self.key = self.columns[: len(spec.base.key)]
-        self.transaction = transaction_table(dialect, spec)
-        self.changelog = changelog_table(dialect, spec)
-        self.table_name = "'" + spec.base.live.fullname.replace("'", "''") + "'"
-
-    def field(self, record: str, column: Any) -> str:
-        return f"{record}.{self.quote(column.name)}"
-
-    def where_key(self, record: str, alias: str | None = None) -> str:
-        prefix = f"{alias}." if alias else ""
-        return " AND ".join(
-            f"{prefix}{self.quote(hist.name)} = {self.field(record, live)}"
-            for live, hist in self.key
-        )
+        super().__init__(spec, dialect, dialect.identifier_preparer.format_table(spec.base.history))
 
     def same(self, record: str) -> str:
         return " AND ".join(
             f"{self.quote(hist.name)} <=> {self.field(record, live)}" for live, hist in self.columns
-        )
-
-    def assign(self, record: str) -> str:
-        return ", ".join(
-            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
         )
 
     def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
@@ -305,10 +283,10 @@ class _Body:
             return _json(self.field(version, hist), hist.type)
 
         def path(hist: Column[Any]) -> str:
-            return "'$.\"" + hist.name.replace("'", "''").replace('"', '\\"') + "\"'"
+            return self.literal('$."' + hist.name.replace("\\", "\\\\").replace('"', '\\"') + '"')
 
         def name(hist: Column[Any]) -> str:
-            return "'" + hist.name.replace("'", "''") + "'"
+            return self.literal(hist.name)
 
         every = ", ".join(f"{name(hist)}, {value('ch_now', hist)}" for _, hist in self.columns)
         unknown = ", ".join(

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from ...schema.history import HistorySpec
-from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
+from ._common import CONCURRENT_MESSAGE, Names, TriggerText
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -77,32 +77,28 @@ $chronicle$"""
     return [*drop_statements(spec, dialect), function, trigger]
 
 
-class _Body:
+class _Body(TriggerText):
     """The pieces of one table's trigger function.
 
     Its variables are prefixed ``ch_`` so that they never clash with a column name.
     """
 
     def __init__(self, spec: HistorySpec, dialect: Dialect, names: Names) -> None:
-        self.spec = spec
-        self.quote = dialect.identifier_preparer.quote
-        self.history = names.history
-        self.columns = list(spec.base.copied)
-        self.key = self.columns[: len(spec.base.key)]
-        self.transaction = transaction_table(dialect, spec)
-        self.changelog = changelog_table(dialect, spec)
-        self.table_name = _literal(spec.base.live.fullname)
+        super().__init__(spec, dialect, names.history)
 
-    def field(self, record: str, column: Any) -> str:
-        return f"{record}.{self.quote(column.name)}"
+    def object(self, pairs: list[tuple[str, str]]) -> str:
+        """A ``jsonb`` object of (name, expression) pairs."""
+        if not pairs:
+            return "'{}'::jsonb"
+        parts = []
+        for start in range(0, len(pairs), _MAX_PAIRS):
+            chunk = pairs[start : start + _MAX_PAIRS]
+            args = ", ".join(f"{self.literal(name)}, {value}" for name, value in chunk)
+            parts.append(f"jsonb_build_object({args})")
+        return " || ".join(parts)
 
     def keys(self, record: str) -> str:
         return ", ".join(self.field(record, live) for live, _ in self.key)
-
-    def where_key(self, record: str) -> str:
-        return " AND ".join(
-            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.key
-        )
 
     def same(self, version: str, record: str) -> str:
         """Version ``version`` holds the tracked values of live row ``record``."""
@@ -113,11 +109,6 @@ class _Body:
                 a, b = f"{a}::jsonb", f"{b}::jsonb"
             parts.append(f"{a} IS NOT DISTINCT FROM {b}")
         return " AND ".join(parts)
-
-    def assign(self, record: str) -> str:
-        return ", ".join(
-            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
-        )
 
     def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
         columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
@@ -254,8 +245,8 @@ class _Body:
         def value(version: str, hist: Any) -> str:
             return _json(self.field(version, hist), hist.type)
 
-        every = _object([(hist.name, value("ch_tv", hist)) for _, hist in self.columns])
-        unknown = _object(
+        every = self.object([(hist.name, value("ch_tv", hist)) for _, hist in self.columns])
+        unknown = self.object(
             [
                 (hist.name, f"jsonb_build_array(NULL::jsonb, {value('ch_tv', hist)})")
                 for _, hist in self.columns
@@ -268,7 +259,7 @@ class _Body:
             pair = f"jsonb_build_array({value('ch_prior', hist)}, {value('ch_tv', hist)})"
             changed.append(
                 f"            IF {before}{cast} IS DISTINCT FROM {after}{cast} THEN\n"
-                f"              ch_doc := ch_doc || jsonb_build_object({_literal(hist.name)}, "
+                f"              ch_doc := ch_doc || jsonb_build_object({self.literal(hist.name)}, "
                 f"{pair});\n            END IF;"
             )
         changes = "\n".join(changed)
@@ -300,29 +291,9 @@ class _Body:
     END IF;"""
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _object(pairs: list[tuple[str, str]]) -> str:
-    if not pairs:
-        return "'{}'::jsonb"
-    parts = []
-    for start in range(0, len(pairs), _MAX_PAIRS):
-        chunk = pairs[start : start + _MAX_PAIRS]
-        args = ", ".join(f"{_literal(name)}, {value}" for name, value in chunk)
-        parts.append(f"jsonb_build_object({args})")
-    return " || ".join(parts)
-
-
 def _is_plain_json(type_: Any) -> bool:
     impl = getattr(type_, "impl", type_)
     return isinstance(impl, JSON) and not isinstance(impl, postgresql.JSONB)
-
-
-def _text(expression: str, type_: Any) -> str:
-    """The value as the text of the change log's ``row_id`` (``str(json_value(value))``)."""
-    return f"({_json(expression, type_)}) #>> '{{}}'"
 
 
 def _json(expression: str, type_: Any) -> str:

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 
 from ...schema.history import HistorySpec
-from ._common import CONCURRENT_MESSAGE, Names, changelog_table, transaction_table
+from ._common import CONCURRENT_MESSAGE, Names, TriggerText
 
 __all__ = ["CONTEXT_STATEMENTS", "create_statements", "drop_statements"]
 
@@ -113,28 +113,11 @@ def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
     ]
 
 
-class _Body:
+class _Body(TriggerText):
     """The statements of one table's triggers."""
 
     def __init__(self, spec: HistorySpec, dialect: Dialect, names: Names) -> None:
-        self.spec = spec
-        self.quote = dialect.identifier_preparer.quote
-        self.history = names.history
-        self.columns = list(spec.base.copied)
-        self.key = self.columns[: len(spec.base.key)]
-        self.transaction = transaction_table(dialect, spec)
-        self.changelog = changelog_table(dialect, spec)
-        self.table_name = "'" + spec.base.live.fullname.replace("'", "''") + "'"
-
-    def field(self, record: str, column: Any) -> str:
-        return f"{record}.{self.quote(column.name)}"
-
-    def where_key(self, record: str, alias: str | None = None) -> str:
-        prefix = f"{alias}." if alias else ""
-        return " AND ".join(
-            f"{prefix}{self.quote(hist.name)} = {self.field(record, live)}"
-            for live, hist in self.key
-        )
+        super().__init__(spec, dialect, names.history)
 
     def same(self, version: str | None, record: str) -> str:
         prefix = f"{version}." if version else ""
@@ -226,11 +209,6 @@ class _Body:
             f"AND valid_to IS NULL AND +transaction_id <> {_TX} AND version < {own_version}"
         )
 
-    def assign(self, record: str) -> str:
-        return ", ".join(
-            f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
-        )
-
     def present(self, record: str, kind: str) -> list[str]:
         h, key = self.history, self.where_key(record)
         own_version = (
@@ -293,14 +271,14 @@ class _Body:
             return _json(self.field(version, hist), hist.type)
 
         every = ", ".join(
-            f"'{_escape(hist.name)}', {value('ch_tv', hist)}" for _, hist in self.columns
+            f"{self.literal(hist.name)}, {value('ch_tv', hist)}" for _, hist in self.columns
         )
         unknown = ", ".join(
-            f"'{_escape(hist.name)}', json_array(NULL, {value('ch_tv', hist)})"
+            f"{self.literal(hist.name)}, json_array(NULL, {value('ch_tv', hist)})"
             for _, hist in self.columns
         )
         changed = " UNION ALL ".join(
-            f"SELECT '{_escape(hist.name)}' AS name, json_array({value('ch_prior', hist)}, "
+            f"SELECT {self.literal(hist.name)} AS name, json_array({value('ch_prior', hist)}, "
             f"{value('ch_tv', hist)}) AS pair WHERE {self.field('ch_prior', hist)} IS NOT "
             f"{self.field('ch_tv', hist)}"
             for _, hist in self.columns
@@ -319,10 +297,6 @@ class _Body:
             f"WHERE {self.where_key(record, 'ch_tv')} AND +ch_tv.transaction_id = {_TX} "
             f"AND {enabled}",
         ]
-
-
-def _escape(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _json(expression: str, type_: Any) -> str:
