@@ -629,3 +629,29 @@ def test_names_that_need_quoting_in_the_triggers(db: Engine, clock: FrozenClock)
             assert entries == [{"id": 1, odd: "a"}, {odd: ["a", "b"]}]
     finally:
         Own.metadata.drop_all(db)
+
+
+def test_triggers_are_dropped_and_created_for_a_class(twins: Engine, clock: FrozenClock) -> None:
+    """``drop_triggers()`` and ``create_triggers()``, as a migration that changed a table calls."""
+    from sqlalchemy_chronicle import (
+        ConfigurationError,
+        NotVersionedError,
+        create_triggers,
+        drop_triggers,
+    )
+
+    table = DbNote.__table__
+    with twins.begin() as connection:
+        drop_triggers(connection, DbNote)
+        connection.execute(insert(table).values(id=1, title="unseen"))
+    with twins.begin() as connection:
+        create_triggers(connection, DbNote)
+        connection.execute(insert(table).values(id=2, title="seen"))
+    with Session(twins) as session:
+        assert history(session, DbNote, 1) == []
+        assert [v.title for v in history(session, DbNote, 2)] == ["seen"]
+    with twins.connect() as connection:
+        with pytest.raises(ConfigurationError, match="ORM capture mode"):
+            create_triggers(connection, OrmNote)
+        with pytest.raises(NotVersionedError):
+            drop_triggers(connection, ChangeLog)

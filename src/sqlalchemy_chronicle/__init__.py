@@ -39,7 +39,7 @@ from .errors import (
     UnversionedTableWarning,
 )
 from .instants import TimeLike, set_default_timezone
-from .mixin import Versioned, versioned_table
+from .mixin import Versioned, create_triggers, drop_triggers, versioned_table
 from .operate.backfill import backfill_history
 from .operate.ledger import Finding, VerificationReport, anchor_digest, seal_history, verify_history
 from .operate.redaction import RedactionResult, redact
@@ -121,8 +121,10 @@ __all__ = [
     "changes",
     "changes_by",
     "configure",
+    "create_triggers",
     "database_clock",
     "default_clock",
+    "drop_triggers",
     "format_row_id",
     "history",
     "next_version",

@@ -49,12 +49,13 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy import MetaData, Table, event, inspect
+from sqlalchemy import Connection, MetaData, Table, event, inspect
 from sqlalchemy.orm import Mapper, RelationshipProperty, registry
 
 from . import capture, write
 from .errors import ConfigurationError, UnversionedTableWarning
 from .operate import ledger
+from .read.query import spec_of
 from .schema.history import (
     LINK_MARK,
     build_history,
@@ -65,9 +66,9 @@ from .schema.history import (
 )
 
 if TYPE_CHECKING:
-    from .schema.history import Version
+    from .schema.history import HistorySpec, Version
 
-__all__ = ["Versioned", "versioned_table"]
+__all__ = ["Versioned", "create_triggers", "drop_triggers", "versioned_table"]
 
 M = TypeVar("M")
 
@@ -104,6 +105,36 @@ class Versioned:
             _build(mapper)
         else:
             event.listen(cls, "after_mapper_constructed", _mapper_constructed)
+
+
+def create_triggers(connection: Connection, cls: type[Any]) -> None:
+    """Create (or re-create) the database-capture triggers of versioned class ``cls``.
+
+    ``metadata.create_all()`` creates them with the table; call this after a migration that
+    created the table or changed its columns (``create_triggers(op.get_bind(), Invoice)``).
+
+    :raises NotVersionedError: ``cls`` is not versioned.
+    :raises ConfigurationError: ``cls`` is not in database capture mode.
+    """
+    capture.database.create_triggers(connection, _in_database_mode(cls))
+
+
+def drop_triggers(connection: Connection, cls: type[Any]) -> None:
+    """Drop the database-capture triggers of versioned class ``cls``.
+
+    See :func:`create_triggers`.
+    """
+    capture.database.drop_triggers(connection, _in_database_mode(cls))
+
+
+def _in_database_mode(cls: type[Any]) -> HistorySpec:
+    spec = spec_of(cls)
+    if not spec.captured_by_database:
+        raise ConfigurationError(
+            f"{cls.__name__} is in ORM capture mode, which has no triggers; give it "
+            "__versioned__ = {'capture': 'database'}"
+        )
+    return spec.root_spec
 
 
 def versioned_table(table: Table) -> type[Any]:
