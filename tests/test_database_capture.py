@@ -625,7 +625,9 @@ def test_names_that_need_quoting_in_the_triggers(db: Engine, clock: FrozenClock)
                 ("update", "b"),
             ]
             entries = session.scalars(
-                select(ChangeLog.changes).where(ChangeLog.table_name == "capture_o'dd")
+                select(ChangeLog.changes)
+                .where(ChangeLog.table_name == "capture_o'dd")
+                .order_by(ChangeLog.id)
             ).all()
             assert entries == [{"id": 1, odd: "a"}, {odd: ["a", "b"]}]
     finally:
