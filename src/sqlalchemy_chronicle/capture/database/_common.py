@@ -119,3 +119,12 @@ class TriggerText:
         return ", ".join(
             f"{self.quote(hist.name)} = {self.field(record, live)}" for live, hist in self.columns
         )
+
+    def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
+        """Insert a version holding ``record``, in the transaction of the variable ``ch_tx``."""
+        columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
+        values = ", ".join(self.field(record, live) for live, _ in self.columns)
+        return (
+            f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
+            f"transaction_id) VALUES ({values}, {version}, {start}, {end}, {operation}, ch_tx);"
+        )

@@ -109,14 +109,6 @@ class _Body(TriggerText):
             f"{self.quote(hist.name)} <=> {self.field(record, live)}" for live, hist in self.columns
         )
 
-    def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
-        columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
-        values = ", ".join(self.field(record, live) for live, _ in self.columns)
-        return (
-            f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
-            f"transaction_id) VALUES ({values}, {version}, {start}, {end}, {operation}, ch_tx);"
-        )
-
     def ensure_transaction(self) -> str:
         return f"""
     IF @chronicle_context IS NULL AND NOT (@chronicle_statement <=> NOW(6)) THEN

@@ -110,14 +110,6 @@ class _Body(TriggerText):
             parts.append(f"{a} IS NOT DISTINCT FROM {b}")
         return " AND ".join(parts)
 
-    def insert(self, record: str, version: str, start: str, end: str, operation: str) -> str:
-        columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
-        values = ", ".join(self.field(record, live) for live, _ in self.columns)
-        return (
-            f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
-            f"transaction_id) VALUES ({values}, {version}, {start}, {end}, {operation}, ch_tx);"
-        )
-
     def ensure_transaction(self) -> str:
         return f"""
     ch_ctx := nullif(current_setting('chronicle.context', true), '')::jsonb;
