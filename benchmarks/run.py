@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from benchmarks.workload import PHASES, Params
+from benchmarks.workload import LOADERS, PHASES, Params
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = {
@@ -38,8 +38,8 @@ KNOWN = {
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
 }
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB"}
-TARGETS = {"writes": 1.3, "R1": 1.3, "R2": 1.2, "rss": 1.2}
-QUICK = Params(n=600, batch=150, lookups=200, checks=200, snapshots=5)
+TARGETS = {"writes": 1.3, "R1": 1.3, "R2": 1.2, "R3": 1.2, "rss": 1.2}
+QUICK = Params(n=600, batch=150, lookups=200, checks=200, snapshots=5, related=200)
 
 Record = dict[str, Any]
 
@@ -96,8 +96,16 @@ def run_worker(url: str, variant: str, params: Params, python: str, trace: bool 
 def ok(record: Record) -> bool:
     """Whether a worker ran and every answer was right."""
     return "error" not in record and not (
-        record["wrong"] or record["wrong_r1"] or record["snapshots_wrong"]
+        record["wrong"]
+        or record["wrong_r1"]
+        or record["snapshots_wrong"]
+        or record.get("related_wrong")
     )
+
+
+def has_phase(records: list[Record], phase: str) -> bool:
+    """Whether every record timed ``phase`` (R3 needs a time-travel session: not Continuum)."""
+    return phase == "writes" or all(phase in r["seconds"] for r in records)
 
 
 def median_seconds(records: list[Record], phase: str) -> float:
@@ -116,6 +124,8 @@ def median_rss(records: list[Record]) -> float:
 
 def ratio_range(records: list[Record], baseline: list[Record], phase: str) -> str:
     """The spread of the per-repeat ratios (each variant run over the plain run of its repeat)."""
+    if not (has_phase(records, phase) and has_phase(baseline, phase)):
+        return "-"
     ratios = [
         median_seconds([r], phase) / median_seconds([b], phase)
         for r, b in zip(records, baseline, strict=False)
@@ -127,7 +137,7 @@ def ratio_range(records: list[Record], baseline: list[Record], phase: str) -> st
 
 def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[str, bool]:
     """The figures as Markdown tables, and whether the project's variants answered right."""
-    columns = ["W1", "W2", "W3", "writes", "R1", "R2"]
+    columns = ["W1", "W2", "W3", "writes", "R1", "R2", "R3"]
     lines = [
         "| backend | variant | "
         + " | ".join(columns)
@@ -136,13 +146,14 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
     ]
     spread = [
         "| backend | variant | "
-        + " | ".join(f"{c} ratio range" for c in ("writes", "R1", "R2"))
+        + " | ".join(f"{c} ratio range" for c in ("writes", "R1", "R2", "R3"))
         + " |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     targets = [
-        "| backend | variant | writes <= 1.3x | R1 <= 1.3x | R2 <= 1.2x | peak RSS <= 1.2x |",
-        "|---|---|---|---|---|---|",
+        "| backend | variant | writes <= 1.3x | R1 <= 1.3x | R2 <= 1.2x | R3 <= 1.2x "
+        "| peak RSS <= 1.2x |",
+        "|---|---|---|---|---|---|---|",
     ]
     all_right = True
     for backend, by_variant in results.items():
@@ -157,7 +168,8 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
                 why = first.get("error") or (
                     f"{first['wrong']} / {first['checked']} checks, "
                     f"{first['wrong_r1']} R1 answers, "
-                    f"{first['snapshots_wrong']} snapshots"
+                    f"{first['snapshots_wrong']} snapshots, "
+                    f"{first.get('related_wrong', 0)} R3 loads"
                 )
                 why = why.replace("\n", " ")[-300:]
                 lines.append(
@@ -169,6 +181,9 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
             cells = []
             rss = median_rss(records)
             for column in columns:
+                if not has_phase(records, column):
+                    cells.append("-")
+                    continue
                 seconds = median_seconds(records, column)
                 if variant == "plain" or not plain_ok:
                     cells.append(f"{seconds:.2f} s")
@@ -189,13 +204,18 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
             if repeat > 1:
                 spread.append(
                     f"| {backend} | {variant} | "
-                    + " | ".join(ratio_range(records, plain, p) for p in ("writes", "R1", "R2"))
+                    + " | ".join(
+                        ratio_range(records, plain, p) for p in ("writes", "R1", "R2", "R3")
+                    )
                     + " |"
                 )
             verdicts = []
             for key, limit in TARGETS.items():
                 if key == "rss":
                     value = rss / median_rss(plain)
+                elif not has_phase(records, key):
+                    verdicts.append("-")
+                    continue
                 else:
                     value = median_seconds(records, key) / median_seconds(plain, key)
                 verdicts.append(f"{value:.2f}x {'met' if value <= limit else 'NOT met'}")
@@ -210,8 +230,9 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
 def quick_table(results: dict[str, dict[str, list[Record]]]) -> tuple[str, bool]:
     """The correctness checks of a quick run, without timings."""
     lines = [
-        "| backend | variant | checks wrong | R1 answers wrong | snapshots wrong | commits |",
-        "|---|---|---|---|---|---|",
+        "| backend | variant | checks wrong | R1 answers wrong | snapshots wrong "
+        "| R3 loads wrong | commits |",
+        "|---|---|---|---|---|---|---|",
     ]
     all_right = True
     for backend, by_variant in results.items():
@@ -220,13 +241,15 @@ def quick_table(results: dict[str, dict[str, list[Record]]]) -> tuple[str, bool]
                 if "error" in record:
                     all_right = False
                     error = record["error"].replace("\n", "\n    ")
-                    lines.append(f"| {backend} | {variant} | ERROR | | | |\n    {error}")
+                    lines.append(f"| {backend} | {variant} | ERROR | | | | |\n    {error}")
                     continue
                 all_right = all_right and ok(record)
                 lines.append(
                     f"| {backend} | {variant} | {record['wrong']} / {record['checked']} | "
                     f"{record['wrong_r1']} / {record['params']['lookups']} | "
                     f"{record['snapshots_wrong']} / {record['params']['snapshots']} | "
+                    f"{record.get('related_wrong', 0)} / "
+                    f"{len(LOADERS) if 'R3' in record['seconds'] else 0} | "
                     f"{record['commits']} |"
                 )
                 for problem in record.get("problems", []):
@@ -425,7 +448,7 @@ def _progress(url: str, index: int, variant: str, record: Record) -> None:
         status = "ERROR " + record["error"].splitlines()[-1]
     else:
         seconds = record["seconds"]
-        status = " ".join(f"{p}={seconds[p]:.2f}" for p in PHASES) + (
+        status = " ".join(f"{p}={seconds[p]:.2f}" for p in PHASES if p in seconds) + (
             "" if ok(record) else " WRONG ANSWERS"
         )
     print(f"[{backend_of(url)} #{index + 1} {variant}] {status}", file=sys.stderr, flush=True)

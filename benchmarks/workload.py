@@ -36,11 +36,21 @@ R1 point as-of
 R2 snapshot as-of
     5 full-table reads at 5 random recorded commit times, ``query_as_of(Item, when)``, each in a
     fresh session. Baseline: 5 full reads of the current table, ``select(Item)``.
+(untimed, after the writes' memory is read)
+    ``related`` (1,000) live rows get two parts each in ``bench_item_part(id, item_id, label,
+    qty)``, one commit (its time recorded); then every part changes and every 5th is deleted, one
+    commit. ``Item.parts`` is a view-only relationship, so W1-W3 do not touch parts.
+R3 time-travel session with relationships
+    The ``related`` rows with their parts as of the first of those commits, in a time-travel
+    session (``as_of(engine, when)``), once per loader, each in a new session: ``lazy`` (the
+    rows in one query, then ``item.parts`` of each: one query per row), ``selectin``
+    (``selectinload(Item.parts)``) and ``joined`` (``joinedload(Item.parts)``). Baseline: the
+    same statements in a plain session, on the current tables.
 
 The UTC time is recorded right after every commit, and an in-memory model keeps every row's
 state after every commit. Correctness, untimed: 200 random (id, commit time) pairs, every R1
-answer and every R2 snapshot are compared with the model (the baseline with the model's final
-state). A variant with a wrong answer has no figure.
+answer, every R2 snapshot and every R3 load (rows and parts) are compared with the model (the
+baseline with the model's final state). A variant with a wrong answer has no figure.
 
 Memory: the peak resident set size (``ru_maxrss``) of the worker process, read before W1 and
 right after W3. Each variant runs in a process of its own that imports only what it needs (the
@@ -72,6 +82,7 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    ForeignKey,
     Integer,
     MetaData,
     Numeric,
@@ -87,12 +98,23 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Session,
+    configure_mappers,
+    joinedload,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 TABLE = "bench_item"
 VARIANTS = ("plain", "chronicle", "chronicle-nolog", "chronicle-db", "continuum")
-PHASES = ("W1", "W2", "W3", "R1", "R2")
+PHASES = ("W1", "W2", "W3", "R1", "R2", "R3")
 ROUNDS = 5
+LOADERS = ("lazy", "selectin", "joined")
+"""How R3 loads the parts: one timed load of the rows and their parts for each."""
+PARTS_PER_ROW = 2
 
 Row = tuple[int, str, int, Decimal, str | None]
 """One row's values: (id, name, qty, price, note)."""
@@ -118,6 +140,17 @@ def updated(row: Row, round_: int) -> Row:
 def row_of(obj: Any) -> Row:
     """The values of a loaded object (live row, chronicle version or Continuum version)."""
     return (obj.id, obj.name, obj.qty, obj.price, obj.note)
+
+
+Part = tuple[int, str, int]
+"""One part's values: (id, label, qty)."""
+Related = dict[int, tuple[Row, list[Part]]]
+"""What R3 loads: each row's values and its parts', by the row's id."""
+
+
+def related_of(items: Sequence[Any]) -> Related:
+    """The values of loaded rows and of their parts (read through ``item.parts``)."""
+    return {item.id: (row_of(item), [(p.id, p.label, p.qty) for p in item.parts]) for item in items}
 
 
 # -- the in-memory model -----------------------------------------------------------------------
@@ -172,6 +205,29 @@ def _declare(bases: tuple[type, ...], table: str = TABLE, **extra: Any) -> Any:
     return type("BenchItem", bases, namespace)
 
 
+def _declare_parts(bases: tuple[type, ...], item: Any, **extra: Any) -> Any:
+    """The mapped class of ``<item table>_part``, and ``item.parts``, a view-only relationship.
+
+    View-only, so that the writes of W1-W3 (a ``Session.delete`` of a row especially) neither
+    load nor change parts: the standard phases cost what they cost without them.
+    """
+    table = item.__table__.name
+    part: Any = type(
+        "BenchPart",
+        bases,
+        {
+            "__tablename__": f"{table}_part",
+            "id": mapped_column(Integer, primary_key=True, autoincrement=False),
+            "item_id": mapped_column(ForeignKey(f"{table}.id"), nullable=False, index=True),
+            "label": mapped_column(String(100), nullable=False),
+            "qty": mapped_column(Integer, nullable=False),
+            **extra,
+        },
+    )
+    item.parts = relationship(part, order_by=part.id, viewonly=True)
+    return part
+
+
 class Variant:
     """One way of writing and reading ``bench_item``; subclasses add history."""
 
@@ -187,10 +243,11 @@ class Variant:
 
         self.metadata = Base.metadata
         self.item = _declare((Base,), table)
+        self.part: Any = _declare_parts((Base,), self.item)
 
     def own_tables(self) -> list[Table]:
         """The tables this run creates and drops."""
-        return [self.item.__table__]
+        return [self.item.__table__, self.part.__table__]
 
     def setup(self) -> None:
         """Drop what a previous run may have left, create the variant's tables."""
@@ -209,6 +266,10 @@ class Variant:
     def snapshot_query(self, when: dt.datetime) -> Select[Any]:
         """The statement of a full-table read as of ``when``."""
         return select(self.item)
+
+    def past_session(self, when: dt.datetime) -> Session | None:
+        """A session that reads as of ``when`` (the baseline: a plain one); None: no R3."""
+        return Session(self.engine)
 
     def analyze(self) -> None:
         """Refresh the planner statistics of the variant's tables (untimed)."""
@@ -234,7 +295,7 @@ class Chronicle(Variant):
     as_of = True
 
     def __init__(self, engine: Engine, changelog: bool = True, capture: str = "orm") -> None:
-        from sqlalchemy_chronicle import Versioned, configure, query_as_of
+        from sqlalchemy_chronicle import Versioned, as_of, configure, query_as_of
 
         self.engine = engine
         self.name = "chronicle" if changelog else "chronicle-nolog"
@@ -242,17 +303,20 @@ class Chronicle(Variant):
             self.name = "chronicle-db"
         configure(changelog=changelog)
         self.query_as_of = query_as_of
+        self.as_of_session = as_of
 
         class Base(DeclarativeBase):
             metadata = MetaData()
 
         self.metadata = Base.metadata
         self.item = _declare((Versioned, Base), __versioned__={"capture": capture})
+        self.part = _declare_parts((Versioned, Base), self.item, __versioned__={"capture": capture})
         self.history: Table = self.item.__history__.__table__
+        self.histories: list[Table] = [self.history, self.part.__history__.__table__]
         self.created_library: list[Table] = []
 
     def own_tables(self) -> list[Table]:
-        return [self.metadata.tables[TABLE], self.history]
+        return [self.item.__table__, self.part.__table__, *self.histories]
 
     def library_tables(self) -> list[Table]:
         """The library's tables, which other users of the database may share."""
@@ -270,15 +334,21 @@ class Chronicle(Variant):
     def teardown(self) -> None:
         """Remove our transaction and change-log rows, then drop the tables we created."""
         names = set(inspect(self.engine).get_table_names())
-        if self.history.name in names and {"chronicle_transaction", "chronicle_changelog"} <= names:
+        if {"chronicle_transaction", "chronicle_changelog"} <= names:
             transaction, changelog = self.library_tables()
             with self.engine.begin() as conn:
-                ids = list(conn.scalars(select(self.history.c.transaction_id).distinct()))
-                for start in range(0, len(ids), 1000):
-                    chunk = ids[start : start + 1000]
+                ids: set[int] = set()
+                for history in self.histories:
+                    if history.name in names:
+                        ids.update(conn.scalars(select(history.c.transaction_id).distinct()))
+                tables = [t.name for t in (self.item.__table__, self.part.__table__)]
+                found = sorted(ids)
+                for start in range(0, len(found), 1000):
+                    chunk = found[start : start + 1000]
                     conn.execute(
                         delete(changelog).where(
-                            changelog.c.transaction_id.in_(chunk), changelog.c.table_name == TABLE
+                            changelog.c.transaction_id.in_(chunk),
+                            changelog.c.table_name.in_(tables),
                         )
                     )
                     conn.execute(delete(transaction).where(transaction.c.id.in_(chunk)))
@@ -292,6 +362,9 @@ class Chronicle(Variant):
 
     def snapshot_query(self, when: dt.datetime) -> Select[Any]:
         return self.query_as_of(self.item, when)
+
+    def past_session(self, when: dt.datetime) -> Session | None:
+        return self.as_of_session(self.engine, when)
 
 
 class Continuum(Variant):
@@ -312,6 +385,7 @@ class Continuum(Variant):
 
         self.metadata = Base.metadata
         self.item = _declare((Base,), __versioned__={})
+        self.part = None
         configure_mappers()
         self.version = continuum.version_class(self.item)
         self.transaction = continuum.versioning_manager.transaction_cls
@@ -349,6 +423,9 @@ class Continuum(Variant):
     def snapshot_query(self, when: dt.datetime) -> Select[Any]:
         return self._as_of(select(self.version), when)
 
+    def past_session(self, when: dt.datetime) -> Session | None:
+        return None
+
 
 def make_variant(name: str, engine: Engine) -> Variant:
     """The variant called ``name`` (one of :data:`VARIANTS`) on ``engine``."""
@@ -375,6 +452,7 @@ class Params:
     lookups: int = 2_000
     checks: int = 200
     snapshots: int = 5
+    related: int = 1_000
     seed: int = 2024
 
 
@@ -397,12 +475,14 @@ class Result:
     wrong: int = 0
     wrong_r1: int = 0
     snapshots_wrong: int = 0
+    related_wrong: int = 0
+    """R3 loads (one per loader) whose rows or parts differ from the model."""
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether every answer was right."""
-        return not (self.wrong or self.wrong_r1 or self.snapshots_wrong)
+        return not (self.wrong or self.wrong_r1 or self.snapshots_wrong or self.related_wrong)
 
 
 def max_rss_kib() -> int:
@@ -477,6 +557,79 @@ def write(variant: Variant, params: Params, model: Model, result: Result, counte
     result.commits = len(model.times)
 
 
+@dataclass
+class Parts:
+    """R3's data: the rows it loads, their parts then (at ``when``) and now."""
+
+    ids: list[int]
+    when: dt.datetime
+    then: dict[int, list[Part]]
+    now: dict[int, list[Part]]
+
+
+def write_parts(variant: Variant, params: Params, model: Model) -> Parts | None:
+    """Give ``params.related`` live rows two parts each, then change them (untimed; see R3)."""
+    part = variant.part
+    if part is None:
+        return None
+    last = len(model.times) - 1
+    ids = [id_ for id_ in range(1, params.n + 1) if model.at(id_, last) is not None]
+    ids = ids[: params.related]
+    then: dict[int, list[Part]] = {id_: [] for id_ in ids}
+    now: dict[int, list[Part]] = {id_: [] for id_ in ids}
+    with Session(variant.engine) as session:
+        objects = []
+        for index, item_id in enumerate(ids):
+            for number in range(PARTS_PER_ROW):
+                part_id = index * PARTS_PER_ROW + number + 1
+                values = (part_id, f"part {part_id}", number)
+                then[item_id].append(values)
+                objects.append(part(id=part_id, item_id=item_id, label=values[1], qty=values[2]))
+        session.add_all(objects)
+        session.commit()
+        when = dt.datetime.now(dt.timezone.utc)
+        for obj in session.scalars(select(part).order_by(part.id)):
+            if obj.id % 5 == 0:
+                session.delete(obj)
+                continue
+            obj.label = f"{obj.label} (changed)"
+            obj.qty += 100
+            now[obj.item_id].append((obj.id, obj.label, obj.qty))
+        session.commit()
+    return Parts(ids, when, then, now)
+
+
+def read_related(
+    variant: Variant, parts: Parts, model: Model, result: Result, counter: Counter
+) -> None:
+    """R3: the rows with their parts as of ``parts.when``, once per loader; checked."""
+    last = len(model.times) - 1
+    rows = {id_: model.at(id_, last) for id_ in parts.ids}
+    expected = {
+        id_: (row, parts.then[id_] if variant.as_of else parts.now[id_])
+        for id_, row in rows.items()
+    }
+    item = variant.item
+    query = select(item).where(item.id.in_(parts.ids)).order_by(item.id)
+    statements = {
+        "lazy": query,
+        "selectin": query.options(selectinload(item.parts)),
+        "joined": query.options(joinedload(item.parts)),
+    }
+    result.seconds["R3"] = result.cpu_seconds["R3"] = 0.0
+    result.statements["R3"] = 0
+    for loader in LOADERS:
+        session = variant.past_session(parts.when)
+        assert session is not None
+        with session, phase(result, f"R3 {loader}", counter):
+            loaded = related_of(session.scalars(statements[loader]).unique().all())
+        for key in ("seconds", "cpu_seconds", "statements"):
+            getattr(result, key)["R3"] += getattr(result, key)[f"R3 {loader}"]
+        if loaded != expected:
+            result.related_wrong += 1
+            result.problems.append(f"R3 ({loader}) differs from the model")
+
+
 def read(variant: Variant, params: Params, model: Model, result: Result, counter: Counter) -> None:
     """R1 and R2, then the correctness checks; every answer is compared with the model."""
     rng = random.Random(params.seed)
@@ -543,8 +696,11 @@ def run(url: str, variant_name: str, params: Params, trace: bool = False) -> Res
         if trace:
             result.tracemalloc_writes_kib = tracemalloc.get_traced_memory()[1] // 1024
             tracemalloc.stop()
+        parts = write_parts(variant, params, model)
         variant.analyze()
         read(variant, params, model, result, counter)
+        if parts is not None:
+            read_related(variant, parts, model, result, counter)
     finally:
         variant.teardown()
         engine.dispose()
