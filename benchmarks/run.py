@@ -135,6 +135,19 @@ def ratio_range(records: list[Record], baseline: list[Record], phase: str) -> st
     return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
 
+def _loader_cells(records: list[Record], plain: list[Record]) -> str:
+    """R3's median seconds per loader, with the ratio to the baseline's."""
+    cells = []
+    for loader in LOADERS:
+        seconds = median_seconds(records, f"R3 {loader}")
+        if records is plain or not has_phase(plain, f"R3 {loader}"):
+            cells.append(f"{seconds:.2f} s")
+        else:
+            base = median_seconds(plain, f"R3 {loader}")
+            cells.append(f"{seconds:.2f} s ({seconds / base:.2f}x)")
+    return " | ".join(cells)
+
+
 def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[str, bool]:
     """The figures as Markdown tables, and whether the project's variants answered right."""
     columns = ["W1", "W2", "W3", "writes", "R1", "R2", "R3"]
@@ -149,6 +162,10 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
         + " | ".join(f"{c} ratio range" for c in ("writes", "R1", "R2", "R3"))
         + " |",
         "|---|---|---|---|---|---|",
+    ]
+    loaders = [
+        "| backend | variant | " + " | ".join(f"R3 {loader}" for loader in LOADERS) + " |",
+        "|---|---|" + "---|" * len(LOADERS),
     ]
     targets = [
         "| backend | variant | writes <= 1.3x | R1 <= 1.3x | R2 <= 1.2x | R3 <= 1.2x "
@@ -199,6 +216,8 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
             lines.append(
                 f"| {backend} | {variant} | " + " | ".join(cells) + f" | {rss_cell} | {wrong} |"
             )
+            if has_phase(records, "R3"):
+                loaders.append(f"| {backend} | {variant} | " + _loader_cells(records, plain) + " |")
             if variant == "plain" or not plain_ok:
                 continue
             if repeat > 1:
@@ -221,6 +240,8 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
                 verdicts.append(f"{value:.2f}x {'met' if value <= limit else 'NOT met'}")
             targets.append(f"| {backend} | {variant} | " + " | ".join(verdicts) + " |")
     text = "\n".join(lines)
+    if len(loaders) > 2:
+        text += "\n\nR3 by loader (median seconds, ratio to plain):\n\n" + "\n".join(loaders)
     if repeat > 1:
         text += "\n\nPer-repeat ratios (min-max over the repeats):\n\n" + "\n".join(spread)
     text += "\n\nTargets (ratios of medians to the plain baseline):\n\n" + "\n".join(targets)

@@ -2,19 +2,22 @@
 
 It runs ``python -m benchmarks --quick`` (a small standard workload, correctness checks only, no
 timing claims) and small runs of the other tools (``benchmarks.floor``, ``benchmarks.breakdown``,
-``benchmarks.lookups``, ``benchmarks.hooks``) in child processes against the suite's database.
-The benchmark uses its own tables (``bench_item``, ``bench_item_history``, ``bench_item_plain``,
-``bench_hooks_plain``) in its own MetaData and, in the library's shared tables, deletes only the
-transaction and change-log rows it wrote.
+``benchmarks.lookups``, ``benchmarks.hooks``, and ``benchmarks.big`` on PostgreSQL) in child
+processes against the suite's database. The benchmark uses its own tables (``bench_item``,
+``bench_item_part``, their histories, ``bench_item_plain``, ``bench_hooks_plain``) in its own
+MetaData and, in the library's shared tables, deletes only the transaction and change-log rows it
+wrote.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, inspect, select
 
 from sqlalchemy_chronicle import ChangeLog, Transaction
@@ -37,7 +40,14 @@ def run_benchmark(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-BENCHMARK_TABLES = {"bench_item", "bench_item_history", "bench_item_plain"}
+BENCHMARK_TABLES = {
+    "bench_item",
+    "bench_item_history",
+    "bench_item_part",
+    "bench_item_part_history",
+    "bench_item_plain",
+    "bench_item_plain_part",
+}
 
 
 def run_tool(engine: Engine, module: str, *args: str, url_option: str = "--db") -> str:
@@ -63,8 +73,8 @@ def test_quick_benchmark(engine: Engine) -> None:
             conn.scalar(select(func.count()).select_from(ChangeLog)),
         )
     output = run_tool(engine, "benchmarks", "--quick")
-    assert "| chronicle | 0 / 200 | 0 / 200 | 0 / 5 |" in output, output
-    assert "| chronicle-nolog | 0 / 200 | 0 / 200 | 0 / 5 |" in output, output
+    assert "| chronicle | 0 / 200 | 0 / 200 | 0 / 5 | 0 / 3 |" in output, output
+    assert "| chronicle-nolog | 0 / 200 | 0 / 200 | 0 / 5 | 0 / 3 |" in output, output
     with engine.connect() as conn:
         after = (
             conn.scalar(select(func.count()).select_from(Transaction)),
@@ -112,3 +122,15 @@ def test_hooks_benchmark_runs_every_set_up(engine: Engine) -> None:
         "noop-hook",
     ], output
     assert "bench_hooks_plain" not in inspect(engine).get_table_names()
+
+
+def test_big_snapshot_benchmark_streams_and_checks(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("benchmarks.big generates its history with PostgreSQL's generate_series")
+    output = run_tool(
+        engine, "benchmarks.big", "--rows", "500", "--versions", "4", url_option="--url"
+    )
+    reads = re.findall(r"^\| (as of \S+|live) \| 500 \| 0 \|", output, re.MULTILINE)
+    assert len(reads) == 2, output
+    assert re.search(r"^    .* on bench_item_history", output, re.MULTILINE), output
+    assert_benchmark_tables_dropped(engine)
