@@ -227,6 +227,18 @@ def test_reads_before_the_horizon_name_it(session: Session, clock: FrozenClock) 
     assert session.scalars(query_as_of(Tag, t0)).all() == []
 
 
+def test_pruned_at_is_the_library_clocks_time(session: Session, clock: FrozenClock) -> None:
+    """The horizon records when it was pruned by the configured clock, as every stamp is."""
+    _, t1, t2, _ = _three_versions(session, clock)
+    pruned = clock.advance(days=2)
+    prune_history(session, t1, classes=[Article])
+    assert session.get(Horizon, "article").pruned_at == pruned
+    moved = clock.advance(days=1)
+    prune_history(session, t2, classes=[Article])
+    session.expire_all()
+    assert session.get(Horizon, "article").pruned_at == moved
+
+
 def test_an_earlier_horizon_changes_nothing(session: Session, clock: FrozenClock) -> None:
     _, t1, t2, _ = _three_versions(session, clock)
     prune_history(session, t2, classes=[Article])

@@ -191,7 +191,7 @@ def _prune(
         return PruneResult(
             horizons, sum(v for v, _ in counts), sum(c for _, c in counts), 0, dry_run=True
         )
-    now = to_utc(dt.datetime.now(dt.timezone.utc))
+    now = to_utc(clock_time(connection))
     for family, _ in plans:
         horizon = horizons[family.name]
         if family.name in recorded:
