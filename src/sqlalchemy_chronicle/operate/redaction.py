@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Column, Connection, Integer, String, func, insert, inspect, select, update
+from sqlalchemy import Column, Connection, Integer, String, func, insert, select, update
 from sqlalchemy.orm import Mapper, Session
 
 from ..capture.attribution import current_attribution
@@ -33,7 +33,7 @@ from ..schema.history import spec_for
 from ..schema.tables import ChangeLog, LedgerEntry, Redaction, format_row_id
 from ..write.sql import key_in
 from ._targets import Family, HistoryTable, Target, resolve_target
-from .ledger import CHANGES_PREFIX, changelog_ledger_name, column_digest
+from .ledger import CHANGES_PREFIX, changelog_ledger_name, column_digest, ledger_exists
 
 __all__ = ["RedactionResult", "redact"]
 
@@ -111,7 +111,7 @@ def redact(
     _REDACTION.create(connection, checkfirst=True)
 
     ledger = (
-        _seal_redacted(connection, identity, row_id, chosen) if _has(connection, _LEDGER) else 0
+        _seal_redacted(connection, identity, row_id, chosen) if ledger_exists(connection) else 0
     )
     for table, table_columns in chosen.items():
         connection.execute(
@@ -145,10 +145,6 @@ def redact(
     return RedactionResult(
         family.name, row_id, tuple(sorted(names)), versions, changelog, ledger, redaction_id
     )
-
-
-def _has(connection: Connection, table: Any) -> bool:
-    return bool(inspect(connection).has_table(table.name))
 
 
 def _identity(target: Target, family: Family, key: Any) -> tuple[Any, ...]:
@@ -287,7 +283,7 @@ def _redact_changelog(
         )
     ).all()
     sealed: dict[int, Any] = {}
-    if entries and _has(connection, _LEDGER):
+    if entries and ledger_exists(connection):
         query = select(_LEDGER.c.id, _LEDGER.c.version, _LEDGER.c.salts, _LEDGER.c.redacted).where(
             _LEDGER.c.table_name == changelog_ledger_name(family), _LEDGER.c.row_id == row_id
         )
