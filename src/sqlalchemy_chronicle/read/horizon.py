@@ -7,7 +7,8 @@ What is left answers every as-of read at or after the horizon exactly as before;
 it would see only the rows whose versions happened to survive. Such reads raise
 :class:`~sqlalchemy_chronicle.HistoryPrunedError` instead: the as-of reads here (through the
 session's ``do_orm_execute`` hook, see :mod:`.query`), :func:`~sqlalchemy_chronicle.history` of
-a row whose first versions are gone, and the restore functions.
+a row whose first versions are gone, :func:`~sqlalchemy_chronicle.changelog_between` from an
+earlier time (see :mod:`.changelog`), and the restore functions.
 
 The horizons are read once per database transaction of a session (a small table, one row per
 pruned table) and kept in ``session.info`` until the transaction ends; a database where the
