@@ -43,7 +43,6 @@ from sqlalchemy.orm import Session
 from .. import (
     ChangeLog,
     ConfigurationError,
-    HistoryPrunedError,
     InvalidTimeError,
     NoVersionAt,
     PruneResult,
@@ -65,7 +64,7 @@ from .. import restore as restore_row
 from ..config import clock_time
 from ..instants import to_instant
 from ..operate._targets import Target
-from ..read.horizon import read_horizons
+from ..read.horizon import check_first_versions, check_horizon, read_horizons
 from ..read.query import normalize_key, spec_of
 from ..schema.columns import stamp
 from ..schema.tables import json_value
@@ -381,15 +380,8 @@ def history(engine: Engine, table: str, key: str) -> list[RowVersion]:
         history_table, values = _row(connection, table, key)
         found = _versions(connection, history_table, values, history_table.versions(values))
         if not found or found[0].version != 1:
-            horizon = read_horizons(connection).get(history_table.root)
-            if horizon is not None:
-                raise HistoryPrunedError(
-                    f"the history of {history_table.root!r} was pruned before "
-                    f"{_iso(horizon)}, and with it "
-                    f"{'the first versions' if found else 'every version'} of the row {key}",
-                    table=history_table.root,
-                    horizon=horizon,
-                )
+            oldest = found[0].version if found else None
+            check_first_versions(read_horizons(connection), history_table.root, oldest, key)
     if not found:
         raise NoSuchRowError(f"{table} has no history for the key {key}")
     return found
@@ -403,14 +395,7 @@ def show(engine: Engine, table: str, key: str, as_of: dt.datetime | str) -> RowV
     when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
     with _reading(engine) as connection:
         history_table, values = _row(connection, table, key)
-        horizon = read_horizons(connection).get(history_table.root)
-        if horizon is not None and when < horizon:
-            raise HistoryPrunedError(
-                f"the history of {history_table.root!r} was pruned before {_iso(horizon)}; it "
-                f"cannot answer as of {_iso(when)}",
-                table=history_table.root,
-                horizon=horizon,
-            )
+        check_horizon(read_horizons(connection), [history_table.root], when)
         query = history_table.version_at(values, when)
         found = _versions(connection, history_table, values, query)
     if not found:

@@ -31,6 +31,7 @@ from ..schema.history import history_table_of, table_history
 from ..schema.tables import Horizon
 
 __all__ = [
+    "check_first_versions",
     "check_horizon",
     "forget_horizons",
     "horizon_name",
@@ -111,3 +112,22 @@ def check_horizon(
                 table=name,
                 horizon=horizon,
             )
+
+
+def check_first_versions(
+    horizons: Mapping[str, pendulum.DateTime], name: str, oldest: int | None, row: str
+) -> None:
+    """Raise :class:`HistoryPrunedError` when a row's history of table ``name`` lacks its start.
+
+    ``oldest`` is the number of the oldest version left of the row (None: none is left) and
+    ``row`` names the row in the message. A history that does not start at version 1 is
+    incomplete only where a horizon explains it; elsewhere it is left to the caller.
+    """
+    horizon = horizons.get(name)
+    if horizon is not None and oldest != 1:
+        raise HistoryPrunedError(
+            f"the history of {name!r} was pruned before {horizon.isoformat()}, and with it "
+            f"{'the first versions' if oldest is not None else 'every version'} of the row {row}",
+            table=name,
+            horizon=horizon,
+        )
