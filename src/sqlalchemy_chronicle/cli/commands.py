@@ -42,8 +42,6 @@ from sqlalchemy.orm import Session
 
 from .. import (
     ChangeLog,
-    ConfigurationError,
-    InvalidTimeError,
     NoVersionAt,
     PruneResult,
     RedactionResult,
@@ -62,6 +60,7 @@ from .. import (
 from .. import redact as redact_row
 from .. import restore as restore_row
 from ..config import clock_time
+from ..instants import parse_time as read_time
 from ..instants import to_instant
 from ..operate._targets import Target
 from ..read.horizon import check_first_versions, check_horizon, read_horizons
@@ -159,39 +158,16 @@ def connect(url: str) -> Engine:
 def parse_time(text: str, timezone: str | None = None) -> pendulum.DateTime:
     """A time typed on a command line, as a UTC instant.
 
-    ISO 8601 (``2024-03-05T14:30:00+01:00``, ``2024-03-05 13:30Z``) or anything else pendulum
-    parses exactly; ``now``. A time without an offset, and a date alone (its midnight), are read
-    in ``timezone`` (an IANA name), by the library's rule for the hours daylight saving time
-    repeats or skips (see :mod:`sqlalchemy_chronicle.instants`), and refused without one.
+    ``now``, or what :func:`sqlalchemy_chronicle.instants.parse_time` reads: a time without an
+    offset (or a date alone) is read in ``timezone`` (an IANA name), else in the default
+    timezone (:func:`~sqlalchemy_chronicle.set_default_timezone`), and refused without one.
 
     :raises InvalidTimeError: the text is not a time, or is naive and no timezone was given.
     :raises ConfigurationError: ``timezone`` is not a timezone's name.
     """
-    cleaned = text.strip()
-    if cleaned.lower() == "now":
+    if text.strip().lower() == "now":
         return pendulum.now("UTC")
-    try:
-        parsed: object = pendulum.parse(cleaned, exact=True, tz=None)
-    except (ValueError, TypeError):
-        return to_instant(cleaned)  # which explains what is wrong
-    if isinstance(parsed, dt.date) and not isinstance(parsed, dt.datetime):
-        parsed = dt.datetime.combine(parsed, dt.time())
-    if not isinstance(parsed, dt.datetime):
-        return to_instant(cleaned)  # which explains what is wrong
-    if parsed.utcoffset() is not None:
-        return to_instant(parsed)
-    if timezone is None:
-        raise InvalidTimeError(
-            f"the time {text!r} has no UTC offset, so it could be any of 24 hours: write one "
-            "(2024-03-05T14:30:00+01:00, 2024-03-05T13:30Z) or say where it is with "
-            "--timezone Europe/Paris"
-        )
-    try:
-        zone = pendulum.timezone(timezone)
-    except Exception:
-        raise ConfigurationError(f"unknown timezone {timezone!r}") from None
-    wall = dt.datetime(*parsed.timetuple()[:6], parsed.microsecond)
-    return to_instant(wall.replace(tzinfo=zone, fold=0))
+    return read_time(text, timezone, zone_fix="say where it is with --timezone Europe/Paris")
 
 
 @contextmanager

@@ -58,7 +58,7 @@ from ..errors import (
     InvalidTimeError,
     RestoreError,
 )
-from ..instants import to_instant
+from ..instants import parse_time
 from ..read.query import changes, check_key, normalize_key, query_as_of, spec_of
 from ..recovery.api import restore
 from ..schema.columns import stamp
@@ -296,22 +296,12 @@ def _optional(text: str | None) -> str | None:
     return text.strip() or None if text is not None else None
 
 
-def parse_time(text: str, what: str = "the time") -> pendulum.DateTime:
-    """A time from a request parameter, as UTC.
+def _request_time(text: str, what: str = "the time") -> pendulum.DateTime:
+    """A time from a request parameter (see :func:`~sqlalchemy_chronicle.instants.parse_time`).
 
-    ISO 8601, as a date-time picker sends it (without an offset, read as UTC) or with an offset;
-    anything else raises :class:`~sqlalchemy_chronicle.InvalidTimeError`.
+    Without an offset, as the date-time picker sends it, the time is UTC.
     """
-    try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidTimeError(
-            f"{what} {text!r} is not a date and time; give it like 2024-03-05T14:30 (UTC) or "
-            "2024-03-05T14:30:00+01:00"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return to_instant(value)
+    return parse_time(text, dt.timezone.utc, what=what)
 
 
 def _picker_value(when: dt.datetime) -> str:
@@ -438,8 +428,8 @@ class HistoryViewer:
         filters = ChangeLogFilters(
             actor=_optional(params.get("actor")),
             operation=operation,
-            since=parse_time(since, "the start of the range") if since else None,
-            until=parse_time(until, "the end of the range") if until else None,
+            since=_request_time(since, "the start of the range") if since else None,
+            until=_request_time(until, "the end of the range") if until else None,
             before=_bounded_int(before, "the page cursor", low=1, high=MAX_ID) if before else None,
         )
         if filters.since and filters.until and filters.since > filters.until:
@@ -802,7 +792,7 @@ class HistoryViewer:
             text = _optional(params.get("when"))
             if text is None:
                 raise InvalidTimeError("as of when? the time (when) is missing")
-            view = self.as_of(session, model, key, parse_time(text))
+            view = self.as_of(session, model, key, _request_time(text))
             return Page(200, title, self.render("as_of", link, view=view, **context))
         if not can_restore:
             raise RestoreForbidden(
