@@ -14,7 +14,7 @@ import pty
 import select as select_fd
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +23,29 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
     Horizon,
+    InvalidKeyError,
     LedgerEntry,
     Redaction,
     Transaction,
     changes,
     changes_by,
     configure,
+    format_row_id,
     history,
     query_as_of,
+    redact,
 )
 from sqlalchemy_chronicle.cli import app, main
-from sqlalchemy_chronicle.cli._reflect import parse_key, versioned_table
+from sqlalchemy_chronicle.cli._reflect import versioned_table
 from sqlalchemy_chronicle.cli._where import parse_where
 from sqlalchemy_chronicle.cli.commands import parse_time
+from sqlalchemy_chronicle.viewer.core import HistoryViewer
 
 from .cli_models import OWN_TABLES, Base, Label, Laptop, Memo, Ticket
 from .support import FrozenClock
@@ -999,7 +1003,49 @@ def test_where_selects_the_rows_sql_would(cli_db: Engine, condition: Any) -> Non
 def test_a_composite_key_reads_back_as_typed(cli_db: Engine, owner: str, code: int) -> None:
     with cli_db.connect() as connection:
         label = versioned_table(connection, "cli_label")
-    assert parse_key(label, json.dumps([owner, code])) == (owner, code)
-    assert parse_key(label, json.dumps([owner, str(code)])) == (owner, code)
+    assert label.parse_key(json.dumps([owner, code])) == (owner, code)
+    assert label.parse_key(json.dumps([owner, str(code)])) == (owner, code)
     if "," not in owner and not owner.lstrip().startswith("["):
-        assert parse_key(label, f"{owner}, {code} ") == (owner, code)
+        assert label.parse_key(f"{owner}, {code} ") == (owner, code)
+
+
+KEY_TEXTS = [
+    ('["acme",7]', ("acme", 7)),
+    ('["acme","7"]', ("acme", 7)),
+    ("acme, 7 ", ("acme", 7)),
+    ('["ä,b",-3]', ("ä,b", -3)),
+]
+BAD_KEY_TEXTS = ["acme", '["acme",7,1]', '["acme",', '["acme","x"]', "acme,1.5", '["acme",null]']
+
+
+def _key_readers(connection: Connection, session: Session) -> list[Callable[[str], Any]]:
+    """The command line's, the viewer's and redact()'s reading of a key of cli_label as text."""
+    label = versioned_table(connection, "cli_label")
+    viewer = HistoryViewer([Label])
+
+    def redacted(text: str) -> Any:
+        with session.begin_nested():
+            result = redact(session, "cli_label", text, ["text"], reason="reading the key")
+        session.rollback()
+        return result.row_id
+
+    return [label.parse_key, lambda text: viewer.parse_key(Label, text), redacted]
+
+
+def test_every_front_end_reads_a_key_alike(cli_db: Engine, clock: FrozenClock) -> None:
+    with Session(cli_db) as session:
+        session.add(Label(owner="acme", code=7, text="a"))
+        session.add(Label(owner="ä,b", code=-3, text="b"))
+        session.commit()
+        with cli_db.connect() as connection:
+            readers = _key_readers(connection, session)
+            for text, key in KEY_TEXTS:
+                found = [read(text) for read in readers]
+                assert found == [key, key, format_row_id(key)], text
+            for text in BAD_KEY_TEXTS:
+                messages = set()
+                for read in readers:
+                    with pytest.raises(InvalidKeyError) as caught:
+                        read(text)
+                    messages.add(str(caught.value).replace("Label", "cli_label"))
+                assert len(messages) == 1, (text, messages)

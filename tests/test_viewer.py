@@ -353,7 +353,7 @@ def test_every_page_answers(reader: Client) -> None:
     [
         ("changelog", {"model": "nope"}, 404, "shows no table 'nope'"),
         ("timeline", {"key": 4242}, 404, "no such row was ever recorded"),
-        ("timeline", {"key": "abc"}, 400, "whole number"),
+        ("timeline", {"key": "abc"}, 400, "takes an integer"),
         ("timeline", {}, 400, "the key is missing"),
         ("timeline", {"key": 1, "page": 7}, 404, "there is no page 7"),
         ("timeline", {"key": 1, "page": "two"}, 400, "page number must be a whole number"),
@@ -519,7 +519,7 @@ def test_sqladmin_on_an_async_engine_reads_and_restores(engine: Engine) -> None:
             assert response.status_code == 200
             assert _versions_shown(response.text) == ["4", "3", "2", "1"]
             response = client.get("/admin/history/sa_book/timeline?key=nope")
-            assert response.status_code == 400 and "whole number" in message(response.text)
+            assert response.status_code == 400 and "takes an integer" in message(response.text)
             before = _versions(example, 1)
             response = client.post("/admin/history/sa_book/restore?key=1&version=1")
             assert response.status_code == 409 and "unique constraint" in message(response.text)

@@ -7,18 +7,11 @@ is not versioned, a history table named instead of its table. A joined-inheritan
 history table holds only its own columns and no interval; its parents are found through the live
 table's foreign key on its primary key, and their history tables are joined in on the key and the
 version, as the ORM joins the live tables.
-
-:func:`parse_key` reads a primary key typed on a command line against the history table's key
-columns, so that every database gets a value of the right type (or the user a clear refusal).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
-import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,17 +29,15 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.types import TypeEngine
 
-from ..errors import ChronicleError, InvalidKeyError, NotVersionedError
-from ..schema.tables import ChangeLog, Transaction
+from ..errors import ChronicleError, NotVersionedError
+from ..schema.tables import ChangeLog, Transaction, parse_row_id
 from ..types import UTCDateTime
 
 __all__ = [
     "INTERVAL_COLUMNS",
     "CommandError",
     "VersionedTable",
-    "parse_key",
     "require_library_tables",
     "versioned_table",
 ]
@@ -115,6 +106,16 @@ class VersionedTable:
         ).select_from(
             self.source.outerjoin(transaction, transaction.c.id == self.base.c.transaction_id)
         )
+
+    def parse_key(self, text: str) -> tuple[Any, ...]:
+        """A primary key typed on a command line, each value of its column's type.
+
+        Read by :func:`~sqlalchemy_chronicle.schema.tables.parse_row_id`, so that every
+        database gets values of the right type (or the user a clear refusal).
+
+        :raises InvalidKeyError: the wrong number of values, or a value its column cannot take.
+        """
+        return parse_row_id(text, self.key, table=self.name)
 
     def describe_key(self) -> str:
         """The key's columns, for messages: ``id`` or ``(owner, code)``."""
@@ -222,100 +223,3 @@ def _parent(inspector: Any, table: str, schema: str) -> tuple[str, list[str], li
                 list(foreign["referred_columns"]),
             )
     return None
-
-
-# -- primary keys typed on a command line ------------------------------------------------------
-
-_INTEGER: Final = re.compile(r"[+-]?\d+")
-
-
-def parse_key(table: VersionedTable, text: str) -> tuple[Any, ...]:
-    """``text`` as the values of ``table``'s primary key, each of its column's type.
-
-    A one-column key is the value itself (``42``, ``acme``). A composite key is a JSON array, as
-    the change log writes ``row_id`` (``'["acme",7]'``), or the values separated by commas
-    (``acme,7``) when none holds a comma.
-
-    :raises InvalidKeyError: the wrong number of values, or a value its column cannot take.
-    """
-    columns = table.key
-    if len(columns) == 1:
-        raw: list[Any] = [text]
-    elif text.lstrip().startswith("["):
-        try:
-            loaded = json.loads(text)
-        except ValueError as exc:
-            raise InvalidKeyError(
-                f"{text!r} is not a JSON array: {exc}; write the key of {table.name} as "
-                f"{_example(table)}"
-            ) from None
-        raw = loaded if isinstance(loaded, list) else [loaded]
-    else:
-        raw = text.split(",")
-    if len(raw) != len(columns):
-        raise InvalidKeyError(
-            f"{table.name} has the primary key {table.describe_key()}, {len(columns)} "
-            f"value{'s' if len(columns) > 1 else ''}; got {len(raw)} in {text!r}"
-            + (f"; write it as {_example(table)}" if len(columns) > 1 else "")
-        )
-    return tuple(_key_value(table, c, v) for c, v in zip(columns, raw, strict=True))
-
-
-def _example(table: VersionedTable) -> str:
-    values = ["7" if _python_type(c.type) is int else '"x"' for c in table.key]
-    return f"'[{','.join(values)}]' or {','.join(v.strip(chr(34)) for v in values)}"
-
-
-def _python_type(type_: TypeEngine[Any]) -> type | None:
-    try:
-        found: type = type_.python_type
-    except NotImplementedError:
-        return None
-    return found
-
-
-def _key_value(table: VersionedTable, column: Column[Any], value: Any) -> Any:
-    """One key value, typed like ``column``."""
-    wanted = _python_type(column.type)
-    if value is None:
-        problem = "null"
-    elif wanted is None or wanted is object:
-        return value if isinstance(value, str) else json.dumps(value)
-    elif isinstance(value, wanted) and not (isinstance(value, bool) and wanted is not bool):
-        return value
-    else:
-        text = value if isinstance(value, str) else json.dumps(value)
-        try:
-            return _from_text(wanted, text.strip() if wanted is not str else text)
-        except (ValueError, decimal.InvalidOperation):
-            problem = repr(text)
-    kind = _KIND.get(wanted, wanted.__name__ if wanted else "value")
-    raise InvalidKeyError(f"{table.name}.{column.name} takes {kind}; got {problem}")
-
-
-_KIND: Final[dict[type | None, str]] = {
-    int: "an integer",
-    str: "text",
-    decimal.Decimal: "a number",
-    float: "a number",
-    uuid.UUID: "a UUID",
-    dt.date: "a date (YYYY-MM-DD)",
-    dt.datetime: "a date and time (ISO 8601)",
-    bool: "true or false",
-}
-
-
-def _from_text(wanted: type, text: str) -> Any:
-    if wanted is int:
-        if not _INTEGER.fullmatch(text):
-            raise ValueError(text)
-        return int(text)
-    if wanted is bool:
-        if text.lower() not in {"true", "false", "1", "0"}:
-            raise ValueError(text)
-        return text.lower() in {"true", "1"}
-    if wanted is dt.datetime:
-        return dt.datetime.fromisoformat(text)
-    if wanted is dt.date:
-        return dt.date.fromisoformat(text)
-    return wanted(text)

@@ -71,7 +71,6 @@ from ._models import Models
 from ._reflect import (
     CommandError,
     VersionedTable,
-    parse_key,
     require_library_tables,
     versioned_table,
 )
@@ -342,13 +341,13 @@ def _retired(value: Any) -> dict[str, Any]:
 
 def _row(connection: Connection, table: str, key: str) -> tuple[VersionedTable, tuple[Any, ...]]:
     history_table = versioned_table(connection, table)
-    return history_table, parse_key(history_table, key)
+    return history_table, history_table.parse_key(key)
 
 
 def history(engine: Engine, table: str, key: str) -> list[RowVersion]:
     """Every version of the row of ``table`` whose primary key is ``key``, oldest first.
 
-    ``key`` is the key as typed (see :func:`~._reflect.parse_key`).
+    ``key`` is the key as typed (see :meth:`~._reflect.VersionedTable.parse_key`).
 
     :raises NoSuchRowError: the row has no history.
     """
@@ -501,7 +500,7 @@ def restore(
     cls = models.versioned_class(table)
     with _reading(engine) as connection:
         history_table = versioned_table(connection, table)
-        values = parse_key(history_table, key) if key is not None else None
+        values = history_table.parse_key(key) if key is not None else None
     criteria = parse_where(cls, where) if where is not None else None
     with _writing(engine, actor, reason, dry_run) as session:
         if values is None:
@@ -733,7 +732,7 @@ def redact(
     with Session(engine) as session:
         connection = session.connection()
         history_table = versioned_table(connection, table)
-        values = parse_key(history_table, key)
+        values = history_table.parse_key(key)
         found = models.classes.get(table) if models is not None else None
         target: Target = found if found is not None else history_table.root
         attribute_session(session, actor=actor)

@@ -35,11 +35,8 @@ as given.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
 import math
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -47,9 +44,8 @@ from typing import Any, Final
 import pendulum
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import Column, ColumnElement, func, select
 from sqlalchemy.orm import Session, with_polymorphic
-from sqlalchemy.sql import sqltypes
 
 from ..capture.attribution import changes_by
 from ..errors import (
@@ -63,7 +59,7 @@ from ..read.query import changes, check_key, normalize_key, query_as_of, spec_of
 from ..recovery.api import restore
 from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version
-from ..schema.tables import ChangeLog, Transaction, format_row_id
+from ..schema.tables import ChangeLog, Transaction, format_row_id, parse_row_id
 
 __all__ = [
     "OPERATIONS",
@@ -310,31 +306,6 @@ def _picker_value(when: dt.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
 
 
-def _key_value(column_type: Any, value: Any, name: str) -> Any:
-    """One primary-key value from a URL, converted to what its column holds."""
-    if isinstance(column_type, sqltypes.Integer):
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-            number = int(value)
-        else:
-            raise InvalidKeyError(f"{name} is a whole number; got {value!r}")
-        if not -MAX_ID - 1 <= number <= MAX_ID:
-            raise PageNotFound(f"there is no row with {name} {number}")
-        return number
-    if isinstance(column_type, sqltypes.Uuid) and isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            raise InvalidKeyError(f"{name} is a UUID; got {value!r}") from None
-    if isinstance(column_type, sqltypes.Numeric) and isinstance(value, str | int | float):
-        try:
-            return decimal.Decimal(str(value))
-        except decimal.InvalidOperation:
-            raise InvalidKeyError(f"{name} is a number; got {value!r}") from None
-    return value
-
-
 # -- the viewer ---------------------------------------------------------------------------------
 
 
@@ -381,31 +352,18 @@ class HistoryViewer:
     def parse_key(self, model: type[Any], text: str | None) -> tuple[Any, ...]:
         """A primary key from a URL, as the identity tuple of ``model``.
 
-        The key is written as the change log's ``row_id`` (see
-        :func:`~sqlalchemy_chronicle.format_row_id`): the value, or a JSON array for a composite
-        key.
+        The key is written as the change log's ``row_id`` (read by
+        :func:`~sqlalchemy_chronicle.schema.tables.parse_row_id`): the value, or a JSON array
+        for a composite key. An integer no database column holds is no row (:class:`PageNotFound`).
         """
         spec = spec_of(model)
         if text is None or text == "":
             raise InvalidKeyError(f"which {model.__name__}? the key is missing")
-        columns = list(spec.mapper.primary_key)
-        if len(columns) == 1:
-            raw: list[Any] = [text]
-        else:
-            try:
-                decoded = json.loads(text)
-            except ValueError:
-                decoded = None
-            if not isinstance(decoded, list) or len(decoded) != len(columns):
-                raise InvalidKeyError(
-                    f"{model.__name__} has the primary key ({', '.join(spec.pk_keys)}): give it "
-                    f"as a JSON array of {len(columns)} values; got {text!r}"
-                )
-            raw = decoded
-        values = tuple(
-            _key_value(column.type, value, name)
-            for column, value, name in zip(columns, raw, spec.pk_keys, strict=True)
-        )
+        columns = [column for column in spec.mapper.primary_key if isinstance(column, Column)]
+        values = parse_row_id(text, columns, table=model.__name__)
+        for column, value in zip(columns, values, strict=True):
+            if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
+                raise PageNotFound(f"there is no row with {column.name} {value}")
         normalized = normalize_key(spec, values)
         check_key(spec, normalized)
         return normalized
