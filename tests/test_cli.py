@@ -47,7 +47,7 @@ from sqlalchemy_chronicle.cli._where import parse_where
 from sqlalchemy_chronicle.cli.commands import parse_time
 from sqlalchemy_chronicle.viewer.core import HistoryViewer
 
-from .cli_models import OWN_TABLES, Base, Label, Laptop, Memo, Ticket
+from .cli_models import OWN_TABLES, Badge, Base, Label, Laptop, Memo, Ticket
 from .support import FrozenClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -414,6 +414,7 @@ def test_backfill_gives_rows_without_history_a_first_version(
     )
     assert {d["table"]: d["rows"] for d in done} == {
         "cli_asset": 0,
+        "cli_badge": 0,
         "cli_label": 1,
         "cli_ticket": 7,
     }
@@ -608,6 +609,36 @@ def test_prune_by_policy_and_redact_through_the_models(
     versions = run_json(url, "history", "cli_laptop", "5")
     assert [v["values"]["memory"] for v in versions] == [None, None]
     assert [v["values"]["name"] for v in versions] == ["ThinkPad", "ThinkPad"]
+
+
+def test_commands_on_tables_use_the_models_given_without_reflecting(
+    url: str, session: Session, clock: FrozenClock
+) -> None:
+    """cli_badge's history table has a name of its own: only the models can find it."""
+    session.add(Badge(id=1, holder="Ada"))
+    session.commit()
+    clock.advance(minutes=1)
+    session.get_one(Badge, 1).holder = "Ada L."
+    session.commit()
+    later = clock.advance(minutes=1)
+    session.close()
+    for arguments in (["verify", "--table", "cli_badge"], ["seal", "--table", "cli_badge"]):
+        refused = run(url, *arguments)
+        assert refused.exit_code == 2 and "not versioned" in refused.stderr, refused.stderr
+    on_badge = ["--table", "cli_badge"]
+    sealed = run_json(url, "--models", MODELS, "seal", *on_badge)
+    assert sealed == {"sealed": 4}  # two versions and their two change-log entries
+    assert run_json(url, "--models", MODELS, "verify", *on_badge)["versions"] == 2
+    redacted = run_json(
+        url, "--models", MODELS, "redact", "cli_badge", "1", "--columns", "holder", "--reason", "r"
+    )
+    assert (redacted["table"], redacted["versions"]) == ("cli_badge", 2)
+    assert run_json(url, "--models", MODELS, "verify", *on_badge)["ok"] is True
+    pruned = run_json(url, "--models", MODELS, "prune", "--before", iso(later), *on_badge)
+    assert pruned["horizons"] == {"cli_badge": iso(later)} and pruned["versions"] == 1
+    restored = run_json(url, "--models", MODELS, "restore", "cli_badge", "1", "--as-of", iso(later))
+    assert restored["outcome"] == "unchanged"
+    assert session.scalars(select(Badge.__history__.holder)).all() == [None]
 
 
 # -- bad input ----------------------------------------------------------------------------------

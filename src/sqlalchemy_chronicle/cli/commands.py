@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import Column, Connection, Engine, create_engine, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -66,7 +67,7 @@ from ..operate._targets import Target
 from ..read.horizon import check_first_versions, check_horizon, read_horizons
 from ..read.query import normalize_key, spec_of
 from ..schema.columns import stamp
-from ..schema.tables import json_value
+from ..schema.tables import json_value, parse_row_id
 from ._models import Models
 from ._reflect import (
     CommandError,
@@ -498,9 +499,7 @@ def restore(
         raise CommandError("--where selects rows for --all; with a primary key, leave it out")
     when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
     cls = models.versioned_class(table)
-    with _reading(engine) as connection:
-        history_table = versioned_table(connection, table)
-        values = history_table.parse_key(key) if key is not None else None
+    values = _model_key(cls, table, key) if key is not None else None
     criteria = parse_where(cls, where) if where is not None else None
     with _writing(engine, actor, reason, dry_run) as session:
         if values is None:
@@ -603,18 +602,24 @@ def _targets(
 ) -> list[Target] | None:
     """What ``tables`` name, for the functions that work on whole hierarchies.
 
-    Each name is checked as the reading commands check it; a joined subclass's table stands for
-    its hierarchy. With models, a table's class is given (the library then needs no
-    reflection); else its name.
+    A table with a class in ``models`` is given as the class, and nothing is reflected (a joined
+    subclass's class stands for its hierarchy). Any other name is checked as the reading
+    commands check it, by reflection, and given as the name of its hierarchy's base table.
     """
     if not tables:
         return None
-    targets: list[Target] = []
-    for name in tables:
-        root = versioned_table(connection, name).root
-        found = models.classes.get(root) if models is not None else None
-        targets.append(found if found is not None else root)
-    return targets
+    return [_model(models, name) or versioned_table(connection, name).root for name in tables]
+
+
+def _model_key(cls: type[Any], table: str, key: str) -> tuple[Any, ...]:
+    """``key`` as typed, read against the primary key of the versioned class ``cls``."""
+    columns = [column for column in sa_inspect(cls).primary_key if isinstance(column, Column)]
+    return parse_row_id(key, columns, table=table)
+
+
+def _model(models: Models | None, table: str) -> type[Any] | None:
+    """The class of ``models`` mapped to ``table``, if any."""
+    return models.classes.get(table) if models is not None else None
 
 
 @dataclass(frozen=True)
@@ -725,16 +730,19 @@ def redact(
     """Replace ``columns`` in every version and change-log entry of one row, and commit.
 
     Calls :func:`~sqlalchemy_chronicle.redact` with the class of ``table`` from ``models`` when
-    there is one (a joined subclass's own columns need it), else with the table's name; the
-    redaction is recorded with ``actor`` and ``reason``. The live row is not touched.
+    there is one (a joined subclass's own columns need it; nothing is reflected then), else with
+    the table's name; the redaction is recorded with ``actor`` and ``reason``. The live row is
+    not touched.
     """
     names = [name.strip() for name in columns if name.strip()]
     with Session(engine) as session:
-        connection = session.connection()
-        history_table = versioned_table(connection, table)
-        values = history_table.parse_key(key)
-        found = models.classes.get(table) if models is not None else None
-        target: Target = found if found is not None else history_table.root
+        cls = _model(models, table)
+        target: Target
+        if cls is not None:
+            values, target = _model_key(cls, table, key), cls
+        else:
+            history_table = versioned_table(session.connection(), table)
+            values, target = history_table.parse_key(key), history_table.root
         attribute_session(session, actor=actor)
         identity = values if len(values) > 1 else values[0]
         result = redact_row(session, target, identity, names, reason=reason, marker=marker)
