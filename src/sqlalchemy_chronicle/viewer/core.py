@@ -35,6 +35,7 @@ as given.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -62,6 +63,7 @@ from ..schema.history import HistorySpec, Version
 from ..schema.tables import ChangeLog, Transaction, format_row_id, parse_row_id
 
 __all__ = [
+    "CSRF_FIELD",
     "OPERATIONS",
     "PAGES",
     "AsOfView",
@@ -84,6 +86,9 @@ __all__ = [
 
 OPERATIONS: Final = ("INSERT", "UPDATE", "DELETE", "RESTORE")
 """The change log's event types, which its operation filter takes."""
+
+CSRF_FIELD: Final = "csrf_token"
+"""The restore form's field that carries the CSRF token (see :meth:`HistoryViewer.respond`)."""
 
 MAX_VERSION: Final = 2**31 - 1
 """The largest version number a history table holds (an ``INTEGER`` column)."""
@@ -698,6 +703,8 @@ class HistoryViewer:
         can_restore: bool = False,
         post: bool = False,
         actor: str | None = None,
+        csrf_token: str | None = None,
+        sent_token: str | None = None,
     ) -> Page:
         """Answer one request for ``page`` (one of :data:`PAGES`) with query ``params``.
 
@@ -705,9 +712,24 @@ class HistoryViewer:
         carried out only for ``post`` and ``can_restore``; without ``can_restore`` its pages
         answer 403. Bad input, a missing row or version, and a refused restore answer with an
         error page and a 4xx status; nothing is changed.
+
+        ``csrf_token`` is the token the adapter keeps for the user (in the session or a cookie):
+        the restore form carries it in its :data:`CSRF_FIELD`, and a restore is carried out only
+        when the form sent it back (``sent_token``), so that another site cannot make a signed-in
+        user's browser post a restore. Without it, or with another, the restore answers 403
+        before any SQL runs.
         """
         try:
-            return self._respond(session, page, params, link, can_restore, post, actor)
+            return self._respond(
+                session,
+                page,
+                params,
+                link,
+                can_restore,
+                post,
+                actor,
+                (csrf_token, sent_token),
+            )
         except ChronicleError as error:
             session.rollback()
             status = status_of(error)
@@ -724,6 +746,7 @@ class HistoryViewer:
         can_restore: bool,
         post: bool,
         actor: str | None,
+        tokens: tuple[str | None, str | None],
     ) -> Page:
         if page == "index":
             return Page(200, "History", self.render("index", link))
@@ -758,10 +781,24 @@ class HistoryViewer:
                 "admin view allows restores (can_restore) for this user"
             )
         number = self.parse_version(params.get("version"))
+        kept, sent = tokens
         if not post:
             preview = self.restore_preview(session, model, key, number)
-            body = self.render("restore", link, diff=preview, version=number, **context)
+            body = self.render(
+                "restore",
+                link,
+                diff=preview,
+                version=number,
+                csrf_field=CSRF_FIELD,
+                csrf_token=kept,
+                **context,
+            )
             return Page(200, title, body)
+        if not kept or not sent or not hmac.compare_digest(kept.encode(), sent.encode()):
+            raise RestoreForbidden(
+                "the restore was not sent by the viewer's own form (its CSRF token is missing or "
+                "wrong): open the restore page again and confirm there"
+            )
         outcome = self.restore(session, model, key, number, actor=actor)
         body = self.render("restored", link, outcome=outcome, **context)
         return Page(409 if outcome.error else 200, title, body)
