@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    ConfigurationError,
     Horizon,
     InvalidKeyError,
     LedgerEntry,
+    NotVersionedError,
     Redaction,
     Transaction,
     changes,
@@ -38,8 +40,11 @@ from sqlalchemy_chronicle import (
     configure,
     format_row_id,
     history,
+    prune_history,
     query_as_of,
     redact,
+    seal_history,
+    verify_history,
 )
 from sqlalchemy_chronicle.cli import app, main
 from sqlalchemy_chronicle.cli._reflect import versioned_table
@@ -1080,3 +1085,25 @@ def test_every_front_end_reads_a_key_alike(cli_db: Engine, clock: FrozenClock) -
                         read(text)
                     messages.add(str(caught.value).replace("Label", "cli_label"))
                 assert len(messages) == 1, (text, messages)
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "text"),
+    [
+        ("nope", ConfigurationError, "no table 'nope'"),
+        ("cli_ticket_history", ConfigurationError, "is a history table; name the table it keeps"),
+        ("cli_memo", NotVersionedError, "not versioned: the database has no cli_memo_history"),
+    ],
+)
+def test_the_library_and_the_command_line_reflect_a_table_name_alike(
+    cli_db: Engine, name: str, error: type[Exception], text: str
+) -> None:
+    """One reflection of history tables: the same refusals by name, from either side."""
+    with cli_db.connect() as connection, pytest.raises(error, match=text):
+        versioned_table(connection, name)
+    with Session(cli_db) as session:
+        for operation in (verify_history, seal_history):
+            with pytest.raises(error, match=text):
+                operation(session, [name])
+        with pytest.raises(error, match=text):
+            prune_history(session, pendulum.datetime(2000, 1, 1), classes=[name])
