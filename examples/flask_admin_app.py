@@ -15,7 +15,8 @@ and serves http://127.0.0.1:5000/admin/history/::
     export CHRONICLE_EXAMPLE_URL=postgresql+psycopg://user@localhost/mydb
     python examples/flask_admin_app.py
 
-Tests build it with ``create_app(database_url)`` and serve it with werkzeug in a thread.
+Its starting history comes from ``library_seed.py``, next to it. Tests build it with
+``create_app(database_url)`` and serve it with werkzeug in a thread.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import warnings
 from flask import Flask
 from flask_admin import Admin
 from flask_admin.contrib.sqla import ModelView
-from sqlalchemy import ForeignKey, Numeric, String, create_engine, func, select
+from library_seed import seed_library
+from sqlalchemy import ForeignKey, Numeric, String, create_engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -36,7 +38,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
-from sqlalchemy_chronicle import Versioned, changes_by, use_sqlite_savepoints
+from sqlalchemy_chronicle import Versioned, use_sqlite_savepoints
 from sqlalchemy_chronicle.viewer.flask_admin import HistoryView
 
 DEFAULT_URL = "sqlite:///flask_admin_example.db"
@@ -70,51 +72,6 @@ class ExampleHistoryView(HistoryView):
         return "admin"
 
 
-def seed(session: Session) -> None:
-    """A little history: books added, edited by two people, one deleted, one ISBN reused."""
-    if session.scalar(select(func.count()).select_from(Author)):
-        return
-    with changes_by(actor="alice", reason="catalogue import"):
-        le_guin = Author(id=1, name="Ursula K. Le Guin")
-        pratchett = Author(id=2, name="Terry Pratchett")
-        session.add_all([le_guin, pratchett])
-        session.flush()
-        session.add_all(
-            [
-                Book(id=1, title="The Dispossesed", isbn="978-0061054884", price=9.99, author_id=1),
-                Book(id=2, title="Small Gods", isbn="978-0552152976", price=8.99, author_id=2),
-                Book(id=3, title="Mort", isbn="978-0552131063", price=7.99, author_id=2),
-            ]
-        )
-        session.commit()
-    with changes_by(actor="bob", reason="typo in the title"):
-        book = session.get(Book, 1)
-        assert book is not None
-        book.title = "The Dispossessed"
-        session.commit()
-    with changes_by(actor="alice", reason="price change"):
-        book.price = 12.50
-        session.commit()
-    with changes_by(actor="bob", reason="new edition"):
-        book.isbn = "978-0060512750"
-        session.commit()
-    with changes_by(actor="bob", reason="withdrawn"):
-        mort = session.get(Book, 3)
-        session.delete(mort)
-        session.commit()
-    with changes_by(actor="alice", reason="the old edition's ISBN went to another book"):
-        session.add(
-            Book(
-                id=4,
-                title="The Left Hand of Darkness",
-                isbn="978-0061054884",
-                price=10.00,
-                author_id=1,
-            )
-        )
-        session.commit()
-
-
 def create_app(database_url: str | None = None) -> Flask:
     """The application on ``database_url`` (default: ``CHRONICLE_EXAMPLE_URL`` or SQLite)."""
     url = database_url or os.environ.get("CHRONICLE_EXAMPLE_URL", DEFAULT_URL)
@@ -122,7 +79,7 @@ def create_app(database_url: str | None = None) -> Flask:
     use_sqlite_savepoints(engine)
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        seed(session)
+        seed_library(session, Author, Book)
     sessions = scoped_session(sessionmaker(engine))
     app = Flask(__name__)
     app.secret_key = "example"

@@ -1,8 +1,8 @@
 """The models the command-line tests import with ``--models tests.cli_models``.
 
 Their own declarative base, so that the command line finds exactly these: a table with an
-integer key, one with a composite key, a joined-inheritance pair and a table that is not
-versioned.
+integer key, one with a composite key, a joined-inheritance pair, a table whose history table
+has a name of its own (which only the models know), and a table that is not versioned.
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ class Laptop(Asset):
     memory: Mapped[int] = mapped_column(Integer)
 
     __mapper_args__ = {"polymorphic_identity": "laptop"}
+
+
+class Badge(Versioned, Base):
+    __tablename__ = "cli_badge"
+    __versioned__ = {"table": "cli_badge_versions"}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(50))
 
 
 class Memo(Base):

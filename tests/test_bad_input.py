@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pendulum
@@ -36,8 +36,10 @@ from sqlalchemy_chronicle import (
     set_default_timezone,
 )
 from sqlalchemy_chronicle.capture.attribution import ATTRIBUTION_KEY, Attribution
+from sqlalchemy_chronicle.cli import commands
 from sqlalchemy_chronicle.config import changelog_enabled, current_clock, is_strict
 from sqlalchemy_chronicle.instants import to_instant, to_utc
+from sqlalchemy_chronicle.viewer.core import HistoryViewer
 
 from .models import Article, Tag
 from .support import FrozenClock
@@ -441,3 +443,72 @@ def test_a_local_clock_time_is_stored_as_the_query_reads_it(
     assert [a.title for a in session.scalars(query_as_of(Article, wall))] == ["a"]
     assert [a.title for a in session.scalars(query_as_of(Article, wall.isoformat()))] == ["a"]
     assert session.scalars(query_as_of(Article, wall - tick)).all() == []
+
+
+# -- times written as text: one reader for the Python API, the command line and the viewer ----
+
+UTC = pendulum.UTC
+TEXT_TIMES = [  # the text, its instant where naive times are UTC, and where they are in Paris
+    ("2024-03-05T14:30:00+01:00", *[pendulum.datetime(2024, 3, 5, 13, 30, tz=UTC)] * 2),
+    ("2024-03-05 13:30Z", *[pendulum.datetime(2024, 3, 5, 13, 30, tz=UTC)] * 2),
+    (" 2024-03-05T13:30:00.25+00:00 ", *[pendulum.datetime(2024, 3, 5, 13, 30, 0, 250000)] * 2),
+    (
+        "2024-03-05T14:30",
+        pendulum.datetime(2024, 3, 5, 14, 30, tz=UTC),
+        pendulum.datetime(2024, 3, 5, 13, 30, tz=UTC),
+    ),
+    (
+        "2024-03-05",  # its midnight
+        pendulum.datetime(2024, 3, 5, tz=UTC),
+        pendulum.datetime(2024, 3, 4, 23, tz=UTC),
+    ),
+    (
+        "2024-10-27T02:30",  # repeated in Paris: the earlier offset
+        pendulum.datetime(2024, 10, 27, 2, 30, tz=UTC),
+        pendulum.datetime(2024, 10, 27, 0, 30, tz=UTC),
+    ),
+]
+NOT_TIMES = ["yesterday", "2024-02-30T10:00Z", "2024-13-01", "10:00", "P1D", "now!"]
+
+
+def _readers(zone: str) -> list[Callable[[str], Any]]:
+    """Each front end's reader of a time given as text, where naive times are in ``zone``.
+
+    The viewer's are UTC (its date-time picker's), so it is among them for UTC only.
+    """
+    set_default_timezone(zone)
+    readers: list[Callable[[str], Any]] = [
+        to_instant,
+        lambda text: commands.parse_time(text, zone),
+    ]
+    if zone == "UTC":
+        readers.append(lambda text: HistoryViewer([]).parse_filters({"since": text}).since)
+    return readers
+
+
+@pytest.mark.parametrize(("text", "in_utc", "in_paris"), TEXT_TIMES)
+def test_every_front_end_reads_a_time_alike(
+    no_default_timezone: None, text: str, in_utc: pendulum.DateTime, in_paris: pendulum.DateTime
+) -> None:
+    for zone, instant in (("UTC", in_utc), ("Europe/Paris", in_paris)):
+        for read in _readers(zone):
+            assert read(text) == instant, (zone, read)
+
+
+@pytest.mark.parametrize("text", NOT_TIMES)
+def test_every_front_end_refuses_what_is_not_a_time_alike(
+    no_default_timezone: None, text: str
+) -> None:
+    reasons = set()
+    for read in _readers("UTC"):
+        with pytest.raises(InvalidTimeError) as caught:
+            read(text)
+        reasons.add(str(caught.value).split(repr(text))[-1])
+    assert len(reasons) == 1, reasons
+
+
+def test_a_time_without_an_offset_needs_a_zone_everywhere(no_default_timezone: None) -> None:
+    for read in (to_instant, commands.parse_time):
+        for naive in ("2024-03-05T14:30", "2024-03-05"):
+            with pytest.raises(InvalidTimeError, match="no UTC offset"):
+                read(naive)

@@ -14,7 +14,7 @@ import pty
 import select as select_fd
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +23,36 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    ConfigurationError,
     Horizon,
+    InvalidKeyError,
     LedgerEntry,
+    NotVersionedError,
     Redaction,
     Transaction,
     changes,
     changes_by,
     configure,
+    format_row_id,
     history,
+    prune_history,
     query_as_of,
+    redact,
+    seal_history,
+    verify_history,
 )
 from sqlalchemy_chronicle.cli import app, main
-from sqlalchemy_chronicle.cli._reflect import parse_key, versioned_table
+from sqlalchemy_chronicle.cli._reflect import versioned_table
 from sqlalchemy_chronicle.cli._where import parse_where
 from sqlalchemy_chronicle.cli.commands import parse_time
+from sqlalchemy_chronicle.viewer.core import HistoryViewer
 
-from .cli_models import OWN_TABLES, Base, Label, Laptop, Memo, Ticket
+from .cli_models import OWN_TABLES, Badge, Base, Label, Laptop, Memo, Ticket
 from .support import FrozenClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -410,6 +419,7 @@ def test_backfill_gives_rows_without_history_a_first_version(
     )
     assert {d["table"]: d["rows"] for d in done} == {
         "cli_asset": 0,
+        "cli_badge": 0,
         "cli_label": 1,
         "cli_ticket": 7,
     }
@@ -604,6 +614,36 @@ def test_prune_by_policy_and_redact_through_the_models(
     versions = run_json(url, "history", "cli_laptop", "5")
     assert [v["values"]["memory"] for v in versions] == [None, None]
     assert [v["values"]["name"] for v in versions] == ["ThinkPad", "ThinkPad"]
+
+
+def test_commands_on_tables_use_the_models_given_without_reflecting(
+    url: str, session: Session, clock: FrozenClock
+) -> None:
+    """cli_badge's history table has a name of its own: only the models can find it."""
+    session.add(Badge(id=1, holder="Ada"))
+    session.commit()
+    clock.advance(minutes=1)
+    session.get_one(Badge, 1).holder = "Ada L."
+    session.commit()
+    later = clock.advance(minutes=1)
+    session.close()
+    for arguments in (["verify", "--table", "cli_badge"], ["seal", "--table", "cli_badge"]):
+        refused = run(url, *arguments)
+        assert refused.exit_code == 2 and "not versioned" in refused.stderr, refused.stderr
+    on_badge = ["--table", "cli_badge"]
+    sealed = run_json(url, "--models", MODELS, "seal", *on_badge)
+    assert sealed == {"sealed": 4}  # two versions and their two change-log entries
+    assert run_json(url, "--models", MODELS, "verify", *on_badge)["versions"] == 2
+    redacted = run_json(
+        url, "--models", MODELS, "redact", "cli_badge", "1", "--columns", "holder", "--reason", "r"
+    )
+    assert (redacted["table"], redacted["versions"]) == ("cli_badge", 2)
+    assert run_json(url, "--models", MODELS, "verify", *on_badge)["ok"] is True
+    pruned = run_json(url, "--models", MODELS, "prune", "--before", iso(later), *on_badge)
+    assert pruned["horizons"] == {"cli_badge": iso(later)} and pruned["versions"] == 1
+    restored = run_json(url, "--models", MODELS, "restore", "cli_badge", "1", "--as-of", iso(later))
+    assert restored["outcome"] == "unchanged"
+    assert session.scalars(select(Badge.__history__.holder)).all() == [None]
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -999,7 +1039,71 @@ def test_where_selects_the_rows_sql_would(cli_db: Engine, condition: Any) -> Non
 def test_a_composite_key_reads_back_as_typed(cli_db: Engine, owner: str, code: int) -> None:
     with cli_db.connect() as connection:
         label = versioned_table(connection, "cli_label")
-    assert parse_key(label, json.dumps([owner, code])) == (owner, code)
-    assert parse_key(label, json.dumps([owner, str(code)])) == (owner, code)
+    assert label.parse_key(json.dumps([owner, code])) == (owner, code)
+    assert label.parse_key(json.dumps([owner, str(code)])) == (owner, code)
     if "," not in owner and not owner.lstrip().startswith("["):
-        assert parse_key(label, f"{owner}, {code} ") == (owner, code)
+        assert label.parse_key(f"{owner}, {code} ") == (owner, code)
+
+
+KEY_TEXTS = [
+    ('["acme",7]', ("acme", 7)),
+    ('["acme","7"]', ("acme", 7)),
+    ("acme, 7 ", ("acme", 7)),
+    ('["ä,b",-3]', ("ä,b", -3)),
+]
+BAD_KEY_TEXTS = ["acme", '["acme",7,1]', '["acme",', '["acme","x"]', "acme,1.5", '["acme",null]']
+
+
+def _key_readers(connection: Connection, session: Session) -> list[Callable[[str], Any]]:
+    """The command line's, the viewer's and redact()'s reading of a key of cli_label as text."""
+    label = versioned_table(connection, "cli_label")
+    viewer = HistoryViewer([Label])
+
+    def redacted(text: str) -> Any:
+        with session.begin_nested():
+            result = redact(session, "cli_label", text, ["text"], reason="reading the key")
+        session.rollback()
+        return result.row_id
+
+    return [label.parse_key, lambda text: viewer.parse_key(Label, text), redacted]
+
+
+def test_every_front_end_reads_a_key_alike(cli_db: Engine, clock: FrozenClock) -> None:
+    with Session(cli_db) as session:
+        session.add(Label(owner="acme", code=7, text="a"))
+        session.add(Label(owner="ä,b", code=-3, text="b"))
+        session.commit()
+        with cli_db.connect() as connection:
+            readers = _key_readers(connection, session)
+            for text, key in KEY_TEXTS:
+                found = [read(text) for read in readers]
+                assert found == [key, key, format_row_id(key)], text
+            for text in BAD_KEY_TEXTS:
+                messages = set()
+                for read in readers:
+                    with pytest.raises(InvalidKeyError) as caught:
+                        read(text)
+                    messages.add(str(caught.value).replace("Label", "cli_label"))
+                assert len(messages) == 1, (text, messages)
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "text"),
+    [
+        ("nope", ConfigurationError, "no table 'nope'"),
+        ("cli_ticket_history", ConfigurationError, "is a history table; name the table it keeps"),
+        ("cli_memo", NotVersionedError, "not versioned: the database has no cli_memo_history"),
+    ],
+)
+def test_the_library_and_the_command_line_reflect_a_table_name_alike(
+    cli_db: Engine, name: str, error: type[Exception], text: str
+) -> None:
+    """One reflection of history tables: the same refusals by name, from either side."""
+    with cli_db.connect() as connection, pytest.raises(error, match=text):
+        versioned_table(connection, name)
+    with Session(cli_db) as session:
+        for operation in (verify_history, seal_history):
+            with pytest.raises(error, match=text):
+                operation(session, [name])
+        with pytest.raises(error, match=text):
+            prune_history(session, pendulum.datetime(2000, 1, 1), classes=[name])

@@ -24,6 +24,8 @@ from sqlalchemy_chronicle import (
     Versioned,
     apply_retention,
     as_of,
+    changelog_between,
+    changelog_for,
     history,
     previous_version,
     prune_history,
@@ -225,6 +227,43 @@ def test_reads_before_the_horizon_name_it(session: Session, clock: FrozenClock) 
     session.add(Tag(owner="o", code=1, label="l"))
     session.commit()
     assert session.scalars(query_as_of(Tag, t0)).all() == []
+
+
+def test_pruned_at_is_the_library_clocks_time(session: Session, clock: FrozenClock) -> None:
+    """The horizon records when it was pruned by the configured clock, as every stamp is."""
+    _, t1, t2, _ = _three_versions(session, clock)
+    pruned = clock.advance(days=2)
+    prune_history(session, t1, classes=[Article])
+    assert session.get(Horizon, "article").pruned_at == pruned
+    moved = clock.advance(days=1)
+    prune_history(session, t2, classes=[Article])
+    session.expire_all()
+    assert session.get(Horizon, "article").pruned_at == moved
+
+
+@pytest.mark.parametrize("keep_changelog", [False, True])
+def test_changelog_between_refuses_a_range_from_before_the_horizon(
+    session: Session, clock: FrozenClock, keep_changelog: bool
+) -> None:
+    """As every read of the time before a horizon, whether or not the entries were kept."""
+    t0, t1, t2, t3 = _three_versions(session, clock)
+    prune_history(session, t2, classes=[Article], keep_changelog=keep_changelog)
+    for target in (Article, "article"):
+        with pytest.raises(HistoryPrunedError, match="pruned before 2030-01-01T00:02:00") as error:
+            session.scalars(changelog_between(target, t0, t3)).all()
+        assert (error.value.table, error.value.horizon) == ("article", t2)
+        with pytest.raises(HistoryPrunedError):
+            session.scalars(changelog_between(target, t1, t2)).all()
+        entries = session.scalars(changelog_between(target, t2, t3)).all()
+        assert sorted((e.row_id, e.event_type) for e in entries) == [
+            ("1", "UPDATE"),
+            ("2", "DELETE"),
+        ]
+    session.add(Tag(owner="o", code=1, label="l"))
+    session.commit()
+    assert len(session.scalars(changelog_between(Tag, t0, clock.advance(days=1))).all()) == 1
+    kept = session.scalars(changelog_for(Article, 1)).all()  # asks about no time
+    assert len(kept) == (3 if keep_changelog else 1)
 
 
 def test_an_earlier_horizon_changes_nothing(session: Session, clock: FrozenClock) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy_chronicle import (
     changes_by,
 )
 from sqlalchemy_chronicle.viewer import HistoryViewer, PageNotFound, ViewerError
-from sqlalchemy_chronicle.viewer.core import ChangeLogFilters
+from sqlalchemy_chronicle.viewer.core import CSRF_FIELD, ChangeLogFilters
 
 from .viewer_apps import KINDS, ExampleApp, example_app
 
@@ -240,8 +240,8 @@ def test_the_change_log_filters_and_pages_like_python(library: ExampleApp) -> No
     ("params", "error", "message"),
     [
         ({"operation": "MERGE"}, ViewerError, "operation must be one of"),
-        ({"since": "yesterday"}, InvalidTimeError, "not a date and time"),
-        ({"until": "2024-13-01T00:00"}, InvalidTimeError, "not a date and time"),
+        ({"since": "yesterday"}, InvalidTimeError, "not an ISO-8601 date and time"),
+        ({"until": "2024-13-01T00:00"}, InvalidTimeError, "not an ISO-8601 date and time"),
         ({"before": "-3"}, ViewerError, "between 1 and"),
         ({"before": "x"}, ViewerError, "whole number"),
         ({"since": "2024-02-01T00:00", "until": "2024-01-01T00:00"}, ViewerError, "ends before"),
@@ -305,8 +305,17 @@ class Client:
         return response.status_code, response.text
 
     def post(self, name: str, model: str | None = None, **query: Any) -> tuple[int, str]:
-        response = self.client.post(self.example.url(name, model, **query))
+        """Post the form of page ``name`` as a browser does: with the token the page gave."""
+        url = self.example.url(name, model, **query)
+        token = csrf_token(self.client.get(url).text)
+        response = self.client.post(url, data={CSRF_FIELD: token})
         return response.status_code, response.text
+
+
+def csrf_token(html: str) -> str:
+    found = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', html)
+    assert found is not None, "the form carries no CSRF token"
+    return found.group(1)
 
 
 def message(html: str) -> str:
@@ -353,7 +362,7 @@ def test_every_page_answers(reader: Client) -> None:
     [
         ("changelog", {"model": "nope"}, 404, "shows no table 'nope'"),
         ("timeline", {"key": 4242}, 404, "no such row was ever recorded"),
-        ("timeline", {"key": "abc"}, 400, "whole number"),
+        ("timeline", {"key": "abc"}, 400, "takes an integer"),
         ("timeline", {}, 400, "the key is missing"),
         ("timeline", {"key": 1, "page": 7}, 404, "there is no page 7"),
         ("timeline", {"key": 1, "page": "two"}, 400, "page number must be a whole number"),
@@ -363,10 +372,10 @@ def test_every_page_answers(reader: Client) -> None:
         ("diff", {"key": 2, "a": 1, "b": 4}, 404, "Book 2 has no version 4"),
         ("diff", {"key": 1, "a": "x", "b": 2}, 400, "first version (a) must be a whole number"),
         ("diff", {"key": 1, "a": 1, "b": 99999999999}, 400, "between 1 and"),
-        ("as_of", {"key": 1, "when": "last tuesday"}, 400, "is not a date and time"),
-        ("as_of", {"key": 1, "when": "2024-02-30T10:00"}, 400, "is not a date and time"),
+        ("as_of", {"key": 1, "when": "last tuesday"}, 400, "is not an ISO-8601 date and time"),
+        ("as_of", {"key": 1, "when": "2024-02-30T10:00"}, 400, "is not an ISO-8601 date and time"),
         ("as_of", {"key": 1}, 400, "the time (when) is missing"),
-        ("changelog", {"since": "soon"}, 400, "is not a date and time"),
+        ("changelog", {"since": "soon"}, 400, "is not an ISO-8601 date and time"),
         ("changelog", {"before": "0"}, 400, "page cursor must be between"),
         ("restore", {"key": 3, "version": 2}, 400, "is a delete marker"),
         ("restore", {"key": 1, "version": 77}, 404, "has no version 77"),
@@ -519,11 +528,61 @@ def test_sqladmin_on_an_async_engine_reads_and_restores(engine: Engine) -> None:
             assert response.status_code == 200
             assert _versions_shown(response.text) == ["4", "3", "2", "1"]
             response = client.get("/admin/history/sa_book/timeline?key=nope")
-            assert response.status_code == 400 and "whole number" in message(response.text)
+            assert response.status_code == 400 and "takes an integer" in message(response.text)
             before = _versions(example, 1)
-            response = client.post("/admin/history/sa_book/restore?key=1&version=1")
+            restore = "/admin/history/sa_book/restore?key=1&version=1"
+            token = csrf_token(client.get(restore).text)
+            response = client.post(restore, data={CSRF_FIELD: token})
             assert response.status_code == 409 and "unique constraint" in message(response.text)
             assert _versions(example, 1) == before
-            response = client.post("/admin/history/sa_book/restore?key=3&version=1")
+            restore = "/admin/history/sa_book/restore?key=3&version=1"
+            response = client.post(restore, data={CSRF_FIELD: token})
             assert response.status_code == 200
+        assert _versions(example, 3)[-1] == (3, "restore", 1, "Mort")
+
+
+@pytest.mark.parametrize("sent", [None, "", "forged"])
+def test_a_restore_without_the_forms_token_is_refused(client: Client, sent: str | None) -> None:
+    """A post that is not the viewer's own form (cross-site) answers 403 and changes nothing."""
+    example = client.example
+    url = example.url("restore", example.book, key=3, version=1)
+    kept = csrf_token(client.client.get(url).text)
+    before = _versions(example, 3)
+    data = {} if sent is None else {CSRF_FIELD: sent}
+    response = client.client.post(url, data=data)
+    assert response.status_code == 403 and "CSRF token" in message(response.text)
+    assert _versions(example, 3) == before
+    fresh = type(client.client)(client.client.app) if example.kind == "sqladmin" else None
+    if fresh is not None:  # another browser, with the first one's token: its cookie is missing
+        response = fresh.post(url, data={CSRF_FIELD: kept})
+    else:
+        response = example.app.test_client().post(url, data={CSRF_FIELD: kept})
+    assert response.status_code == 403
+    assert _versions(example, 3) == before
+    assert client.client.post(url, data={CSRF_FIELD: kept}).status_code == 200
+    assert _versions(example, 3)[-1] == (3, "restore", 1, "Mort")
+
+
+def test_sqladmin_keeps_the_token_in_the_session_when_there_is_one(engine: Engine) -> None:
+    from sqladmin import Admin
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.testclient import TestClient
+
+    from sqlalchemy_chronicle.viewer.sqladmin import add_history_views
+
+    with example_app("sqladmin", engine) as example:
+        app = Starlette(middleware=[Middleware(SessionMiddleware, secret_key="s")])
+        admin = Admin(app, example.engine)
+        add_history_views(admin, [example.module.Book], can_restore=True)
+        client = TestClient(app)
+        restore = "/admin/history/sa_book/restore?key=3&version=1"
+        page = client.get(restore)
+        token = csrf_token(page.text)
+        assert "_chronicle_csrf" not in page.cookies and "session" in page.cookies
+        before = _versions(example, 3)
+        assert client.post(restore, data={CSRF_FIELD: "forged"}).status_code == 403
+        assert _versions(example, 3) == before
+        assert client.post(restore, data={CSRF_FIELD: token}).status_code == 200
         assert _versions(example, 3)[-1] == (3, "restore", 1, "Mort")

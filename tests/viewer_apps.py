@@ -30,6 +30,8 @@ KINDS = ("sqladmin", "flask_admin")
 def load_example(kind: str) -> ModuleType:
     """``examples/<kind>_app.py``, imported once per process."""
     name = f"chronicle_{kind}_example"
+    if str(EXAMPLES) not in sys.path:  # as when run as a script: its siblings import
+        sys.path.append(str(EXAMPLES))
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{kind}_app.py")
         assert spec is not None and spec.loader is not None

@@ -6,6 +6,14 @@ ISO-8601 string with an offset. A naive time could mean any instant and is refus
 naive times are. Everything the library stores and compares is the UTC instant
 (:func:`to_utc`, :func:`to_instant`).
 
+**Times written as text** are read by :func:`parse_time`, the one reader of the library, the
+command line and the history viewer: ISO 8601 as pendulum reads it exactly
+(``2024-03-05T14:30:00+01:00``, ``2024-03-05 13:30Z``, ``2024-03-05T14:30:00.250``), or a date
+alone, which stands for its midnight. A time without an offset (a date alone among them) is
+read in the timezone its caller gives (the command line's ``--timezone``, UTC for the viewer's
+date-time picker, the default timezone for the Python API) and refused where there is none;
+anything else is refused with :class:`~sqlalchemy_chronicle.InvalidTimeError`.
+
 **Local times that daylight saving time repeats or skips.** One rule, Python's own (PEP 495,
 as :class:`zoneinfo.ZoneInfo` applies it), on the write side (a clock's times) and on the query
 side alike: the instant is the wall time minus the offset that the time's ``tzinfo`` gives for
@@ -30,7 +38,7 @@ import pendulum
 
 from .errors import ConfigurationError, InvalidTimeError
 
-__all__ = ["TimeLike", "set_default_timezone", "to_instant", "to_utc"]
+__all__ = ["TimeLike", "parse_time", "set_default_timezone", "to_instant", "to_utc"]
 
 TimeLike = dt.datetime | str
 """A point in time: an aware datetime or an ISO-8601 string with an offset."""
@@ -51,63 +59,109 @@ def set_default_timezone(timezone: str | dt.tzinfo | None) -> None:
     ``fold``, as Python reads it: see the module documentation.
     """
     global _default_timezone
+    _default_timezone = None if timezone is None else _zone(timezone)
+
+
+def _zone(timezone: str | dt.tzinfo) -> dt.tzinfo:
+    """``timezone`` as a tzinfo: an IANA name is looked up.
+
+    :raises ConfigurationError: an unknown name, or neither a name nor a tzinfo.
+    """
     if isinstance(timezone, str):
         try:
-            timezone = pendulum.timezone(timezone)
+            return pendulum.timezone(timezone)
         except Exception as exc:
             raise ConfigurationError(f"unknown timezone {timezone!r}") from exc
-    elif timezone is not None and not isinstance(timezone, dt.tzinfo):
+    if not isinstance(timezone, dt.tzinfo):
         raise ConfigurationError(
-            f"set_default_timezone() takes an IANA name such as 'Europe/Paris', a tzinfo or "
-            f"None; got {timezone!r} (for a fixed offset, pass "
-            "datetime.timezone(datetime.timedelta(hours=5)))"
+            f"a timezone is an IANA name such as 'Europe/Paris' or a tzinfo; got {timezone!r} "
+            "(for a fixed offset, pass datetime.timezone(datetime.timedelta(hours=5)))"
         )
-    _default_timezone = timezone
+    return timezone
+
+
+_ZONE_FIX: Final = (
+    "call sqlalchemy_chronicle.set_default_timezone('Europe/Paris') once so that naive times "
+    "are read in that zone"
+)
+
+
+def parse_time(
+    text: str,
+    timezone: str | dt.tzinfo | None = None,
+    *,
+    what: str | None = None,
+    zone_fix: str = _ZONE_FIX,
+) -> pendulum.DateTime:
+    """A time written as text, as a UTC instant; see the module documentation for the formats.
+
+    :param timezone: where a time without an offset is (an IANA name or a tzinfo); ``None``
+        reads it in the default timezone (:func:`set_default_timezone`), and refuses it when
+        there is none. Such a time in an hour that daylight saving time repeats or skips takes
+        the offset before the change (``fold=0``).
+    :param what: what the time is, for messages (``"the start of the range"``).
+    :param zone_fix: how to say where a time without an offset is, for the message that
+        refuses one (a caller with its own way, such as an option, says it).
+    :raises InvalidTimeError: the text is not a date and time, or has no offset and no timezone
+        says where it is.
+    :raises ConfigurationError: ``timezone`` is not a timezone.
+    """
+    named = f"{what} {text!r}" if what else repr(text)
+    try:
+        value: object = pendulum.parse(text.strip(), tz=None, exact=True)
+    except (ValueError, TypeError) as exc:
+        raise InvalidTimeError(
+            f"{named} is not an ISO-8601 date and time; write it like {_EXAMPLE}"
+        ) from exc
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if not isinstance(value, dt.datetime):
+        raise InvalidTimeError(
+            f"{named} reads as a {type(value).__name__.lower()}, not a point in time; "
+            f"give a date and a time, like {_EXAMPLE}"
+        )
+    if value.utcoffset() is not None:
+        return to_utc(value)
+    zone = _default_timezone if timezone is None else _zone(timezone)
+    if zone is None:
+        raise InvalidTimeError(
+            f"{named} has no UTC offset, so it could be any of 24 hours: write one (like "
+            f"{_EXAMPLE} or '2024-03-05T13:30Z'), or {zone_fix}"
+        )
+    return _in_zone(value, zone, fold=0)
+
+
+def _in_zone(wall: dt.datetime, zone: dt.tzinfo, fold: int) -> pendulum.DateTime:
+    """The instant of the naive time ``wall`` in ``zone``, by Python's rule (see above).
+
+    (pendulum.datetime() would take the later offset of a repeated hour whatever the fold.)
+    """
+    return to_utc(dt.datetime(*wall.timetuple()[:6], wall.microsecond, tzinfo=zone, fold=fold))
 
 
 def to_instant(when: TimeLike) -> pendulum.DateTime:
     """``when`` as a UTC :class:`pendulum.DateTime`; see the module documentation for the rules."""
     if isinstance(when, dt.datetime) and when.utcoffset() is not None:
         return to_utc(when)  # the common case, quickly
-    value: object = when
     if isinstance(when, str):
-        try:
-            value = pendulum.parse(when, tz=None, exact=True)
-        except (ValueError, TypeError) as exc:
-            raise InvalidTimeError(
-                f"{when!r} is not an ISO-8601 date and time; write it like {_EXAMPLE}"
-            ) from exc
-        if not isinstance(value, dt.datetime):
-            raise InvalidTimeError(
-                f"{when!r} reads as a {type(value).__name__.lower()}, not a point in time; "
-                f"give a date and a time, like {_EXAMPLE}"
-            )
-    elif isinstance(when, dt.date) and not isinstance(when, dt.datetime):
+        return parse_time(when)
+    if isinstance(when, dt.date) and not isinstance(when, dt.datetime):
         raise InvalidTimeError(
             f"{when!r} is a date, not a point in time; give an aware datetime, such as "
             "datetime(2024, 3, 5, tzinfo=timezone.utc)"
         )
-    if not isinstance(value, dt.datetime):
+    if not isinstance(when, dt.datetime):
         raise InvalidTimeError(
             f"expected an aware datetime or an ISO-8601 string, got {type(when).__name__}"
         )
-    if value.tzinfo is None or value.utcoffset() is None:
-        if _default_timezone is None:
-            raise InvalidTimeError(
-                f"the time {when!r} is naive: without a timezone it could be any of 24 hours. "
-                "Give an aware time, such as datetime(2024, 3, 5, 14, 30, tzinfo=timezone.utc), "
-                f"pendulum.datetime(2024, 3, 5, 14, 30, tz='Europe/Paris') or {_EXAMPLE}; "
-                "or call sqlalchemy_chronicle.set_default_timezone('Europe/Paris') once so that "
-                "naive times are read in that zone"
-            )
-        # Python's rule for repeated and skipped hours, by the time's fold (pendulum.datetime()
-        # would take the later offset of a repeated hour whatever the fold).
-        # A string has no fold: 0, as for a datetime made without one (pendulum's parser says 1).
-        fold = 0 if isinstance(when, str) else value.fold
-        value = dt.datetime(
-            *value.timetuple()[:6], value.microsecond, tzinfo=_default_timezone, fold=fold
+    if _default_timezone is None:
+        raise InvalidTimeError(
+            f"the time {when!r} is naive: without a timezone it could be any of 24 hours. "
+            "Give an aware time, such as datetime(2024, 3, 5, 14, 30, tzinfo=timezone.utc), "
+            f"pendulum.datetime(2024, 3, 5, 14, 30, tz='Europe/Paris') or {_EXAMPLE}; "
+            f"or {_ZONE_FIX}"
         )
-    return to_utc(value)
+    return _in_zone(when, _default_timezone, when.fold)
 
 
 def to_utc(value: dt.datetime) -> pendulum.DateTime:

@@ -1,67 +1,32 @@
 """The history tables as the database holds them, read without the application's models.
 
 The command line must answer with nothing but a database URL, so it reads ``<table>_history``
-(and ``chronicle_transaction``, ``chronicle_changelog``) by reflection. :func:`versioned_table`
-finds a table's history and tells apart the ways a name can be wrong: no such table, a table that
-is not versioned, a history table named instead of its table. A joined-inheritance subclass's
-history table holds only its own columns and no interval; its parents are found through the live
-table's foreign key on its primary key, and their history tables are joined in on the key and the
-version, as the ORM joins the live tables.
-
-:func:`parse_key` reads a primary key typed on a command line against the history table's key
-columns, so that every database gets a value of the right type (or the user a clear refusal).
+(and ``chronicle_transaction``, ``chronicle_changelog``) by reflection:
+:func:`versioned_table` is the library's reflection
+(:func:`~sqlalchemy_chronicle.operate._reflect.reflect_history`) with the queries the reading
+commands run on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
-import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import (
-    Column,
-    ColumnElement,
-    Connection,
-    FromClause,
-    MetaData,
-    Select,
-    Table,
-    and_,
-    inspect,
-    or_,
-    select,
-)
-from sqlalchemy.types import TypeEngine
+from sqlalchemy import ColumnElement, Connection, Select, inspect, or_, select
 
-from ..errors import ChronicleError, InvalidKeyError, NotVersionedError
-from ..schema.tables import ChangeLog, Transaction
-from ..types import UTCDateTime
+from ..errors import ChronicleError
+from ..operate._reflect import ReflectedHistory, reflect_history
+from ..schema.history import INTERVAL_COLUMNS
+from ..schema.tables import ChangeLog, Transaction, parse_row_id
 
 __all__ = [
-    "INTERVAL_COLUMNS",
     "CommandError",
     "VersionedTable",
-    "parse_key",
     "require_library_tables",
     "versioned_table",
 ]
-
-SUFFIX: Final = "_history"
-INTERVAL_COLUMNS: Final = (
-    "version",
-    "valid_from",
-    "valid_to",
-    "operation",
-    "transaction_id",
-    "restored_from",
-    "retired_values",
-)
-"""The columns a base history table adds to the copied ones."""
 
 
 class CommandError(ChronicleError):
@@ -72,21 +37,8 @@ class CommandError(ChronicleError):
 
 
 @dataclass(frozen=True)
-class VersionedTable:
-    """One versioned table's history, as reflected: where to read it and what its columns are."""
-
-    name: str
-    """The live table's name, as given."""
-    root: str
-    """The table whose rows the change log names: the top of a joined-inheritance chain."""
-    base: Table
-    """The history table that holds the intervals (``<root>_history``)."""
-    source: FromClause
-    """``base``, or the join of every history table of a joined-inheritance chain."""
-    key: tuple[Column[Any], ...]
-    """The primary-key columns (without ``version``) of ``<name>_history``, in key order."""
-    data: tuple[Column[Any], ...]
-    """The copied columns, the key included, each name once (parents' first)."""
+class VersionedTable(ReflectedHistory):
+    """One versioned table's history, as reflected, with the queries of the reading commands."""
 
     def versions(self, key: Sequence[Any]) -> Select[Any]:
         """Every version of the row with ``key``, oldest first, with who wrote it and why."""
@@ -116,6 +68,16 @@ class VersionedTable:
             self.source.outerjoin(transaction, transaction.c.id == self.base.c.transaction_id)
         )
 
+    def parse_key(self, text: str) -> tuple[Any, ...]:
+        """A primary key typed on a command line, each value of its column's type.
+
+        Read by :func:`~sqlalchemy_chronicle.schema.tables.parse_row_id`, so that every
+        database gets values of the right type (or the user a clear refusal).
+
+        :raises InvalidKeyError: the wrong number of values, or a value its column cannot take.
+        """
+        return parse_row_id(text, self.key, table=self.name)
+
     def describe_key(self) -> str:
         """The key's columns, for messages: ``id`` or ``(owner, code)``."""
         names = [column.name for column in self.key]
@@ -137,185 +99,9 @@ def versioned_table(connection: Connection, name: str) -> VersionedTable:
     """The history of the table ``name``, reflected; a name that is not one raises.
 
     :raises NotVersionedError: the table exists but has no history table.
-    :raises CommandError: there is no such table, or ``name`` is a history table itself.
+    :raises ConfigurationError: there is no such table, or ``name`` is a history table itself.
+    :raises CommandError: the database has no ``chronicle_transaction``.
     """
-    schema, _, table = name.rpartition(".")
-    inspector = inspect(connection)
-    present = set(inspector.get_table_names(schema=schema or None))
-    if table not in present:
-        raise CommandError(f"the database has no table {name!r}")
-    if table.endswith(SUFFIX) and table[: -len(SUFFIX)] in present:
-        raise CommandError(
-            f"{name!r} is a history table; name the table it keeps: {table[: -len(SUFFIX)]!r}"
-        )
-    if table + SUFFIX not in present:
-        raise NotVersionedError(
-            f"the table {name!r} is not versioned: the database has no {table + SUFFIX}"
-        )
+    found = reflect_history(connection, name)
     require_library_tables(connection, Transaction.__tablename__)
-    chain = [table]
-    links: list[tuple[list[str], list[str]]] = []
-    metadata = MetaData()
-    while "valid_from" not in _column_names(inspector, chain[-1] + SUFFIX, schema):
-        parent = _parent(inspector, chain[-1], schema)
-        if parent is None or parent[0] in chain or parent[0] + SUFFIX not in present:
-            raise CommandError(
-                f"{chain[-1] + SUFFIX} has no validity interval and {chain[-1]!r} no parent "
-                "table with one: it is not a history table sqlalchemy-chronicle can read"
-            )
-        chain.append(parent[0])
-        links.append((parent[1], parent[2]))
-    tables = [
-        Table(link + SUFFIX, metadata, autoload_with=connection, schema=schema or None)
-        for link in chain[:-1]
-    ]
-    base = Table(
-        chain[-1] + SUFFIX,
-        metadata,
-        Column("valid_from", UTCDateTime),
-        Column("valid_to", UTCDateTime),
-        autoload_with=connection,
-        schema=schema or None,
-    )
-    tables.append(base)
-    source: FromClause = tables[0]
-    for child, parent_table, (mine, theirs) in zip(tables[:-1], tables[1:], links, strict=True):
-        source = source.join(
-            parent_table,
-            and_(
-                *(parent_table.c[t] == child.c[m] for m, t in zip(mine, theirs, strict=True)),
-                parent_table.c.version == child.c.version,
-            ),
-        )
-    own = tables[0]
-    key_names = inspector.get_pk_constraint(own.name, schema=schema or None)["constrained_columns"]
-    key = tuple(own.c[n] for n in key_names if n != "version")
-    data: dict[str, Column[Any]] = {}
-    for history in reversed(tables):
-        for column in history.c:
-            if column.name not in INTERVAL_COLUMNS and column.name not in data:
-                data[column.name] = column
-    for column in key:
-        data.setdefault(column.name, column)
-    return VersionedTable(
-        name=name,
-        root=(f"{schema}." if schema else "") + chain[-1],
-        base=base,
-        source=source,
-        key=key,
-        data=tuple(data.values()),
-    )
-
-
-def _column_names(inspector: Any, table: str, schema: str) -> set[str]:
-    return {column["name"] for column in inspector.get_columns(table, schema=schema or None)}
-
-
-def _parent(inspector: Any, table: str, schema: str) -> tuple[str, list[str], list[str]] | None:
-    """The table ``table``'s primary key refers to (joined inheritance), with the columns."""
-    key = set(inspector.get_pk_constraint(table, schema=schema or None)["constrained_columns"])
-    for foreign in inspector.get_foreign_keys(table, schema=schema or None):
-        if key and set(foreign["constrained_columns"]) == key:
-            return (
-                foreign["referred_table"],
-                list(foreign["constrained_columns"]),
-                list(foreign["referred_columns"]),
-            )
-    return None
-
-
-# -- primary keys typed on a command line ------------------------------------------------------
-
-_INTEGER: Final = re.compile(r"[+-]?\d+")
-
-
-def parse_key(table: VersionedTable, text: str) -> tuple[Any, ...]:
-    """``text`` as the values of ``table``'s primary key, each of its column's type.
-
-    A one-column key is the value itself (``42``, ``acme``). A composite key is a JSON array, as
-    the change log writes ``row_id`` (``'["acme",7]'``), or the values separated by commas
-    (``acme,7``) when none holds a comma.
-
-    :raises InvalidKeyError: the wrong number of values, or a value its column cannot take.
-    """
-    columns = table.key
-    if len(columns) == 1:
-        raw: list[Any] = [text]
-    elif text.lstrip().startswith("["):
-        try:
-            loaded = json.loads(text)
-        except ValueError as exc:
-            raise InvalidKeyError(
-                f"{text!r} is not a JSON array: {exc}; write the key of {table.name} as "
-                f"{_example(table)}"
-            ) from None
-        raw = loaded if isinstance(loaded, list) else [loaded]
-    else:
-        raw = text.split(",")
-    if len(raw) != len(columns):
-        raise InvalidKeyError(
-            f"{table.name} has the primary key {table.describe_key()}, {len(columns)} "
-            f"value{'s' if len(columns) > 1 else ''}; got {len(raw)} in {text!r}"
-            + (f"; write it as {_example(table)}" if len(columns) > 1 else "")
-        )
-    return tuple(_key_value(table, c, v) for c, v in zip(columns, raw, strict=True))
-
-
-def _example(table: VersionedTable) -> str:
-    values = ["7" if _python_type(c.type) is int else '"x"' for c in table.key]
-    return f"'[{','.join(values)}]' or {','.join(v.strip(chr(34)) for v in values)}"
-
-
-def _python_type(type_: TypeEngine[Any]) -> type | None:
-    try:
-        found: type = type_.python_type
-    except NotImplementedError:
-        return None
-    return found
-
-
-def _key_value(table: VersionedTable, column: Column[Any], value: Any) -> Any:
-    """One key value, typed like ``column``."""
-    wanted = _python_type(column.type)
-    if value is None:
-        problem = "null"
-    elif wanted is None or wanted is object:
-        return value if isinstance(value, str) else json.dumps(value)
-    elif isinstance(value, wanted) and not (isinstance(value, bool) and wanted is not bool):
-        return value
-    else:
-        text = value if isinstance(value, str) else json.dumps(value)
-        try:
-            return _from_text(wanted, text.strip() if wanted is not str else text)
-        except (ValueError, decimal.InvalidOperation):
-            problem = repr(text)
-    kind = _KIND.get(wanted, wanted.__name__ if wanted else "value")
-    raise InvalidKeyError(f"{table.name}.{column.name} takes {kind}; got {problem}")
-
-
-_KIND: Final[dict[type | None, str]] = {
-    int: "an integer",
-    str: "text",
-    decimal.Decimal: "a number",
-    float: "a number",
-    uuid.UUID: "a UUID",
-    dt.date: "a date (YYYY-MM-DD)",
-    dt.datetime: "a date and time (ISO 8601)",
-    bool: "true or false",
-}
-
-
-def _from_text(wanted: type, text: str) -> Any:
-    if wanted is int:
-        if not _INTEGER.fullmatch(text):
-            raise ValueError(text)
-        return int(text)
-    if wanted is bool:
-        if text.lower() not in {"true", "false", "1", "0"}:
-            raise ValueError(text)
-        return text.lower() in {"true", "1"}
-    if wanted is dt.datetime:
-        return dt.datetime.fromisoformat(text)
-    if wanted is dt.date:
-        return dt.date.fromisoformat(text)
-    return wanted(text)
+    return VersionedTable(**vars(found))

@@ -35,16 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import Column, Connection, Engine, create_engine, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
 from .. import (
     ChangeLog,
-    ConfigurationError,
-    HistoryPrunedError,
-    InvalidTimeError,
     NoVersionAt,
     PruneResult,
     RedactionResult,
@@ -63,17 +61,17 @@ from .. import (
 from .. import redact as redact_row
 from .. import restore as restore_row
 from ..config import clock_time
+from ..instants import parse_time as read_time
 from ..instants import to_instant
 from ..operate._targets import Target
-from ..read.horizon import read_horizons
+from ..read.horizon import check_first_versions, check_horizon, read_horizons
 from ..read.query import normalize_key, spec_of
 from ..schema.columns import stamp
-from ..schema.tables import json_value
+from ..schema.tables import json_value, parse_row_id
 from ._models import Models
 from ._reflect import (
     CommandError,
     VersionedTable,
-    parse_key,
     require_library_tables,
     versioned_table,
 )
@@ -160,39 +158,16 @@ def connect(url: str) -> Engine:
 def parse_time(text: str, timezone: str | None = None) -> pendulum.DateTime:
     """A time typed on a command line, as a UTC instant.
 
-    ISO 8601 (``2024-03-05T14:30:00+01:00``, ``2024-03-05 13:30Z``) or anything else pendulum
-    parses exactly; ``now``. A time without an offset, and a date alone (its midnight), are read
-    in ``timezone`` (an IANA name), by the library's rule for the hours daylight saving time
-    repeats or skips (see :mod:`sqlalchemy_chronicle.instants`), and refused without one.
+    ``now``, or what :func:`sqlalchemy_chronicle.instants.parse_time` reads: a time without an
+    offset (or a date alone) is read in ``timezone`` (an IANA name), else in the default
+    timezone (:func:`~sqlalchemy_chronicle.set_default_timezone`), and refused without one.
 
     :raises InvalidTimeError: the text is not a time, or is naive and no timezone was given.
     :raises ConfigurationError: ``timezone`` is not a timezone's name.
     """
-    cleaned = text.strip()
-    if cleaned.lower() == "now":
+    if text.strip().lower() == "now":
         return pendulum.now("UTC")
-    try:
-        parsed: object = pendulum.parse(cleaned, exact=True, tz=None)
-    except (ValueError, TypeError):
-        return to_instant(cleaned)  # which explains what is wrong
-    if isinstance(parsed, dt.date) and not isinstance(parsed, dt.datetime):
-        parsed = dt.datetime.combine(parsed, dt.time())
-    if not isinstance(parsed, dt.datetime):
-        return to_instant(cleaned)  # which explains what is wrong
-    if parsed.utcoffset() is not None:
-        return to_instant(parsed)
-    if timezone is None:
-        raise InvalidTimeError(
-            f"the time {text!r} has no UTC offset, so it could be any of 24 hours: write one "
-            "(2024-03-05T14:30:00+01:00, 2024-03-05T13:30Z) or say where it is with "
-            "--timezone Europe/Paris"
-        )
-    try:
-        zone = pendulum.timezone(timezone)
-    except Exception:
-        raise ConfigurationError(f"unknown timezone {timezone!r}") from None
-    wall = dt.datetime(*parsed.timetuple()[:6], parsed.microsecond)
-    return to_instant(wall.replace(tzinfo=zone, fold=0))
+    return read_time(text, timezone, zone_fix="say where it is with --timezone Europe/Paris")
 
 
 @contextmanager
@@ -367,13 +342,13 @@ def _retired(value: Any) -> dict[str, Any]:
 
 def _row(connection: Connection, table: str, key: str) -> tuple[VersionedTable, tuple[Any, ...]]:
     history_table = versioned_table(connection, table)
-    return history_table, parse_key(history_table, key)
+    return history_table, history_table.parse_key(key)
 
 
 def history(engine: Engine, table: str, key: str) -> list[RowVersion]:
     """Every version of the row of ``table`` whose primary key is ``key``, oldest first.
 
-    ``key`` is the key as typed (see :func:`~._reflect.parse_key`).
+    ``key`` is the key as typed (see :meth:`~._reflect.VersionedTable.parse_key`).
 
     :raises NoSuchRowError: the row has no history.
     """
@@ -381,15 +356,8 @@ def history(engine: Engine, table: str, key: str) -> list[RowVersion]:
         history_table, values = _row(connection, table, key)
         found = _versions(connection, history_table, values, history_table.versions(values))
         if not found or found[0].version != 1:
-            horizon = read_horizons(connection).get(history_table.root)
-            if horizon is not None:
-                raise HistoryPrunedError(
-                    f"the history of {history_table.root!r} was pruned before "
-                    f"{_iso(horizon)}, and with it "
-                    f"{'the first versions' if found else 'every version'} of the row {key}",
-                    table=history_table.root,
-                    horizon=horizon,
-                )
+            oldest = found[0].version if found else None
+            check_first_versions(read_horizons(connection), history_table.root, oldest, key)
     if not found:
         raise NoSuchRowError(f"{table} has no history for the key {key}")
     return found
@@ -403,14 +371,7 @@ def show(engine: Engine, table: str, key: str, as_of: dt.datetime | str) -> RowV
     when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
     with _reading(engine) as connection:
         history_table, values = _row(connection, table, key)
-        horizon = read_horizons(connection).get(history_table.root)
-        if horizon is not None and when < horizon:
-            raise HistoryPrunedError(
-                f"the history of {history_table.root!r} was pruned before {_iso(horizon)}; it "
-                f"cannot answer as of {_iso(when)}",
-                table=history_table.root,
-                horizon=horizon,
-            )
+        check_horizon(read_horizons(connection), [history_table.root], when)
         query = history_table.version_at(values, when)
         found = _versions(connection, history_table, values, query)
     if not found:
@@ -538,9 +499,7 @@ def restore(
         raise CommandError("--where selects rows for --all; with a primary key, leave it out")
     when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
     cls = models.versioned_class(table)
-    with _reading(engine) as connection:
-        history_table = versioned_table(connection, table)
-        values = parse_key(history_table, key) if key is not None else None
+    values = _model_key(cls, table, key) if key is not None else None
     criteria = parse_where(cls, where) if where is not None else None
     with _writing(engine, actor, reason, dry_run) as session:
         if values is None:
@@ -643,18 +602,24 @@ def _targets(
 ) -> list[Target] | None:
     """What ``tables`` name, for the functions that work on whole hierarchies.
 
-    Each name is checked as the reading commands check it; a joined subclass's table stands for
-    its hierarchy. With models, a table's class is given (the library then needs no
-    reflection); else its name.
+    A table with a class in ``models`` is given as the class, and nothing is reflected (a joined
+    subclass's class stands for its hierarchy). Any other name is checked as the reading
+    commands check it, by reflection, and given as the name of its hierarchy's base table.
     """
     if not tables:
         return None
-    targets: list[Target] = []
-    for name in tables:
-        root = versioned_table(connection, name).root
-        found = models.classes.get(root) if models is not None else None
-        targets.append(found if found is not None else root)
-    return targets
+    return [_model(models, name) or versioned_table(connection, name).root for name in tables]
+
+
+def _model_key(cls: type[Any], table: str, key: str) -> tuple[Any, ...]:
+    """``key`` as typed, read against the primary key of the versioned class ``cls``."""
+    columns = [column for column in sa_inspect(cls).primary_key if isinstance(column, Column)]
+    return parse_row_id(key, columns, table=table)
+
+
+def _model(models: Models | None, table: str) -> type[Any] | None:
+    """The class of ``models`` mapped to ``table``, if any."""
+    return models.classes.get(table) if models is not None else None
 
 
 @dataclass(frozen=True)
@@ -765,16 +730,19 @@ def redact(
     """Replace ``columns`` in every version and change-log entry of one row, and commit.
 
     Calls :func:`~sqlalchemy_chronicle.redact` with the class of ``table`` from ``models`` when
-    there is one (a joined subclass's own columns need it), else with the table's name; the
-    redaction is recorded with ``actor`` and ``reason``. The live row is not touched.
+    there is one (a joined subclass's own columns need it; nothing is reflected then), else with
+    the table's name; the redaction is recorded with ``actor`` and ``reason``. The live row is
+    not touched.
     """
     names = [name.strip() for name in columns if name.strip()]
     with Session(engine) as session:
-        connection = session.connection()
-        history_table = versioned_table(connection, table)
-        values = parse_key(history_table, key)
-        found = models.classes.get(table) if models is not None else None
-        target: Target = found if found is not None else history_table.root
+        cls = _model(models, table)
+        target: Target
+        if cls is not None:
+            values, target = _model_key(cls, table, key), cls
+        else:
+            history_table = versioned_table(session.connection(), table)
+            values, target = history_table.parse_key(key), history_table.root
         attribute_session(session, actor=actor)
         identity = values if len(values) > 1 else values[0]
         result = redact_row(session, target, identity, names, reason=reason, marker=marker)

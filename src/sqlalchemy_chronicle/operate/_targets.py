@@ -7,8 +7,8 @@ first looked up among the versioned models declared in the process (when one of 
 table in the database column for column) and else reflected from the database. Each resolves to a
 :class:`Family`: the history table of a hierarchy's base, which holds the validity intervals, and
 the history tables of its joined-inheritance subclasses, which share its ``(key, version)``.
-A reflected table whose history has no interval columns is a joined subclass's, which cannot be
-told from the database alone: such tables are reached through their models.
+A joined-inheritance subclass's table is named through its base table or its class: its
+hierarchy's other tables cannot be told from the database alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, inspect
+from sqlalchemy import Column, Connection, Table, inspect
 from sqlalchemy.orm import Mapper, Session
 
 from ..errors import ConfigurationError, NotVersionedError
@@ -31,13 +31,12 @@ from ..schema.history import (
     versioned_specs,
 )
 from ..schema.tables import format_row_id
+from ._reflect import HISTORY_SUFFIX, reflect_history
 
 __all__ = ["Family", "HistoryTable", "Target", "resolve_targets"]
 
 Target = type[Any] | Table | str
 """A versioned class, a live or history table, or a live table's name."""
-
-HISTORY_SUFFIX = "_history"
 
 
 @dataclass(eq=False)
@@ -116,23 +115,15 @@ def family_of_spec(spec: HistorySpec) -> Family:
 
 
 def _reflected(connection: Connection, name: str) -> Family:
-    """The family of live table ``name``, reflected from the database."""
-    schema, _, bare = name.rpartition(".")
-    metadata = MetaData()
-    history_name = bare + HISTORY_SUFFIX
-    if not inspect(connection).has_table(history_name, schema=schema or None):
-        if inspect(connection).has_table(bare, schema=schema or None):
-            raise NotVersionedError(f"table {name!r} has no history table {history_name!r}")
-        raise ConfigurationError(f"there is no table {name!r} in the database")
-    history = Table(history_name, metadata, schema=schema or None, autoload_with=connection)
-    if "valid_from" not in history.c or "version" not in history.c:
+    """The family of live table ``name``, reflected from the database (see :mod:`._reflect`)."""
+    found = reflect_history(connection, name)
+    if found.joined:
         raise ConfigurationError(
-            f"{history.fullname!r} has no validity intervals: it is the history of a "
-            "joined-inheritance subclass, reached through its base table with the models"
+            f"{name!r} is a joined-inheritance subclass's table, whose history has no validity "
+            f"intervals: name its base table {found.root!r}, or give its class"
         )
-    key = [c for c in history.primary_key.columns if c.name != "version"]
-    values = [c for c in history.columns if c.name not in INTERVAL_COLUMNS]
-    return Family(HistoryTable(name, history, key, values))
+    values = [c for c in found.base.columns if c.name not in INTERVAL_COLUMNS]
+    return Family(HistoryTable(name, found.base, list(found.key), values))
 
 
 def _registered(connection: Connection, name: str) -> Family | None:

@@ -78,6 +78,7 @@ __all__ = [
     "anchor_digest",
     "column_digest",
     "install",
+    "ledger_exists",
     "seal_history",
     "verify_history",
 ]
@@ -183,7 +184,8 @@ def _salts_and_digests(fields: Mapping[str, Any]) -> tuple[dict[str, str], dict[
 # -- sealing ----------------------------------------------------------------------------------
 
 
-def _has_ledger(connection: Connection) -> bool:
+def ledger_exists(connection: Connection) -> bool:
+    """Whether the database has ``chronicle_ledger`` (the first seal creates it)."""
     return inspect(connection).has_table(LedgerEntry.__tablename__)
 
 
@@ -799,7 +801,7 @@ def anchor_digest(session: Session) -> str:
     """
     refuse_async(session, "anchor_digest")
     connection = session.connection()
-    if not _has_ledger(connection):
+    if not ledger_exists(connection):
         return f"{ANCHOR_PREFIX}:0:{_sha([])}"
     sequence = connection.scalar(select(func.max(_LEDGER.c.id))) or 0
     return f"{ANCHOR_PREFIX}:{sequence}:{_anchor(connection, sequence)}"
@@ -836,7 +838,7 @@ def verify_history(
     families = resolve_targets(session, classes)
     connection = session.connection()
     report = VerificationReport(tables=[t.name for f in families for t in f.tables])
-    has_ledger = _has_ledger(connection)
+    has_ledger = ledger_exists(connection)
     horizons = read_horizons(connection)
     total = _count_versions(connection, families) if progress is not None else 0
     done = 0

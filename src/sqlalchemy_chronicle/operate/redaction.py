@@ -16,12 +16,11 @@ new values, and redacts the row's history of the old ones.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Column, Connection, Integer, String, func, insert, inspect, select, update
+from sqlalchemy import Column, Connection, String, func, insert, select, update
 from sqlalchemy.orm import Mapper, Session
 
 from ..capture.attribution import current_attribution
@@ -30,10 +29,17 @@ from ..errors import InvalidKeyError, RedactionError
 from ..instants import to_utc
 from ..read.query import check_key, normalize_key, refuse_async
 from ..schema.history import spec_for
-from ..schema.tables import ChangeLog, LedgerEntry, Redaction, format_row_id
+from ..schema.tables import (
+    ChangeLog,
+    LedgerEntry,
+    Redaction,
+    format_row_id,
+    parse_row_id,
+    typed_key,
+)
 from ..write.sql import key_in
 from ._targets import Family, HistoryTable, Target, resolve_target
-from .ledger import CHANGES_PREFIX, changelog_ledger_name, column_digest
+from .ledger import CHANGES_PREFIX, changelog_ledger_name, column_digest, ledger_exists
 
 __all__ = ["RedactionResult", "redact"]
 
@@ -111,7 +117,7 @@ def redact(
     _REDACTION.create(connection, checkfirst=True)
 
     ledger = (
-        _seal_redacted(connection, identity, row_id, chosen) if _has(connection, _LEDGER) else 0
+        _seal_redacted(connection, identity, row_id, chosen) if ledger_exists(connection) else 0
     )
     for table, table_columns in chosen.items():
         connection.execute(
@@ -147,17 +153,16 @@ def redact(
     )
 
 
-def _has(connection: Connection, table: Any) -> bool:
-    return bool(inspect(connection).has_table(table.name))
-
-
 def _identity(target: Target, family: Family, key: Any) -> tuple[Any, ...]:
     spec = spec_for(target) if isinstance(target, type | Mapper) else None
     if spec is not None:
         values = normalize_key(spec, key)
         check_key(spec, values)
         return values
-    names = [column.name for column in family.base.key]
+    columns = family.base.key
+    if isinstance(key, str):
+        return parse_row_id(key, columns, table=family.name)
+    names = [column.name for column in columns]
     if isinstance(key, Mapping):
         try:
             values = tuple(key[name] for name in names)
@@ -165,22 +170,11 @@ def _identity(target: Target, family: Family, key: Any) -> tuple[Any, ...]:
             raise InvalidKeyError(f"the key {key!r} lacks {exc.args[0]!r}") from exc
     else:
         values = key if isinstance(key, tuple) else (key,)
-    if len(values) != len(names) or any(value is None for value in values):
+    if len(values) != len(names):
         raise InvalidKeyError(
             f"{family.name!r} has the primary key ({', '.join(names)}); got {key!r}"
         )
-    return tuple(_key_value(c, v) for c, v in zip(family.base.key, values, strict=True))
-
-
-def _key_value(column: Column[Any], value: Any) -> Any:
-    """``value`` for an integer key column given as text (as on a command line) as an integer."""
-    if not isinstance(column.type, Integer):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise InvalidKeyError(f"{column.name} is an integer column; got {value!r}")
+    return typed_key(values, columns, table=family.name)
 
 
 def _columns(
@@ -287,7 +281,7 @@ def _redact_changelog(
         )
     ).all()
     sealed: dict[int, Any] = {}
-    if entries and _has(connection, _LEDGER):
+    if entries and ledger_exists(connection):
         query = select(_LEDGER.c.id, _LEDGER.c.version, _LEDGER.c.salts, _LEDGER.c.redacted).where(
             _LEDGER.c.table_name == changelog_ledger_name(family), _LEDGER.c.row_id == row_id
         )

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pendulum
-from sqlalchemy import Column, ColumnElement, delete, func, insert, inspect, select, update
+from sqlalchemy import Column, ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..config import clock_time
@@ -45,7 +45,7 @@ from ..schema.history import versioned_specs
 from ..schema.tables import ChangeLog, Horizon, LedgerEntry, format_row_id
 from ..write.sql import chunks, key_in
 from ._targets import Family, HistoryTable, Target, family_of_spec, resolve_targets
-from .ledger import changelog_ledger_name
+from .ledger import changelog_ledger_name, ledger_exists
 
 __all__ = ["PruneResult", "apply_retention", "prune_history"]
 
@@ -170,7 +170,7 @@ def _prune(
         )
     connection = session.connection()
     Horizon.metadata.tables[Horizon.__tablename__].create(connection, checkfirst=True)
-    has_ledger = inspect(connection).has_table(LedgerEntry.__tablename__)
+    has_ledger = ledger_exists(connection)
     recorded = read_horizons(connection)
     plans = [
         (family, when)
@@ -191,7 +191,7 @@ def _prune(
         return PruneResult(
             horizons, sum(v for v, _ in counts), sum(c for _, c in counts), 0, dry_run=True
         )
-    now = to_utc(dt.datetime.now(dt.timezone.utc))
+    now = to_utc(clock_time(connection))
     for family, _ in plans:
         horizon = horizons[family.name]
         if family.name in recorded:

@@ -24,15 +24,27 @@ text as it was. Only SQL that reads the column itself sees the escape.
 
 Every helper here returns a :class:`~sqlalchemy.Select` (one SQL statement) to run with
 ``session.scalars(...)`` and to refine with ``.where()``, ``.order_by()`` or ``.limit()``.
+
+**Pruned history.** :func:`changelog_between` asks about a time range, as an as-of read asks about
+a time: a range that starts before the table's pruning horizon (see :mod:`.horizon`) raises
+:class:`~sqlalchemy_chronicle.HistoryPrunedError` when the statement runs in a session, as every
+read of the time before a horizon does, rather than answer from the entries a pruning happened to
+leave. The statement carries the table and the start as an execution option, which a
+``do_orm_execute`` listener checks; the listener is registered by the first
+:func:`changelog_between`, so that an application that never calls it runs none of it. The other
+helpers ask about no time: they list the entries there are, those older than a horizon included
+when the pruning kept the change log (``keep_changelog=True``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
+import pendulum
 from sqlalchemy import Select, event, inspect, select
-from sqlalchemy.orm import QueryContext
+from sqlalchemy.orm import ORMExecuteState, QueryContext, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..errors import NotVersionedError
@@ -40,6 +52,7 @@ from ..instants import to_instant
 from ..schema.history import spec_for
 from ..schema.tables import ChangeLog, Transaction, format_row_id
 from ..write._changelog import ESCAPE
+from .horizon import check_horizon, session_horizons
 from .query import normalize_key
 
 __all__ = [
@@ -85,6 +98,9 @@ def changelog_between(target: type[Any] | str, start: Any, end: Any) -> Select[C
     """The entries of one table (a versioned class or a table name) in ``[start, end)``.
 
     ``start`` and ``end`` take what :func:`~sqlalchemy_chronicle.query_as_of` takes.
+
+    :raises HistoryPrunedError: when run in a session, if ``start`` is before the table's
+        pruning horizon (see the module documentation).
     """
     if isinstance(target, str):
         table = target
@@ -93,11 +109,43 @@ def changelog_between(target: type[Any] | str, start: Any, end: Any) -> Select[C
         if spec is None:
             raise NotVersionedError(f"{target.__name__} is not a versioned class")
         table = spec.root_spec.base.live.fullname
-    return _ordered().where(
-        ChangeLog.table_name == table,
-        ChangeLog.timestamp >= to_instant(start),
-        ChangeLog.timestamp < to_instant(end),
+    since = to_instant(start)
+    _watch_ranges()
+    return (
+        _ordered()
+        .where(
+            ChangeLog.table_name == table,
+            ChangeLog.timestamp >= since,
+            ChangeLog.timestamp < to_instant(end),
+        )
+        .execution_options(**{_SINCE: (table, since)})
     )
+
+
+_SINCE: Final = "_chronicle.changelog_since"
+"""The execution option of a :func:`changelog_between` statement: (table, start)."""
+
+_watching = False
+_watching_lock = threading.Lock()
+
+
+def _check_range(state: ORMExecuteState) -> None:
+    """Refuse a :func:`changelog_between` statement whose range starts before a horizon."""
+    since: tuple[str, pendulum.DateTime] | None = state.execution_options.get(_SINCE)
+    if since is not None:
+        table, start = since
+        check_horizon(session_horizons(state.session, state.bind_arguments), [table], start)
+
+
+def _watch_ranges() -> None:
+    """Register :func:`_check_range` on every session, once per process."""
+    global _watching
+    if _watching:
+        return
+    with _watching_lock:
+        if not _watching:
+            event.listen(Session, "do_orm_execute", _check_range)
+            _watching = True
 
 
 def changelog_by(actor: str) -> Select[ChangeLog]:

@@ -7,7 +7,8 @@ What is left answers every as-of read at or after the horizon exactly as before;
 it would see only the rows whose versions happened to survive. Such reads raise
 :class:`~sqlalchemy_chronicle.HistoryPrunedError` instead: the as-of reads here (through the
 session's ``do_orm_execute`` hook, see :mod:`.query`), :func:`~sqlalchemy_chronicle.history` of
-a row whose first versions are gone, and the restore functions.
+a row whose first versions are gone, :func:`~sqlalchemy_chronicle.changelog_between` from an
+earlier time (see :mod:`.changelog`), and the restore functions.
 
 The horizons are read once per database transaction of a session (a small table, one row per
 pruned table) and kept in ``session.info`` until the transaction ends; a database where the
@@ -30,6 +31,7 @@ from ..schema.history import history_table_of, table_history
 from ..schema.tables import Horizon
 
 __all__ = [
+    "check_first_versions",
     "check_horizon",
     "forget_horizons",
     "horizon_name",
@@ -110,3 +112,22 @@ def check_horizon(
                 table=name,
                 horizon=horizon,
             )
+
+
+def check_first_versions(
+    horizons: Mapping[str, pendulum.DateTime], name: str, oldest: int | None, row: str
+) -> None:
+    """Raise :class:`HistoryPrunedError` when a row's history of table ``name`` lacks its start.
+
+    ``oldest`` is the number of the oldest version left of the row (None: none is left) and
+    ``row`` names the row in the message. A history that does not start at version 1 is
+    incomplete only where a horizon explains it; elsewhere it is left to the caller.
+    """
+    horizon = horizons.get(name)
+    if horizon is not None and oldest != 1:
+        raise HistoryPrunedError(
+            f"the history of {name!r} was pruned before {horizon.isoformat()}, and with it "
+            f"{'the first versions' if oldest is not None else 'every version'} of the row {row}",
+            table=name,
+            horizon=horizon,
+        )

@@ -8,8 +8,10 @@ transaction. Both are mapped on the library's own declarative base and join an a
 ``MetaData`` when its first versioned class is declared (see :mod:`._base`).
 
 ``row_id`` is the primary key as text: the value itself for a one-column key (``"42"``), a JSON
-array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it. ``changes`` is JSON
-keyed by column name; :func:`json_value` says how values that JSON cannot hold are written.
+array for a composite key (``'["acme",7]'``); :func:`format_row_id` builds it, and
+:func:`parse_row_id` reads it back (or a key typed by a person) as the key's typed values.
+``changes`` is JSON keyed by column name; :func:`json_value` says how values that JSON cannot
+hold are written.
 
 Three more tables record what is done to history over the years (see :doc:`/operations`):
 :class:`Horizon` (``chronicle_horizon``) the pruning horizon of each table, :class:`Redaction`
@@ -25,14 +27,26 @@ import decimal
 import enum
 import json
 import math
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import pendulum
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
+from ..errors import InvalidKeyError
 from ..types import JSONDocument, UTCDateTime
 from ._base import LibraryBase
 
@@ -46,6 +60,8 @@ __all__ = [
     "Transaction",
     "format_row_id",
     "json_value",
+    "parse_row_id",
+    "typed_key",
 ]
 
 
@@ -199,6 +215,115 @@ def format_row_id(identity: tuple[Any, ...]) -> str:
     if len(identity) == 1:
         return str(json_value(identity[0]))
     return json.dumps([json_value(v) for v in identity], separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_row_id(text: str, columns: Sequence[Column[Any]], *, table: str) -> tuple[Any, ...]:
+    """The primary key whose ``row_id`` text is ``text``, each value of its column's type.
+
+    The inverse of :func:`format_row_id`, for keys typed by people (the command line, the
+    viewer's URLs, :func:`~sqlalchemy_chronicle.redact`): a one-column key is the value itself
+    (``42``, ``acme``); a composite key is a JSON array (``'["acme",7]'``) or the values
+    separated by commas when none holds a comma (``acme,7``). ``columns`` are the key's columns
+    in key order; ``table`` names the table in messages.
+
+    :raises InvalidKeyError: the wrong number of values, or a value its column cannot take.
+    """
+    if len(columns) == 1:
+        raw: list[Any] = [text]
+    elif text.lstrip().startswith("["):
+        try:
+            loaded = json.loads(text)
+        except ValueError as exc:
+            raise InvalidKeyError(
+                f"{text!r} is not a JSON array: {exc}; write the key of {table} as "
+                f"{_key_example(columns)}"
+            ) from None
+        raw = loaded if isinstance(loaded, list) else [loaded]
+    else:
+        raw = text.split(",")
+    if len(raw) != len(columns):
+        names = [column.name for column in columns]
+        described = names[0] if len(names) == 1 else f"({', '.join(names)})"
+        raise InvalidKeyError(
+            f"{table} has the primary key {described}, {len(columns)} "
+            f"value{'s' if len(columns) > 1 else ''}; got {len(raw)} in {text!r}"
+            + (f"; write it as {_key_example(columns)}" if len(columns) > 1 else "")
+        )
+    return typed_key(raw, columns, table=table)
+
+
+def typed_key(
+    values: Sequence[Any], columns: Sequence[Column[Any]], *, table: str
+) -> tuple[Any, ...]:
+    """``values`` of a primary key, each as its column's type: text (or JSON) is converted.
+
+    A value already of its column's Python type is kept as it is.
+
+    :raises InvalidKeyError: a value its column cannot take (None among them).
+    """
+    return tuple(_key_value(table, c, v) for c, v in zip(columns, values, strict=True))
+
+
+def _key_example(columns: Sequence[Column[Any]]) -> str:
+    values = ["7" if _python_type(c.type) is int else '"x"' for c in columns]
+    return f"'[{','.join(values)}]' or {','.join(v.strip(chr(34)) for v in values)}"
+
+
+def _python_type(type_: TypeEngine[Any]) -> type | None:
+    try:
+        found: type = type_.python_type
+    except NotImplementedError:
+        return None
+    return found
+
+
+def _key_value(table: str, column: Column[Any], value: Any) -> Any:
+    """One key value, typed like ``column``."""
+    wanted = _python_type(column.type)
+    if value is None:
+        problem = "null"
+    elif wanted is None or wanted is object:
+        return value if isinstance(value, str) else json.dumps(value)
+    elif isinstance(value, wanted) and not (isinstance(value, bool) and wanted is not bool):
+        return value
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)
+        try:
+            return _from_text(wanted, text.strip() if wanted is not str else text)
+        except (ValueError, decimal.InvalidOperation):
+            problem = repr(text)
+    kind = _KIND.get(wanted, wanted.__name__ if wanted else "value")
+    raise InvalidKeyError(f"{table}.{column.name} takes {kind}; got {problem}")
+
+
+_KIND: Final[dict[type | None, str]] = {
+    int: "an integer",
+    str: "text",
+    decimal.Decimal: "a number",
+    float: "a number",
+    uuid.UUID: "a UUID",
+    dt.date: "a date (YYYY-MM-DD)",
+    dt.datetime: "a date and time (ISO 8601)",
+    bool: "true or false",
+}
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+"""A whole number as text: ASCII digits only (``int`` takes ``"²"`` and ``"1_000"``)."""
+
+
+def _from_text(wanted: type, text: str) -> Any:
+    if wanted is int:
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(text)
+        return int(text)
+    if wanted is bool:
+        if text.lower() not in {"true", "false", "1", "0"}:
+            raise ValueError(text)
+        return text.lower() in {"true", "1"}
+    if wanted is dt.datetime:
+        return dt.datetime.fromisoformat(text)
+    if wanted is dt.date:
+        return dt.date.fromisoformat(text)
+    return wanted(text)
 
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}

@@ -35,11 +35,9 @@ as given.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
+import hmac
 import math
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -47,9 +45,8 @@ from typing import Any, Final
 import pendulum
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import Column, ColumnElement, func, select
 from sqlalchemy.orm import Session, with_polymorphic
-from sqlalchemy.sql import sqltypes
 
 from ..capture.attribution import changes_by
 from ..errors import (
@@ -58,14 +55,15 @@ from ..errors import (
     InvalidTimeError,
     RestoreError,
 )
-from ..instants import to_instant
+from ..instants import parse_time
 from ..read.query import changes, check_key, normalize_key, query_as_of, spec_of
 from ..recovery.api import restore
 from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version
-from ..schema.tables import ChangeLog, Transaction, format_row_id
+from ..schema.tables import ChangeLog, Transaction, format_row_id, parse_row_id
 
 __all__ = [
+    "CSRF_FIELD",
     "OPERATIONS",
     "PAGES",
     "AsOfView",
@@ -88,6 +86,9 @@ __all__ = [
 
 OPERATIONS: Final = ("INSERT", "UPDATE", "DELETE", "RESTORE")
 """The change log's event types, which its operation filter takes."""
+
+CSRF_FIELD: Final = "csrf_token"
+"""The restore form's field that carries the CSRF token (see :meth:`HistoryViewer.respond`)."""
 
 MAX_VERSION: Final = 2**31 - 1
 """The largest version number a history table holds (an ``INTEGER`` column)."""
@@ -296,53 +297,18 @@ def _optional(text: str | None) -> str | None:
     return text.strip() or None if text is not None else None
 
 
-def parse_time(text: str, what: str = "the time") -> pendulum.DateTime:
-    """A time from a request parameter, as UTC.
+def _request_time(text: str, what: str = "the time") -> pendulum.DateTime:
+    """A time from a request parameter (see :func:`~sqlalchemy_chronicle.instants.parse_time`).
 
-    ISO 8601, as a date-time picker sends it (without an offset, read as UTC) or with an offset;
-    anything else raises :class:`~sqlalchemy_chronicle.InvalidTimeError`.
+    Without an offset, as the date-time picker sends it, the time is UTC.
     """
-    try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidTimeError(
-            f"{what} {text!r} is not a date and time; give it like 2024-03-05T14:30 (UTC) or "
-            "2024-03-05T14:30:00+01:00"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return to_instant(value)
+    return parse_time(text, dt.timezone.utc, what=what)
 
 
 def _picker_value(when: dt.datetime) -> str:
     """``when`` as the value of an ``<input type="datetime-local">`` (UTC, to the millisecond)."""
     utc = when.astimezone(dt.timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
-
-
-def _key_value(column_type: Any, value: Any, name: str) -> Any:
-    """One primary-key value from a URL, converted to what its column holds."""
-    if isinstance(column_type, sqltypes.Integer):
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-            number = int(value)
-        else:
-            raise InvalidKeyError(f"{name} is a whole number; got {value!r}")
-        if not -MAX_ID - 1 <= number <= MAX_ID:
-            raise PageNotFound(f"there is no row with {name} {number}")
-        return number
-    if isinstance(column_type, sqltypes.Uuid) and isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            raise InvalidKeyError(f"{name} is a UUID; got {value!r}") from None
-    if isinstance(column_type, sqltypes.Numeric) and isinstance(value, str | int | float):
-        try:
-            return decimal.Decimal(str(value))
-        except decimal.InvalidOperation:
-            raise InvalidKeyError(f"{name} is a number; got {value!r}") from None
-    return value
 
 
 # -- the viewer ---------------------------------------------------------------------------------
@@ -391,31 +357,18 @@ class HistoryViewer:
     def parse_key(self, model: type[Any], text: str | None) -> tuple[Any, ...]:
         """A primary key from a URL, as the identity tuple of ``model``.
 
-        The key is written as the change log's ``row_id`` (see
-        :func:`~sqlalchemy_chronicle.format_row_id`): the value, or a JSON array for a composite
-        key.
+        The key is written as the change log's ``row_id`` (read by
+        :func:`~sqlalchemy_chronicle.schema.tables.parse_row_id`): the value, or a JSON array
+        for a composite key. An integer no database column holds is no row (:class:`PageNotFound`).
         """
         spec = spec_of(model)
         if text is None or text == "":
             raise InvalidKeyError(f"which {model.__name__}? the key is missing")
-        columns = list(spec.mapper.primary_key)
-        if len(columns) == 1:
-            raw: list[Any] = [text]
-        else:
-            try:
-                decoded = json.loads(text)
-            except ValueError:
-                decoded = None
-            if not isinstance(decoded, list) or len(decoded) != len(columns):
-                raise InvalidKeyError(
-                    f"{model.__name__} has the primary key ({', '.join(spec.pk_keys)}): give it "
-                    f"as a JSON array of {len(columns)} values; got {text!r}"
-                )
-            raw = decoded
-        values = tuple(
-            _key_value(column.type, value, name)
-            for column, value, name in zip(columns, raw, spec.pk_keys, strict=True)
-        )
+        columns = [column for column in spec.mapper.primary_key if isinstance(column, Column)]
+        values = parse_row_id(text, columns, table=model.__name__)
+        for column, value in zip(columns, values, strict=True):
+            if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
+                raise PageNotFound(f"there is no row with {column.name} {value}")
         normalized = normalize_key(spec, values)
         check_key(spec, normalized)
         return normalized
@@ -438,8 +391,8 @@ class HistoryViewer:
         filters = ChangeLogFilters(
             actor=_optional(params.get("actor")),
             operation=operation,
-            since=parse_time(since, "the start of the range") if since else None,
-            until=parse_time(until, "the end of the range") if until else None,
+            since=_request_time(since, "the start of the range") if since else None,
+            until=_request_time(until, "the end of the range") if until else None,
             before=_bounded_int(before, "the page cursor", low=1, high=MAX_ID) if before else None,
         )
         if filters.since and filters.until and filters.since > filters.until:
@@ -750,6 +703,8 @@ class HistoryViewer:
         can_restore: bool = False,
         post: bool = False,
         actor: str | None = None,
+        csrf_token: str | None = None,
+        sent_token: str | None = None,
     ) -> Page:
         """Answer one request for ``page`` (one of :data:`PAGES`) with query ``params``.
 
@@ -757,9 +712,24 @@ class HistoryViewer:
         carried out only for ``post`` and ``can_restore``; without ``can_restore`` its pages
         answer 403. Bad input, a missing row or version, and a refused restore answer with an
         error page and a 4xx status; nothing is changed.
+
+        ``csrf_token`` is the token the adapter keeps for the user (in the session or a cookie):
+        the restore form carries it in its :data:`CSRF_FIELD`, and a restore is carried out only
+        when the form sent it back (``sent_token``), so that another site cannot make a signed-in
+        user's browser post a restore. Without it, or with another, the restore answers 403
+        before any SQL runs.
         """
         try:
-            return self._respond(session, page, params, link, can_restore, post, actor)
+            return self._respond(
+                session,
+                page,
+                params,
+                link,
+                can_restore,
+                post,
+                actor,
+                (csrf_token, sent_token),
+            )
         except ChronicleError as error:
             session.rollback()
             status = status_of(error)
@@ -776,6 +746,7 @@ class HistoryViewer:
         can_restore: bool,
         post: bool,
         actor: str | None,
+        tokens: tuple[str | None, str | None],
     ) -> Page:
         if page == "index":
             return Page(200, "History", self.render("index", link))
@@ -802,7 +773,7 @@ class HistoryViewer:
             text = _optional(params.get("when"))
             if text is None:
                 raise InvalidTimeError("as of when? the time (when) is missing")
-            view = self.as_of(session, model, key, parse_time(text))
+            view = self.as_of(session, model, key, _request_time(text))
             return Page(200, title, self.render("as_of", link, view=view, **context))
         if not can_restore:
             raise RestoreForbidden(
@@ -810,10 +781,24 @@ class HistoryViewer:
                 "admin view allows restores (can_restore) for this user"
             )
         number = self.parse_version(params.get("version"))
+        kept, sent = tokens
         if not post:
             preview = self.restore_preview(session, model, key, number)
-            body = self.render("restore", link, diff=preview, version=number, **context)
+            body = self.render(
+                "restore",
+                link,
+                diff=preview,
+                version=number,
+                csrf_field=CSRF_FIELD,
+                csrf_token=kept,
+                **context,
+            )
             return Page(200, title, body)
+        if not kept or not sent or not hmac.compare_digest(kept.encode(), sent.encode()):
+            raise RestoreForbidden(
+                "the restore was not sent by the viewer's own form (its CSRF token is missing or "
+                "wrong): open the restore page again and confirm there"
+            )
         outcome = self.restore(session, model, key, number, actor=actor)
         body = self.render("restored", link, outcome=outcome, **context)
         return Page(409 if outcome.error else 200, title, body)

@@ -19,22 +19,30 @@ Permissions are Flask-Admin's: every page is gated by :meth:`HistoryView.is_acce
 (override it in a subclass, as for any Flask-Admin view), and restoring is read-only by default:
 it needs ``can_restore=True`` and then :meth:`HistoryView.can_restore_for` to allow the request.
 :meth:`HistoryView.actor_of` names the user a restore is attributed to.
+
+The restore form carries a CSRF token kept in Flask's ``session`` (so the application needs a
+``secret_key``, as Flask-Admin's own forms do), and a restore posted without it, or with another,
+answers 403 and changes nothing.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
-from flask import request, url_for
+from flask import request, session, url_for
 from flask_admin import Admin, BaseView, expose
 from jinja2 import BaseLoader, ChoiceLoader, PackageLoader
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from .core import HistoryViewer
+from .core import CSRF_FIELD, HistoryViewer
 
 __all__ = ["HistoryView"]
+
+_CSRF_KEY: Final = "_chronicle_csrf"
+"""Where Flask's session keeps the restore form's CSRF token."""
 
 _View = TypeVar("_View", bound=Callable[..., Any])
 route = cast("Callable[..., Callable[[_View], _View]]", expose)
@@ -121,19 +129,24 @@ class HistoryView(BaseView):  # type: ignore[misc]
 
     def _answer(self, page: str, model: str | None = None) -> Any:
         params: dict[str, str | None] = {**request.args.to_dict(), "model": model}
-        session = self._sessions()
+        post = request.method == "POST"
+        can_restore = self.can_restore_for()
+        restoring = page == "restore" and can_restore
+        database = self._sessions()
         try:
             answer = self.viewer.respond(
-                session,
+                database,
                 page,
                 params,
                 self._link,
-                can_restore=self.can_restore_for(),
-                post=request.method == "POST",
+                can_restore=can_restore,
+                post=post,
                 actor=self.actor_of(),
+                csrf_token=_csrf_token(create=not post) if restoring else None,
+                sent_token=request.form.get(CSRF_FIELD) if post else None,
             )
         finally:
-            session.close()
+            database.close()
         html = self.render("chronicle/flask_admin.html", title=answer.title, body=answer.body)
         return html, answer.status
 
@@ -142,3 +155,11 @@ class HistoryView(BaseView):  # type: ignore[misc]
         if model is not None:
             shown["model"] = model
         return str(url_for(f"{self.endpoint}.{target}", **shown))
+
+
+def _csrf_token(*, create: bool) -> str | None:
+    """The user's CSRF token, from Flask's session; made there (``create``) when it has none."""
+    token: str | None = session.get(_CSRF_KEY)
+    if token is None and create:
+        token = session[_CSRF_KEY] = secrets.token_urlsafe(32)
+    return token

@@ -19,12 +19,18 @@ Permissions are sqladmin's: every page of the view is gated by :meth:`HistoryVie
 restoring is read-only by default: it needs ``can_restore=True`` and then
 :meth:`HistoryView.can_restore_for` to allow the request. :meth:`HistoryView.actor_of` names the
 user a restore is attributed to.
+
+The restore form carries a CSRF token, kept in the request's session where the application has
+Starlette's ``SessionMiddleware`` (as sqladmin's authentication has), else in a cookie of its own
+(``SameSite=Strict``, ``HttpOnly``); a restore posted without it, or with another, answers 403
+and changes nothing.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from urllib.parse import urlencode
 
 from jinja2 import BaseLoader, ChoiceLoader, PackageLoader
@@ -34,9 +40,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .core import HistoryViewer, Link, Page
+from .core import CSRF_FIELD, HistoryViewer, Link, Page
 
 __all__ = ["HistoryView", "add_history_views"]
+
+_CSRF_KEY: Final = "_chronicle_csrf"
+"""The name of the restore form's CSRF token in the session, or of its cookie."""
 
 
 class HistoryView(BaseView):
@@ -93,10 +102,22 @@ class HistoryView(BaseView):
         can_restore = self.can_restore_for(request)
         post = request.method == "POST"
         actor = self.actor_of(request)
+        restoring = page == "restore" and can_restore
+        kept = _kept_token(request) if restoring else None
+        made = secrets.token_urlsafe(32) if restoring and not post and not kept else None
+        sent = (await request.form()).get(CSRF_FIELD) if post else None
 
         def work(session: Session) -> Page:
             return self.viewer.respond(
-                session, page, params, link, can_restore=can_restore, post=post, actor=actor
+                session,
+                page,
+                params,
+                link,
+                can_restore=can_restore,
+                post=post,
+                actor=actor,
+                csrf_token=kept or made,
+                sent_token=sent if isinstance(sent, str) else None,
             )
 
         admin = self._admin_ref
@@ -110,11 +131,40 @@ class HistoryView(BaseView):
                     return work(session)
 
             answer = await run_in_threadpool(in_thread)
-        return await self.templates.TemplateResponse(
+        response = await self.templates.TemplateResponse(
             request,
             "chronicle/sqladmin.html",
             {"title": answer.title, "subtitle": "History", "body": answer.body},
             status_code=answer.status,
+        )
+        if made is not None:
+            _keep_token(request, response, made)
+        return response
+
+
+def _has_session(request: Request) -> bool:
+    return "session" in request.scope
+
+
+def _kept_token(request: Request) -> str | None:
+    """The user's CSRF token: in the session where there is one, else in the cookie."""
+    kept = request.session if _has_session(request) else request.cookies
+    found = kept.get(_CSRF_KEY)
+    return found if isinstance(found, str) and found else None
+
+
+def _keep_token(request: Request, response: Response, token: str) -> None:
+    if _has_session(request):
+        request.session[_CSRF_KEY] = token
+    else:
+        path = str(request.url_for("admin:index").path)
+        response.set_cookie(
+            _CSRF_KEY,
+            token,
+            path=path,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.is_secure,
         )
 
 
