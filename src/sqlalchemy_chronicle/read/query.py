@@ -76,7 +76,7 @@ from ..instants import TimeLike, to_instant
 from ..schema.columns import stamp
 from ..schema.history import RETIRED_COLUMN, HistorySpec, Version, spec_for
 from . import _asof
-from .horizon import check_horizon, session_horizons, tables_reached
+from .horizon import check_first_versions, check_horizon, session_horizons, tables_reached
 
 __all__ = [
     "AsOfSession",
@@ -362,14 +362,12 @@ def history(session: Session, target: Any, key: Any = _MISSING, /) -> list[Versi
     found = list(session.scalars(query))
     if not found or stamp(found[0], "version") != 1:
         table = root.base.live.fullname
-        horizon = session_horizons(session, {"mapper": root.mapper}).get(table)
-        if horizon is not None:
-            raise HistoryPrunedError(
-                f"the history of {table!r} was pruned before {horizon.isoformat()}, and with it "
-                f"{'the first versions' if found else 'every version'} of the row {values!r}",
-                table=table,
-                horizon=horizon,
-            )
+        check_first_versions(
+            session_horizons(session, {"mapper": root.mapper}),
+            table,
+            stamp(found[0], "version") if found else None,
+            repr(values),
+        )
     return found
 
 
