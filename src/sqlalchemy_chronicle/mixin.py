@@ -116,7 +116,9 @@ def create_triggers(connection: Connection, cls: type[Any]) -> None:
     :raises NotVersionedError: ``cls`` is not versioned.
     :raises ConfigurationError: ``cls`` is not in database capture mode.
     """
-    capture.database.create_triggers(connection, _in_database_mode(cls))
+    capture.database.create_triggers(
+        connection, capture.database.CapturedTable.of(_in_database_mode(cls))
+    )
 
 
 def drop_triggers(connection: Connection, cls: type[Any]) -> None:
@@ -124,7 +126,9 @@ def drop_triggers(connection: Connection, cls: type[Any]) -> None:
 
     See :func:`create_triggers`.
     """
-    capture.database.drop_triggers(connection, _in_database_mode(cls))
+    capture.database.drop_triggers(
+        connection, capture.database.CapturedTable.of(_in_database_mode(cls))
+    )
 
 
 def _in_database_mode(cls: type[Any]) -> HistorySpec:
