@@ -218,9 +218,15 @@ def render_triggers_op(autogen_context: AutogenContext, operation: _TriggersOp) 
 
 
 def with_triggers(
-    autogen_context: AutogenContext, operations: list[ops.MigrateOperation]
+    autogen_context: AutogenContext,
+    operations: list[ops.MigrateOperation],
+    schemas: Iterable[str | None],
 ) -> list[ops.MigrateOperation]:
-    """``operations`` with the creations and drops of triggers they need (see the module)."""
+    """``operations`` with the creations and drops of triggers they need (see the module).
+
+    Only tables of the ``schemas`` compared, and that the environment's ``include_name`` and
+    ``include_object`` let in, are looked at, as autogenerate does.
+    """
     connection = autogen_context.connection
     if connection is None or connection.dialect.name not in SUPPORTED:
         return operations
@@ -229,14 +235,17 @@ def with_triggers(
         for operation in operations
         if not (isinstance(operation, ops.DropTableOp) and operation.table_name == _CONTEXT_TABLE)
     ]
-    models = _versioned_tables(autogen_context)
+    compared = set(schemas)
+    models = _versioned_tables(autogen_context, compared)
     wanted = {key for key, (_, database) in models.items() if database}
     live_of = {
         (key[0], op.history_table or f"{key[1]}_history"): key for key, (op, _) in models.items()
     }
-    schemas = {None, *(schema for schema, _ in models)}
     existing = {
-        (schema, name) for schema in schemas for name in captured_table_names(connection, schema)
+        (schema, name)
+        for schema in compared
+        for name in captured_table_names(connection, schema)
+        if autogen_context.run_name_filters(name, "table", {"schema_name": schema})
     }
     first: dict[_Key, int] = {}
     created: set[_Key] = set()
@@ -267,9 +276,9 @@ def with_triggers(
 
 
 def _versioned_tables(
-    autogen_context: AutogenContext,
+    autogen_context: AutogenContext, schemas: set[str | None]
 ) -> dict[_Key, tuple[CreateHistoryTriggersOp, bool]]:
-    """The versioned live tables of the models: how to create their triggers, and whether to."""
+    """The versioned live tables compared: how to create their triggers, and whether to."""
     metadata = autogen_context.metadata
     metadatas: Iterable[MetaData] = (
         [metadata] if isinstance(metadata, MetaData) else metadata if metadata else []
@@ -278,7 +287,12 @@ def _versioned_tables(
     found: dict[_Key, tuple[CreateHistoryTriggersOp, bool]] = {}
     for spec in versioned_specs():
         live, history = spec.base.live, spec.base.history
-        if spec.root is not None or id(live.metadata) not in known:
+        if spec.root is not None or id(live.metadata) not in known or live.schema not in schemas:
+            continue
+        if not (
+            autogen_context.run_name_filters(live.name, "table", {"schema_name": live.schema})
+            and autogen_context.run_object_filters(live, live.name, "table", False, None)
+        ):
             continue
         library = next(
             (t for t in live.metadata.tables.values() if t.name == Transaction.__tablename__), None

@@ -115,7 +115,7 @@ def _hook_rendering(
     dialect = autogen_context.dialect
     if dialect is not None and not interval_index_wanted(dialect.name):
         upgrade_ops.ops[:] = list(_without_interval_indexes(autogen_context, upgrade_ops.ops))
-    upgrade_ops.ops[:] = with_triggers(autogen_context, upgrade_ops.ops)
+    upgrade_ops.ops[:] = with_triggers(autogen_context, upgrade_ops.ops, schemas)
     opts = autogen_context.opts
     user_render = opts.get("render_item")
     if not getattr(user_render, "_chronicle", False):
