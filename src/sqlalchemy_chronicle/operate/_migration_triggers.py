@@ -32,13 +32,13 @@ from alembic.operations import MigrateOperation, Operations, ops
 from sqlalchemy import MetaData
 
 from ..capture.database import (
+    SUPPORTED,
     captured_table_names,
     create_triggers,
     drop_triggers,
     named_captured,
     reflect_captured,
 )
-from ..capture.database._context import SUPPORTED
 from ..errors import ConfigurationError
 from ..schema.history import versioned_specs
 from ..schema.tables import Transaction

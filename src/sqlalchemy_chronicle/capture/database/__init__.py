@@ -50,6 +50,7 @@ from ._context import SUPPORTED, capture_table, mark_created
 from ._reflected import captured_table_names, named_captured, reflect_captured
 
 __all__ = [
+    "SUPPORTED",
     "CapturedTable",
     "attach",
     "captured_table_names",
