@@ -36,6 +36,7 @@ from ..capture.database import (
     captured_table_names,
     create_triggers,
     drop_triggers,
+    history_table_name,
     named_captured,
     reflect_captured,
 )
@@ -239,7 +240,8 @@ def with_triggers(
     models = _versioned_tables(autogen_context, compared)
     wanted = {key for key, (_, database) in models.items() if database}
     live_of = {
-        (key[0], op.history_table or f"{key[1]}_history"): key for key, (op, _) in models.items()
+        (key[0], history_table_name(key[1], op.history_table)): key
+        for key, (op, _) in models.items()
     }
     existing = {
         (schema, name)
@@ -300,7 +302,7 @@ def _versioned_tables(
         operation = CreateHistoryTriggersOp(
             live.name,
             schema=live.schema,
-            history_table=None if history.name == f"{live.name}_history" else history.name,
+            history_table=None if history.name == history_table_name(live.name) else history.name,
             changelog=spec.changelog,
             library_schema=library.schema if library is not None else None,
         )

@@ -47,7 +47,12 @@ from ...schema.history import HistorySpec
 from . import _mysql, _postgresql, _sqlite
 from ._common import CapturedTable
 from ._context import SUPPORTED, capture_table, mark_created
-from ._reflected import captured_table_names, named_captured, reflect_captured
+from ._reflected import (
+    captured_table_names,
+    history_table_name,
+    named_captured,
+    reflect_captured,
+)
 
 __all__ = [
     "SUPPORTED",
@@ -56,6 +61,7 @@ __all__ = [
     "captured_table_names",
     "create_triggers",
     "drop_triggers",
+    "history_table_name",
     "named_captured",
     "reflect_captured",
 ]

@@ -13,6 +13,7 @@ from ...schema.tables import ChangeLog, Transaction
 
 __all__ = [
     "CONCURRENT_MESSAGE",
+    "TRIGGER_PREFIX",
     "CapturedTable",
     "Names",
     "TriggerText",
@@ -50,6 +51,9 @@ class CapturedTable:
         return cls(spec.base, spec.changelog)
 
 
+TRIGGER_PREFIX: Final = "chronicle_capture_"
+"""How the name of every trigger (and PostgreSQL trigger function) of the library starts."""
+
 _MAX_NAME = 63
 """The longest identifier PostgreSQL keeps (MariaDB keeps 64)."""
 
@@ -71,7 +75,7 @@ class Names:
         self.live = preparer.format_table(live)
         self.history = preparer.format_table(spec.base.history)
         schema = f"{preparer.quote_schema(live.schema)}." if live.schema else ""
-        self.base_name = short_name(f"chronicle_capture_{live.name}")
+        self.base_name = short_name(f"{TRIGGER_PREFIX}{live.name}")
         self.function = schema + preparer.quote(self.base_name)
         self.trigger = preparer.quote(self.base_name)
 
