@@ -110,13 +110,17 @@ class Versioned:
 def create_triggers(connection: Connection, cls: type[Any]) -> None:
     """Create (or re-create) the database-capture triggers of versioned class ``cls``.
 
-    ``metadata.create_all()`` creates them with the table; call this after a migration that
-    created the table or changed its columns (``create_triggers(op.get_bind(), Invoice)``).
+    ``metadata.create_all()`` creates them with the table. A migration uses
+    ``op.create_history_triggers()`` instead (see :mod:`sqlalchemy_chronicle.operate.migrations`),
+    which autogenerate writes and which builds them from the tables as they are when it runs, not
+    from today's class.
 
     :raises NotVersionedError: ``cls`` is not versioned.
     :raises ConfigurationError: ``cls`` is not in database capture mode.
     """
-    capture.database.create_triggers(connection, _in_database_mode(cls))
+    capture.database.create_triggers(
+        connection, capture.database.CapturedTable.of(_in_database_mode(cls))
+    )
 
 
 def drop_triggers(connection: Connection, cls: type[Any]) -> None:
@@ -124,7 +128,9 @@ def drop_triggers(connection: Connection, cls: type[Any]) -> None:
 
     See :func:`create_triggers`.
     """
-    capture.database.drop_triggers(connection, _in_database_mode(cls))
+    capture.database.drop_triggers(
+        connection, capture.database.CapturedTable.of(_in_database_mode(cls))
+    )
 
 
 def _in_database_mode(cls: type[Any]) -> HistorySpec:

@@ -17,7 +17,10 @@ change:
 - a history table that is no longer in the models (the class is no longer versioned), or a
   column of a joined-inheritance subclass's history table, is kept, with a warning;
 - ``op.drop_history_column()`` and ``op.drop_history_table()`` throw recorded history away, on
-  purpose, and say so in the log and in ``chronicle_transaction``.
+  purpose, and say so in the log and in ``chronicle_transaction``;
+- the triggers of a table in database capture mode are created, re-created and dropped with it
+  (``op.create_history_triggers()``, ``op.drop_history_triggers()``, see
+  :mod:`._migration_triggers`).
 """
 
 from __future__ import annotations
@@ -41,14 +44,22 @@ from ..schema.history import (
     settle_types,
 )
 from ..schema.tables import Transaction
+from ._migration_triggers import (
+    CreateHistoryTriggersOp,
+    DropHistoryTriggersOp,
+    render_triggers_op,
+    with_triggers,
+)
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
     from alembic.runtime.plugins import Plugin
 
 __all__ = [
+    "CreateHistoryTriggersOp",
     "DropHistoryColumnOp",
     "DropHistoryTableOp",
+    "DropHistoryTriggersOp",
     "RetireHistoryColumnOp",
     "UnretireHistoryColumnOp",
     "setup",
@@ -86,6 +97,8 @@ def _register_renderers() -> None:
             (UnretireHistoryColumnOp, "unretire_history_column"),
         ):
             renderers.dispatch_for(op_class)(_render_as(name))
+        for triggers_op in (CreateHistoryTriggersOp, DropHistoryTriggersOp):
+            renderers.dispatch_for(triggers_op)(render_triggers_op)
         _rendered = True
 
 
@@ -102,6 +115,7 @@ def _hook_rendering(
     dialect = autogen_context.dialect
     if dialect is not None and not interval_index_wanted(dialect.name):
         upgrade_ops.ops[:] = list(_without_interval_indexes(autogen_context, upgrade_ops.ops))
+    upgrade_ops.ops[:] = with_triggers(autogen_context, upgrade_ops.ops, schemas)
     opts = autogen_context.opts
     user_render = opts.get("render_item")
     if not getattr(user_render, "_chronicle", False):

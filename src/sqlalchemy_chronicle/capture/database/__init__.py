@@ -8,7 +8,8 @@ attribution function are those of ORM mode; the session's flush listeners leave 
 the triggers.
 
 ``metadata.create_all()`` creates the triggers right after the live table (a ``after_create``
-listener on it) and ``drop_all()`` drops them with it. One module per database writes them:
+listener on it) and ``drop_all()`` drops them with it; a migration builds them from the tables as
+the database holds them (:mod:`._reflected`). One module per database writes them:
 
 - :mod:`._postgresql`: one row-level ``plpgsql`` trigger function;
 - :mod:`._mysql`: three row triggers (MariaDB, MySQL);
@@ -44,9 +45,26 @@ from sqlalchemy import DDL, Connection, Table, event
 from ...errors import ConfigurationError
 from ...schema.history import HistorySpec
 from . import _mysql, _postgresql, _sqlite
+from ._common import CapturedTable
 from ._context import SUPPORTED, capture_table, mark_created
+from ._reflected import (
+    captured_table_names,
+    history_table_name,
+    named_captured,
+    reflect_captured,
+)
 
-__all__ = ["attach", "create_triggers", "drop_triggers"]
+__all__ = [
+    "SUPPORTED",
+    "CapturedTable",
+    "attach",
+    "captured_table_names",
+    "create_triggers",
+    "drop_triggers",
+    "history_table_name",
+    "named_captured",
+    "reflect_captured",
+]
 
 
 def attach(spec: HistorySpec) -> None:
@@ -78,16 +96,16 @@ def attach(spec: HistorySpec) -> None:
     capture_table(live)
 
 
-def create_triggers(connection: Connection, spec: HistorySpec) -> None:
-    """Create (or re-create) the triggers of ``spec``'s table on ``connection``."""
-    for statement in _module(connection).create_statements(spec, connection.dialect):
+def create_triggers(connection: Connection, table: CapturedTable) -> None:
+    """Create (or re-create) the triggers of ``table`` on ``connection``."""
+    for statement in _module(connection).create_statements(table, connection.dialect):
         connection.execute(_ddl(statement))
     mark_created(connection)
 
 
-def drop_triggers(connection: Connection, spec: HistorySpec) -> None:
-    """Drop the triggers of ``spec``'s table on ``connection``."""
-    for statement in _module(connection).drop_statements(spec, connection.dialect):
+def drop_triggers(connection: Connection, table: CapturedTable) -> None:
+    """Drop the triggers of ``table`` on ``connection``."""
+    for statement in _module(connection).drop_statements(table, connection.dialect):
         connection.execute(_ddl(statement))
 
 
@@ -98,14 +116,14 @@ def _ddl(statement: str) -> DDL:
 
 def _created(spec: HistorySpec) -> Any:
     def create(table: Table, connection: Connection, **kw: Any) -> None:
-        create_triggers(connection, spec)
+        create_triggers(connection, CapturedTable.of(spec))
 
     return create
 
 
 def _dropped(spec: HistorySpec) -> Any:
     def drop(table: Table, connection: Connection, **kw: Any) -> None:
-        drop_triggers(connection, spec)
+        drop_triggers(connection, CapturedTable.of(spec))
 
     return drop
 

@@ -1,17 +1,20 @@
-"""What the triggers of every database share: the names of the objects they create and use."""
+"""What the triggers of every database share: what they are built from, and the names they use."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Dialect
 
-from ...schema.history import HistorySpec
+from ...schema.history import HistorySpec, TableHistory
 from ...schema.tables import ChangeLog, Transaction
 
 __all__ = [
     "CONCURRENT_MESSAGE",
+    "TRIGGER_PREFIX",
+    "CapturedTable",
     "Names",
     "TriggerText",
     "changelog_table",
@@ -23,6 +26,33 @@ __all__ = [
 CONCURRENT_MESSAGE: Final = "chronicle: concurrent version"
 """How a trigger's error in strict mode starts; the library raises
 :class:`~sqlalchemy_chronicle.ConcurrentVersionError` for it (see :mod:`._context`)."""
+
+
+@dataclass(frozen=True)
+class CapturedTable:
+    """What the triggers of one table are built from: the table, its history, and the change log.
+
+    Built from a mapped class (:meth:`of`), for ``create_all()`` and
+    :func:`~sqlalchemy_chronicle.create_triggers`, or from the tables as a database holds them
+    (:func:`~sqlalchemy_chronicle.capture.database.reflect_captured`), for a migration, which
+    must build the triggers of the schema it migrates to, not of today's models.
+    """
+
+    base: TableHistory
+    """The live table, its history table, and the columns the history copies (the key's first);
+    named as :attr:`HistorySpec.base <sqlalchemy_chronicle.schema.history.HistorySpec.base>`.
+    The live table's ``MetaData`` holds the library's tables the triggers write."""
+    changelog: bool = True
+    """Whether the triggers write change-log entries (option ``changelog``)."""
+
+    @classmethod
+    def of(cls, spec: HistorySpec) -> CapturedTable:
+        """The table of ``spec``'s hierarchy, as its classes declare it."""
+        return cls(spec.base, spec.changelog)
+
+
+TRIGGER_PREFIX: Final = "chronicle_capture_"
+"""How the name of every trigger (and PostgreSQL trigger function) of the library starts."""
 
 _MAX_NAME = 63
 """The longest identifier PostgreSQL keeps (MariaDB keeps 64)."""
@@ -39,13 +69,13 @@ def short_name(name: str) -> str:
 class Names:
     """The quoted names of one versioned table's database objects."""
 
-    def __init__(self, spec: HistorySpec, dialect: Dialect) -> None:
+    def __init__(self, spec: CapturedTable, dialect: Dialect) -> None:
         preparer = dialect.identifier_preparer
         live = spec.base.live
         self.live = preparer.format_table(live)
         self.history = preparer.format_table(spec.base.history)
         schema = f"{preparer.quote_schema(live.schema)}." if live.schema else ""
-        self.base_name = short_name(f"chronicle_capture_{live.name}")
+        self.base_name = short_name(f"{TRIGGER_PREFIX}{live.name}")
         self.function = schema + preparer.quote(self.base_name)
         self.trigger = preparer.quote(self.base_name)
 
@@ -54,14 +84,14 @@ class Names:
         return short_name(f"{self.base_name}_{suffix}")
 
 
-def transaction_table(dialect: Dialect, spec: HistorySpec) -> str:
+def transaction_table(dialect: Dialect, spec: CapturedTable) -> str:
     """The quoted ``chronicle_transaction`` of ``spec``'s ``MetaData``."""
     return dialect.identifier_preparer.format_table(
         spec.base.live.metadata.tables[Transaction.__tablename__]
     )
 
 
-def changelog_table(dialect: Dialect, spec: HistorySpec) -> str:
+def changelog_table(dialect: Dialect, spec: CapturedTable) -> str:
     """The quoted ``chronicle_changelog`` of ``spec``'s ``MetaData``."""
     return dialect.identifier_preparer.format_table(
         spec.base.live.metadata.tables[ChangeLog.__tablename__]
@@ -87,7 +117,7 @@ class TriggerText:
     is named as in the history table.
     """
 
-    def __init__(self, spec: HistorySpec, dialect: Dialect, history: str) -> None:
+    def __init__(self, spec: CapturedTable, dialect: Dialect, history: str) -> None:
         self.spec = spec
         self.dialect = dialect
         self.quote = dialect.identifier_preparer.quote

@@ -30,8 +30,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
 
-from ...schema.history import HistorySpec
-from ._common import CONCURRENT_MESSAGE, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -42,14 +41,14 @@ __all__ = ["create_statements", "drop_statements"]
 _EVENTS = ("insert", "update", "delete")
 
 
-def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """Drop the table's triggers (they also go with the table)."""
     names = Names(spec, dialect)
     quote = dialect.identifier_preparer.quote
     return [f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(e))}" for e in _EVENTS]
 
 
-def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """The triggers that version ``spec``'s table."""
     names = Names(spec, dialect)
     body = _Body(spec, dialect)
@@ -101,7 +100,7 @@ _DECLARE = """  DECLARE ch_tx BIGINT;
 class _Body(TriggerText):
     """The statements of one table's triggers."""
 
-    def __init__(self, spec: HistorySpec, dialect: Dialect) -> None:
+    def __init__(self, spec: CapturedTable, dialect: Dialect) -> None:
         super().__init__(spec, dialect, dialect.identifier_preparer.format_table(spec.base.history))
 
     def same(self, record: str) -> str:

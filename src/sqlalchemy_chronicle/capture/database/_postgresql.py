@@ -31,8 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from ...schema.history import HistorySpec
-from ._common import CONCURRENT_MESSAGE, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -44,13 +43,13 @@ _MAX_PAIRS = 40
 """Key-value pairs per ``jsonb_build_object`` call (a function takes at most 100 arguments)."""
 
 
-def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """Drop the trigger's function; the trigger goes with it (and with its table)."""
     names = Names(spec, dialect)
     return [f"DROP FUNCTION IF EXISTS {names.function}() CASCADE"]
 
 
-def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """The function and the trigger that version ``spec``'s table."""
     names = Names(spec, dialect)
     body = _Body(spec, dialect, names)
@@ -83,7 +82,7 @@ class _Body(TriggerText):
     Its variables are prefixed ``ch_`` so that they never clash with a column name.
     """
 
-    def __init__(self, spec: HistorySpec, dialect: Dialect, names: Names) -> None:
+    def __init__(self, spec: CapturedTable, dialect: Dialect, names: Names) -> None:
         super().__init__(spec, dialect, names.history)
 
     def object(self, pairs: list[tuple[str, str]]) -> str:

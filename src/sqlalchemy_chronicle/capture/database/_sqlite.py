@@ -39,8 +39,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from ...schema.history import HistorySpec
-from ._common import CONCURRENT_MESSAGE, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
 
 __all__ = ["CONTEXT_STATEMENTS", "create_statements", "drop_statements"]
 
@@ -67,7 +66,7 @@ _EDGE = "max(ch_base.valid_from, coalesce(ch_base.valid_to, ch_base.valid_from))
 """The instant a new version must follow: the latest version's start, or its end if closed."""
 
 
-def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """Drop the table's triggers (they also go with the table)."""
     names = Names(spec, dialect)
     quote = dialect.identifier_preparer.quote
@@ -77,7 +76,7 @@ def drop_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
     ]
 
 
-def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
+def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """The context table and the triggers that version ``spec``'s table."""
     names = Names(spec, dialect)
     body = _Body(spec, dialect, names)
@@ -116,7 +115,7 @@ def create_statements(spec: HistorySpec, dialect: Dialect) -> list[str]:
 class _Body(TriggerText):
     """The statements of one table's triggers."""
 
-    def __init__(self, spec: HistorySpec, dialect: Dialect, names: Names) -> None:
+    def __init__(self, spec: CapturedTable, dialect: Dialect, names: Names) -> None:
         super().__init__(spec, dialect, names.history)
 
     def same(self, version: str | None, record: str) -> str:
