@@ -44,9 +44,9 @@ from sqlalchemy import DDL, Connection, Table, event
 from ...errors import ConfigurationError
 from ...schema.history import HistorySpec
 from . import _mysql, _postgresql, _sqlite
-from ._context import SUPPORTED, capture_table, mark_created
+from ._context import SUPPORTED, capture_table, mark_created, trigger_transaction
 
-__all__ = ["attach", "create_triggers", "drop_triggers"]
+__all__ = ["attach", "create_triggers", "drop_triggers", "trigger_transaction"]
 
 
 def attach(spec: HistorySpec) -> None:

@@ -38,7 +38,7 @@ from ...instants import to_utc
 from ..attribution import Attribution, current_attribution
 from ._common import CONCURRENT_MESSAGE
 
-__all__ = ["SUPPORTED", "capture_table", "mark_created"]
+__all__ = ["SUPPORTED", "capture_table", "mark_created", "trigger_transaction"]
 
 SUPPORTED: Final = frozenset({"postgresql", "sqlite", "mysql", "mariadb"})
 """The dialects whose triggers the library writes."""
@@ -279,6 +279,33 @@ def _clock(connection: Connection) -> str | None:
     if name == "postgresql":
         return now.isoformat()
     return now.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def trigger_transaction(connection: Connection) -> int | None:
+    """The id of the ``chronicle_transaction`` row the triggers write ``connection``'s versions in.
+
+    None when no statement of the library sent the triggers the context in the current
+    transaction, or when no trigger has written a version in it yet.
+    """
+    if _STATE not in connection.info:
+        return None
+    name = connection.dialect.name
+    options = {_INTERNAL: True}
+    if name == "postgresql":
+        found = connection.exec_driver_sql(
+            "SELECT CAST(NULLIF(current_setting('chronicle.tx', true), '') AS BIGINT)",
+            execution_options=options,
+        ).scalar()
+    elif name == "sqlite":
+        found = connection.exec_driver_sql(
+            "SELECT transaction_id FROM chronicle_context WHERE id = 0", execution_options=options
+        ).scalar()
+    else:
+        found = connection.exec_driver_sql(
+            "SELECT id FROM chronicle_transaction WHERE id = @chronicle_tx_id",
+            execution_options=options,
+        ).scalar()
+    return None if found is None else int(found)
 
 
 def _has_context_table(connection: Connection) -> bool:
