@@ -44,9 +44,29 @@ from sqlalchemy import DDL, Connection, Table, event
 from ...errors import ConfigurationError
 from ...schema.history import HistorySpec
 from . import _mysql, _postgresql, _sqlite
-from ._context import SUPPORTED, capture_table, mark_created, trigger_transaction
+from ._context import (
+    SUPPORTED,
+    TriggerTransaction,
+    adopt_trigger_transaction,
+    capture_table,
+    mark_created,
+    share_transaction,
+    trigger_transaction,
+    triggers_active,
+    unshare_transaction,
+)
 
-__all__ = ["attach", "create_triggers", "drop_triggers", "trigger_transaction"]
+__all__ = [
+    "TriggerTransaction",
+    "adopt_trigger_transaction",
+    "attach",
+    "create_triggers",
+    "drop_triggers",
+    "share_transaction",
+    "trigger_transaction",
+    "triggers_active",
+    "unshare_transaction",
+]
 
 
 def attach(spec: HistorySpec) -> None:

@@ -10,18 +10,27 @@ library in the table ``chronicle_context``; the last two are cleared again befor
 It is sent again when the attribution changes within the transaction (the transaction's row is
 updated then, as in ORM mode) and after a savepoint rolls back (which may have taken it away).
 
+**One transaction row for both modes.** A transaction that writes classes of both modes has one
+``chronicle_transaction`` row. When the ORM writer has inserted it first, it hands it over
+(:func:`share_transaction`) and the context carries its id and time, which the triggers take as
+their own (PostgreSQL's ``chronicle.tx`` and ``chronicle.ts`` settings, MariaDB's
+``@chronicle_tx_id`` and ``@chronicle_ts``, the ``transaction_id`` and ``tx_ts`` of SQLite's
+``chronicle_context`` row). When the triggers have inserted it first, the ORM writer adopts it
+(:func:`adopt_trigger_transaction`).
+
 Writes from other clients send nothing: the triggers then record no actor and take the
 database's own clock.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import weakref
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Table, event, select
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -35,10 +44,21 @@ from ...config import (
 )
 from ...errors import ConcurrentVersionError
 from ...instants import to_utc
+from ...schema.tables import Transaction
 from ..attribution import Attribution, current_attribution
 from ._common import CONCURRENT_MESSAGE
 
-__all__ = ["SUPPORTED", "capture_table", "mark_created", "trigger_transaction"]
+__all__ = [
+    "SUPPORTED",
+    "TriggerTransaction",
+    "adopt_trigger_transaction",
+    "capture_table",
+    "mark_created",
+    "share_transaction",
+    "trigger_transaction",
+    "triggers_active",
+    "unshare_transaction",
+]
 
 SUPPORTED: Final = frozenset({"postgresql", "sqlite", "mysql", "mariadb"})
 """The dialects whose triggers the library writes."""
@@ -46,12 +66,22 @@ SUPPORTED: Final = frozenset({"postgresql", "sqlite", "mysql", "mariadb"})
 _STATE: Final = "_chronicle.database_context"
 _SESSION: Final = "_chronicle.session"
 _HAS_CONTEXT_TABLE: Final = "_chronicle.context_table"
+_SHARED: Final = "_chronicle.shared_transaction"
 _INTERNAL: Final = "_chronicle_context"
 """Execution option of the library's own statements here, which the listener lets pass."""
 
 _enabled = False
 _tables: set[Any] = set()
 _table_names: set[str] = set()
+
+
+@dataclass(frozen=True)
+class TriggerTransaction:
+    """The ``chronicle_transaction`` row of a connection's transaction, shared by both modes."""
+
+    id: int
+    timestamp: dt.datetime
+    attribution: Attribution
 
 
 @dataclass
@@ -61,6 +91,8 @@ class _Sent:
     attribution: Attribution
     clock: str | None
     valid: bool = True
+    shared: TriggerTransaction | None = None
+    """The ORM writer's transaction row the triggers were told to use."""
 
 
 def capture_table(table: Table) -> None:
@@ -90,9 +122,52 @@ def mark_created(connection: Connection) -> None:
     connection.info[_HAS_CONTEXT_TABLE] = True
 
 
+def share_transaction(connection: Connection, shared: TriggerTransaction) -> None:
+    """Have the triggers version ``connection``'s next writes in the ORM writer's row ``shared``.
+
+    The context is sent again before the next statement that writes a table in database mode.
+    """
+    connection.info[_SHARED] = shared
+
+
+def unshare_transaction(connection: Connection) -> None:
+    """Forget the row :func:`share_transaction` gave, which a rolled-back savepoint took away."""
+    connection.info.pop(_SHARED, None)
+
+
+def triggers_active(connection: Connection) -> bool:
+    """Whether the library sent the triggers a context in ``connection``'s transaction.
+
+    Their versions may then be in the transaction's row.
+    """
+    return _STATE in connection.info
+
+
+def adopt_trigger_transaction(connection: Connection) -> TriggerTransaction | None:
+    """The row the triggers inserted for ``connection``'s transaction, now shared with the ORM.
+
+    None when they inserted none (then the ORM writer inserts it and calls
+    :func:`share_transaction`).
+    """
+    sent: _Sent | None = connection.info.get(_STATE)
+    if sent is None:
+        return None
+    transaction_id = trigger_transaction(connection)
+    if transaction_id is None:
+        return None
+    timestamp = connection.execute(
+        select(Transaction.timestamp).where(Transaction.id == transaction_id),
+        execution_options={_INTERNAL: True},
+    ).scalar_one()
+    adopted = TriggerTransaction(transaction_id, timestamp, sent.attribution)
+    connection.info[_SHARED] = sent.shared = adopted
+    return adopted
+
+
 def _begin(connection: Connection) -> None:
     connection.info.pop(_STATE, None)
     connection.info.pop(_SESSION, None)
+    connection.info.pop(_SHARED, None)
 
 
 def _session_began(
@@ -103,6 +178,7 @@ def _session_began(
 
 def _rollback(connection: Connection) -> None:
     connection.info.pop(_STATE, None)
+    connection.info.pop(_SHARED, None)
 
 
 def _savepoint_rolled_back(connection: Connection, name: str, context: Any) -> None:
@@ -150,9 +226,15 @@ def _before_cursor_execute(
     session = owner() if owner is not None else None
     attribution = current_attribution(session)
     sent: _Sent | None = connection.info.get(_STATE)
-    if sent is not None and sent.valid and sent.attribution == attribution:
+    shared: TriggerTransaction | None = connection.info.get(_SHARED)
+    if (
+        sent is not None
+        and sent.valid
+        and sent.attribution == attribution
+        and sent.shared is shared
+    ):
         return
-    _send(connection, attribution, sent)
+    _send(connection, attribution, sent, shared)
 
 
 def _may_write_captured(context: Any, statement: str) -> bool:
@@ -169,13 +251,26 @@ def _may_write_captured(context: Any, statement: str) -> bool:
     return False
 
 
-def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) -> None:
+def _send(
+    connection: Connection,
+    attribution: Attribution,
+    sent: _Sent | None,
+    shared: TriggerTransaction | None,
+) -> None:
     name = connection.dialect.name
     if connection._is_autocommit_isolation():
         return  # each statement commits by itself: nothing would stay for the next one
     if name == "sqlite" and not _has_context_table(connection):
         return
-    clock = _clock(connection) if sent is None or not sent.valid else sent.clock
+    clock: str | None
+    if shared is not None:
+        clock = _clock_text(name, shared.timestamp)
+    elif sent is None or not sent.valid:
+        clock = _clock(connection)
+    else:
+        clock = sent.clock
+    resent = sent is None or not sent.valid or sent.shared is not shared
+    share = shared if resent else None
     document = json.dumps(
         {
             "actor": attribution.actor,
@@ -191,8 +286,16 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
     options = {_INTERNAL: True}
     if name == "postgresql":
         connection.exec_driver_sql(
-            "SELECT set_config('chronicle.context', %(document)s, true)",
-            {"document": document},
+            "SELECT set_config('chronicle.context', %(document)s, true)"
+            + (
+                ", set_config('chronicle.tx', %(tx)s, true), set_config('chronicle.ts', %(ts)s, "
+                "true)"
+                if share
+                else ""
+            ),
+            {"document": document, "tx": str(share.id), "ts": clock}
+            if share
+            else {"document": document},
             execution_options=options,
         )
         if renamed:
@@ -205,6 +308,7 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
             )
     elif name == "sqlite":
         values = {
+            "tx": share.id if share else None,
             "ts": clock,
             "actor": attribution.actor,
             "reason": attribution.reason,
@@ -214,21 +318,24 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
         }
         if first:
             connection.exec_driver_sql(
-                "INSERT OR REPLACE INTO chronicle_context "
-                "(id, origin, stamp, ts, actor, reason, meta, strict, changelog, transaction_id) "
-                "VALUES (0, 'library', NULL, :ts, :actor, :reason, :meta, :strict, :changelog, "
-                "NULL)",
+                "INSERT OR REPLACE INTO chronicle_context (id, origin, stamp, ts, actor, reason, "
+                "meta, strict, changelog, transaction_id, tx_ts) VALUES (0, 'library', NULL, :ts, "
+                ":actor, :reason, :meta, :strict, :changelog, :tx, CASE WHEN :tx IS NULL THEN "
+                "NULL ELSE :ts END)",
                 values,
                 execution_options=options,
             )
         else:
             connection.exec_driver_sql(
-                "INSERT INTO chronicle_context "
-                "(id, origin, stamp, ts, actor, reason, meta, strict, changelog) "
-                "VALUES (0, 'library', NULL, :ts, :actor, :reason, :meta, :strict, :changelog) "
+                "INSERT INTO chronicle_context (id, origin, stamp, ts, actor, reason, meta, "
+                "strict, changelog, transaction_id, tx_ts) VALUES (0, 'library', NULL, :ts, "
+                ":actor, :reason, :meta, :strict, :changelog, :tx, CASE WHEN :tx IS NULL THEN "
+                "NULL ELSE :ts END) "
                 "ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, actor = excluded.actor, "
                 "reason = excluded.reason, meta = excluded.meta, strict = excluded.strict, "
-                "changelog = excluded.changelog",
+                "changelog = excluded.changelog, "
+                "transaction_id = coalesce(excluded.transaction_id, transaction_id), "
+                "tx_ts = coalesce(excluded.tx_ts, tx_ts)",
                 values,
                 execution_options=options,
             )
@@ -240,10 +347,13 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
                 execution_options=options,
             )
     else:
+        if share:
+            variables = ", @chronicle_tx_id = %(tx)s, @chronicle_ts = %(ts)s"
+        else:
+            variables = ", @chronicle_tx_id = NULL" if first else ""
         connection.exec_driver_sql(
-            "SET @chronicle_context = %(document)s"
-            + (", @chronicle_tx_id = NULL" if first else ""),
-            {"document": document},
+            "SET @chronicle_context = %(document)s" + variables,
+            {"document": document, "tx": share.id if share else None, "ts": clock},
             execution_options=options,
         )
         if renamed:
@@ -253,7 +363,7 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
                 _attribution_parameters(attribution),
                 execution_options=options,
             )
-    connection.info[_STATE] = _Sent(attribution, clock)
+    connection.info[_STATE] = _Sent(attribution, clock, shared=shared)
 
 
 def _attribution_parameters(attribution: Attribution) -> dict[str, Any]:
@@ -273,7 +383,12 @@ def _clock(connection: Connection) -> str | None:
     name = connection.dialect.name
     if name != "sqlite" and current_clock() in (default_clock, database_clock):
         return None
-    now = to_utc(clock_time(connection))
+    return _clock_text(name, clock_time(connection))
+
+
+def _clock_text(name: str, time: dt.datetime) -> str:
+    """``time`` as the triggers of database ``name`` read it."""
+    now = to_utc(time)
     if name == "sqlite":
         return now.strftime("%Y-%m-%d %H:%M:%S.%f")
     if name == "postgresql":
