@@ -141,3 +141,60 @@ def test_attribution_changed_after_adoption(twins: Engine, clock: FrozenClock) -
         assert [(tx[1], tx[2]) for tx in transactions_of(session).values()] == [
             ("bob", {"OrmNote", "DbNote"})
         ]
+
+
+def count_transactions(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalars(select(func.count()).select_from(Transaction)).one()
+
+
+def test_a_session_that_takes_back_every_change_leaves_no_row(
+    twins: Engine, clock: FrozenClock
+) -> None:
+    with Session(twins) as session:
+        session.add_all([cls(id=1, title="a") for cls in TWINS])
+        session.commit()
+    assert count_transactions(twins) == 1
+    for cls in (*TWINS, None):
+        for classes in ([cls] if cls is not None else list(TWINS),):
+            with Session(twins) as session:
+                for each in classes:
+                    session.add(each(id=2, title="new"))
+                    session.get(each, 1).title = "b"  # type: ignore[union-attr]
+                session.flush()
+                savepoint = session.begin_nested()
+                for each in classes:
+                    session.delete(session.get(each, 2))
+                session.flush()
+                savepoint.commit()
+                for each in classes:
+                    session.get(each, 1).title = "a"  # type: ignore[union-attr]
+                session.commit()
+            assert count_transactions(twins) == 1, classes
+
+
+def test_a_connection_that_takes_back_every_change_leaves_no_row(
+    twins: Engine, clock: FrozenClock
+) -> None:
+    with twins.begin() as connection:
+        connection.execute(insert(DbNote), [{"id": 1, "title": "a"}])
+        connection.execute(text("DELETE FROM capture_db_note WHERE id = 1"))
+    assert count_transactions(twins) == 0
+
+
+def test_a_row_kept_by_one_mode_stays(twins: Engine, clock: FrozenClock) -> None:
+    for kept, taken_back in (TWINS, TWINS[::-1]):
+        with Session(twins) as session:
+            session.add(taken_back(id=1, title="a"))
+            session.add(kept(id=1, title="a"))
+            session.flush()
+            session.delete(session.get(taken_back, 1))
+            session.commit()
+        with Session(twins) as session:
+            assert [tx[2] for tx in transactions_of(session).values()] == [{kept.__name__}]
+        with twins.begin() as connection:
+            connection.execute(kept.__table__.delete())  # type: ignore[attr-defined]
+            for cls in TWINS:
+                connection.execute(cls.__history__.__table__.delete())  # type: ignore[attr-defined]
+            connection.execute(ChangeLog.__table__.delete())  # type: ignore[attr-defined]
+            connection.execute(Transaction.__table__.delete())  # type: ignore[attr-defined]

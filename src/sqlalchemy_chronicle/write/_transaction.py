@@ -126,8 +126,9 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
     else:
         timestamp = to_utc(clock_time(connection))
         row_id = _insert(connection, timestamp, attribution)
-        share_transaction(connection, TriggerTransaction(row_id, timestamp, attribution))
     opened = OpenTransaction(row_id, timestamp, root, current, attribution, connection)
+    shared = adopted or TriggerTransaction(row_id, timestamp, attribution)
+    share_transaction(connection, shared, lambda: bool(opened.versioned_rows))
     session.info[_SESSION_KEY] = opened
     return opened
 

@@ -31,7 +31,9 @@ the transaction's own version of the row (``transaction_id`` = this transaction)
 
 Rolled-back work and rolled-back savepoints take their versions with them, as the triggers write
 in the same transaction. What the library tells the triggers (attribution, clock, strict mode,
-change log on or off) is sent by :mod:`._context`.
+change log on or off) is sent by :mod:`._context`; :mod:`._shared` keeps one
+``chronicle_transaction`` row per transaction for both capture modes, and removes it at the
+commit when every change was taken back.
 """
 
 from __future__ import annotations
@@ -44,12 +46,10 @@ from sqlalchemy import DDL, Connection, Table, event
 from ...errors import ConfigurationError
 from ...schema.history import HistorySpec
 from . import _mysql, _postgresql, _sqlite
-from ._context import (
-    SUPPORTED,
+from ._context import SUPPORTED, capture_table, mark_created
+from ._shared import (
     TriggerTransaction,
     adopt_trigger_transaction,
-    capture_table,
-    mark_created,
     share_transaction,
     trigger_transaction,
     triggers_active,
@@ -95,7 +95,7 @@ def attach(spec: HistorySpec) -> None:
     live = spec.base.live
     event.listen(live, "after_create", _created(spec))
     event.listen(live, "after_drop", _dropped(spec))
-    capture_table(live)
+    capture_table(live, spec.base.history)
 
 
 def create_triggers(connection: Connection, spec: HistorySpec) -> None:

@@ -3,7 +3,8 @@
 The triggers need, for the transaction they version, the attribution (``changes_by()``,
 ``attribute_session()``), the time when the library's clock gives it, strict mode and the
 change-log switch. Before the first statement of a transaction that may write (an ``INSERT``,
-``UPDATE`` or ``DELETE``, or any textual SQL), a connection-level listener sends them, once, as
+``UPDATE`` or ``DELETE`` of a table in database mode, or textual SQL that names one and is not a
+read such as ``PRAGMA``, ``SHOW``, ``DESCRIBE``), a connection-level listener sends them, once, as
 one JSON document: on PostgreSQL a transaction-local setting (``set_config('chronicle.context',
 .., true)``), on MariaDB a user variable (``@chronicle_context``), on SQLite the row of the
 library in the table ``chronicle_context``; the last two are cleared again before the commit.
@@ -12,11 +13,17 @@ updated then, as in ORM mode) and after a savepoint rolls back (which may have t
 
 **One transaction row for both modes.** A transaction that writes classes of both modes has one
 ``chronicle_transaction`` row. When the ORM writer has inserted it first, it hands it over
-(:func:`share_transaction`) and the context carries its id and time, which the triggers take as
-their own (PostgreSQL's ``chronicle.tx`` and ``chronicle.ts`` settings, MariaDB's
-``@chronicle_tx_id`` and ``@chronicle_ts``, the ``transaction_id`` and ``tx_ts`` of SQLite's
-``chronicle_context`` row). When the triggers have inserted it first, the ORM writer adopts it
-(:func:`adopt_trigger_transaction`).
+(:func:`~._shared.share_transaction`) and the context carries its id and time, which the
+triggers take as their own (PostgreSQL's ``chronicle.tx`` and ``chronicle.ts`` settings,
+MariaDB's ``@chronicle_tx_id`` and ``@chronicle_ts``, the ``transaction_id`` and ``tx_ts`` of
+SQLite's ``chronicle_context`` row). When the triggers have inserted it first, the ORM writer
+adopts it (:func:`~._shared.adopt_trigger_transaction`).
+
+**A transaction that took back every change.** The listener also notes the history tables of the
+tables the transaction's statements wrote; at the commit, the row is deleted when none of them
+holds a version of it (:func:`~._shared.drop_if_unreferenced`). A transaction that ran DDL, or
+textual SQL other than ``INSERT``, ``UPDATE``, ``DELETE`` and ``REPLACE`` (which may write tables
+it does not name: a ``SELECT`` of a function, a ``CALL``), keeps its row.
 
 Writes from other clients send nothing: the triggers then record no actor and take the
 database's own clock.
@@ -27,10 +34,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, event, select
+from sqlalchemy import Connection, Engine, Table, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -44,61 +51,51 @@ from ...config import (
 )
 from ...errors import ConcurrentVersionError
 from ...instants import to_utc
-from ...schema.tables import Transaction
 from ..attribution import Attribution, current_attribution
 from ._common import CONCURRENT_MESSAGE
+from ._shared import (
+    HOLDS,
+    INTERNAL,
+    SHARED,
+    STATE,
+    Sent,
+    TriggerTransaction,
+    drop_if_unreferenced,
+    unshare_transaction,
+)
 
-__all__ = [
-    "SUPPORTED",
-    "TriggerTransaction",
-    "adopt_trigger_transaction",
-    "capture_table",
-    "mark_created",
-    "share_transaction",
-    "trigger_transaction",
-    "triggers_active",
-    "unshare_transaction",
-]
+__all__ = ["SUPPORTED", "capture_table", "mark_created"]
 
 SUPPORTED: Final = frozenset({"postgresql", "sqlite", "mysql", "mariadb"})
 """The dialects whose triggers the library writes."""
 
-_STATE: Final = "_chronicle.database_context"
 _SESSION: Final = "_chronicle.session"
 _HAS_CONTEXT_TABLE: Final = "_chronicle.context_table"
-_SHARED: Final = "_chronicle.shared_transaction"
-_INTERNAL: Final = "_chronicle_context"
-"""Execution option of the library's own statements here, which the listener lets pass."""
+_UNSURE: Final = "_chronicle.unsure_writes"
+"""Set when the transaction ran DDL (a table it wrote may be gone by its commit) or textual SQL
+that may write tables it does not name (a ``SELECT`` of a function, a ``CALL``): its
+``chronicle_transaction`` row is then kept, even when nothing refers to it."""
+_PLAIN_WRITES: Final = frozenset({"insert", "update", "delete", "replace"})
+"""The first word of textual SQL that writes only the tables it names."""
+_NO_WRITES: Final = frozenset(
+    {"pragma", "show", "describe", "begin", "start", "savepoint", "release", "rollback", "commit"}
+)
+"""The first word of textual SQL that writes no table."""
 
 _enabled = False
-_tables: set[Any] = set()
-_table_names: set[str] = set()
+_histories: dict[Any, Table] = {}
+"""The history table of each live table in database mode."""
+_histories_by_name: dict[str, list[Table]] = {}
+"""The same, by the live table's name in lower case, for textual SQL."""
 
 
-@dataclass(frozen=True)
-class TriggerTransaction:
-    """The ``chronicle_transaction`` row of a connection's transaction, shared by both modes."""
+def capture_table(table: Table, history: Table) -> None:
+    """Send the context before statements that write ``table``, whose triggers version it.
 
-    id: int
-    timestamp: dt.datetime
-    attribution: Attribution
-
-
-@dataclass
-class _Sent:
-    """What was sent on a connection in its current transaction."""
-
-    attribution: Attribution
-    clock: str | None
-    valid: bool = True
-    shared: TriggerTransaction | None = None
-    """The ORM writer's transaction row the triggers were told to use."""
-
-
-def capture_table(table: Table) -> None:
-    """Send the context before statements that write ``table``, whose triggers version it."""
-    _tables.add(table)
-    _table_names.add(table.name.lower())
+    ``history`` is its history table, where the triggers write.
+    """
+    _histories[table] = history
+    _histories_by_name.setdefault(table.name.lower(), []).append(history)
     _enable()
 
 
@@ -122,52 +119,11 @@ def mark_created(connection: Connection) -> None:
     connection.info[_HAS_CONTEXT_TABLE] = True
 
 
-def share_transaction(connection: Connection, shared: TriggerTransaction) -> None:
-    """Have the triggers version ``connection``'s next writes in the ORM writer's row ``shared``.
-
-    The context is sent again before the next statement that writes a table in database mode.
-    """
-    connection.info[_SHARED] = shared
-
-
-def unshare_transaction(connection: Connection) -> None:
-    """Forget the row :func:`share_transaction` gave, which a rolled-back savepoint took away."""
-    connection.info.pop(_SHARED, None)
-
-
-def triggers_active(connection: Connection) -> bool:
-    """Whether the library sent the triggers a context in ``connection``'s transaction.
-
-    Their versions may then be in the transaction's row.
-    """
-    return _STATE in connection.info
-
-
-def adopt_trigger_transaction(connection: Connection) -> TriggerTransaction | None:
-    """The row the triggers inserted for ``connection``'s transaction, now shared with the ORM.
-
-    None when they inserted none (then the ORM writer inserts it and calls
-    :func:`share_transaction`).
-    """
-    sent: _Sent | None = connection.info.get(_STATE)
-    if sent is None:
-        return None
-    transaction_id = trigger_transaction(connection)
-    if transaction_id is None:
-        return None
-    timestamp = connection.execute(
-        select(Transaction.timestamp).where(Transaction.id == transaction_id),
-        execution_options={_INTERNAL: True},
-    ).scalar_one()
-    adopted = TriggerTransaction(transaction_id, timestamp, sent.attribution)
-    connection.info[_SHARED] = sent.shared = adopted
-    return adopted
-
-
 def _begin(connection: Connection) -> None:
-    connection.info.pop(_STATE, None)
+    connection.info.pop(STATE, None)
+    connection.info.pop(_UNSURE, None)
     connection.info.pop(_SESSION, None)
-    connection.info.pop(_SHARED, None)
+    unshare_transaction(connection)
 
 
 def _session_began(
@@ -177,29 +133,35 @@ def _session_began(
 
 
 def _rollback(connection: Connection) -> None:
-    connection.info.pop(_STATE, None)
-    connection.info.pop(_SHARED, None)
+    connection.info.pop(STATE, None)
+    unshare_transaction(connection)
 
 
 def _savepoint_rolled_back(connection: Connection, name: str, context: Any) -> None:
-    sent: _Sent | None = connection.info.get(_STATE)
+    sent: Sent | None = connection.info.get(STATE)
     if sent is not None:
         sent.valid = False
 
 
 def _commit(connection: Connection) -> None:
-    sent: _Sent | None = connection.info.pop(_STATE, None)
+    sent: Sent | None = connection.info.pop(STATE, None)
+    shared: TriggerTransaction | None = connection.info.get(SHARED)
+    holds: Callable[[], bool] | None = connection.info.get(HOLDS)
+    unshare_transaction(connection)
+    unsure = connection.info.pop(_UNSURE, False)
     if sent is None:
         return
+    if not (unsure or (holds is not None and holds())):
+        drop_if_unreferenced(connection, sent.written, shared)
     name = connection.dialect.name
     if name == "sqlite":
         connection.exec_driver_sql(
-            "DELETE FROM chronicle_context WHERE id = 0", execution_options={_INTERNAL: True}
+            "DELETE FROM chronicle_context WHERE id = 0", execution_options={INTERNAL: True}
         )
     elif name != "postgresql":
         connection.exec_driver_sql(
             "SET @chronicle_context = NULL, @chronicle_tx_id = NULL",
-            execution_options={_INTERNAL: True},
+            execution_options={INTERNAL: True},
         )
 
 
@@ -218,43 +180,61 @@ def _before_cursor_execute(
     context: Any,
     executemany: bool,
 ) -> None:
-    if context is None or not _may_write_captured(context, statement):
+    if context is None:
         return
-    if context.execution_options.get(_INTERNAL) or connection.dialect.name not in SUPPORTED:
+    if context.isddl:
+        connection.info[_UNSURE] = True
+        return
+    if context.compiled is None and not context.execution_options.get(INTERNAL):
+        words = statement.lstrip()[:10].lower().split(None, 1)
+        first = words[0] if words else ""
+        if first in _NO_WRITES:
+            return
+        if first not in _PLAIN_WRITES:
+            connection.info[_UNSURE] = True
+    written = _captured_histories(context, statement)
+    if not written:
+        return
+    if context.execution_options.get(INTERNAL) or connection.dialect.name not in SUPPORTED:
         return
     owner = connection.info.get(_SESSION)
     session = owner() if owner is not None else None
     attribution = current_attribution(session)
-    sent: _Sent | None = connection.info.get(_STATE)
-    shared: TriggerTransaction | None = connection.info.get(_SHARED)
+    sent: Sent | None = connection.info.get(STATE)
+    shared: TriggerTransaction | None = connection.info.get(SHARED)
     if (
-        sent is not None
-        and sent.valid
-        and sent.attribution == attribution
-        and sent.shared is shared
+        sent is None
+        or not sent.valid
+        or sent.attribution != attribution
+        or sent.shared is not shared
     ):
-        return
-    _send(connection, attribution, sent, shared)
+        _send(connection, attribution, sent, shared)
+        sent = connection.info.get(STATE)
+    if sent is not None:
+        sent.written.update(written)
 
 
-def _may_write_captured(context: Any, statement: str) -> bool:
-    """Whether the statement may write a table in database mode.
+def _captured_histories(context: Any, statement: str) -> list[Table]:
+    """The history tables of the tables in database mode that the statement may write.
 
-    A compiled ``INSERT``, ``UPDATE`` or ``DELETE`` of such a table, or textual SQL that names
-    one (a plain substring test, case-insensitive).
+    Those of a compiled ``INSERT``, ``UPDATE`` or ``DELETE`` of such a table, or of the tables
+    that textual SQL names (a plain substring test, case-insensitive). DDL writes no rows.
     """
+    if context.isddl:
+        return []
     if context.is_text or context.compiled is None:
         lowered = statement.lower()
-        return any(name in lowered for name in _table_names)
+        return [h for name, hs in _histories_by_name.items() if name in lowered for h in hs]
     if context.isinsert or context.isupdate or context.isdelete:
-        return getattr(context.compiled.statement, "table", None) in _tables
-    return False
+        history = _histories.get(getattr(context.compiled.statement, "table", None))
+        return [history] if history is not None else []
+    return []
 
 
 def _send(
     connection: Connection,
     attribution: Attribution,
-    sent: _Sent | None,
+    sent: Sent | None,
     shared: TriggerTransaction | None,
 ) -> None:
     name = connection.dialect.name
@@ -283,7 +263,7 @@ def _send(
     )
     first = sent is None
     renamed = sent is not None and sent.attribution != attribution
-    options = {_INTERNAL: True}
+    options = {INTERNAL: True}
     if name == "postgresql":
         connection.exec_driver_sql(
             "SELECT set_config('chronicle.context', %(document)s, true)"
@@ -363,7 +343,8 @@ def _send(
                 _attribution_parameters(attribution),
                 execution_options=options,
             )
-    connection.info[_STATE] = _Sent(attribution, clock, shared=shared)
+    written = sent.written if sent is not None else set()
+    connection.info[STATE] = Sent(attribution, clock, shared=shared, written=written)
 
 
 def _attribution_parameters(attribution: Attribution) -> dict[str, Any]:
@@ -396,39 +377,12 @@ def _clock_text(name: str, time: dt.datetime) -> str:
     return now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def trigger_transaction(connection: Connection) -> int | None:
-    """The id of the ``chronicle_transaction`` row the triggers write ``connection``'s versions in.
-
-    None when no statement of the library sent the triggers the context in the current
-    transaction, or when no trigger has written a version in it yet.
-    """
-    if _STATE not in connection.info:
-        return None
-    name = connection.dialect.name
-    options = {_INTERNAL: True}
-    if name == "postgresql":
-        found = connection.exec_driver_sql(
-            "SELECT CAST(NULLIF(current_setting('chronicle.tx', true), '') AS BIGINT)",
-            execution_options=options,
-        ).scalar()
-    elif name == "sqlite":
-        found = connection.exec_driver_sql(
-            "SELECT transaction_id FROM chronicle_context WHERE id = 0", execution_options=options
-        ).scalar()
-    else:
-        found = connection.exec_driver_sql(
-            "SELECT id FROM chronicle_transaction WHERE id = @chronicle_tx_id",
-            execution_options=options,
-        ).scalar()
-    return None if found is None else int(found)
-
-
 def _has_context_table(connection: Connection) -> bool:
     if connection.info.get(_HAS_CONTEXT_TABLE):
         return True
     found = connection.exec_driver_sql(
         "SELECT 1 FROM sqlite_master WHERE name = 'chronicle_context'",
-        execution_options={_INTERNAL: True},
+        execution_options={INTERNAL: True},
     ).first()
     if found is not None:
         connection.info[_HAS_CONTEXT_TABLE] = True
