@@ -56,7 +56,7 @@ import pendulum
 from sqlalchemy import Connection, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from ..capture.database import trigger_transaction, triggers_active
+from ..capture.database import trigger_transaction, written_histories
 from ..config import ledger_enabled
 from ..errors import ConfigurationError
 from ..read.horizon import read_horizons
@@ -428,16 +428,16 @@ def _seal_on_commit(session: Session) -> None:
 def _seal_trigger_versions(session: Session, roots: dict[int, HistorySpec]) -> None:
     """Seal the versions the triggers wrote in the session's transaction (database capture mode).
 
-    The session's writer does not know those rows: they are read from each such table's history
-    by this transaction's id (its index on ``transaction_id``), on the connections where the
-    library sent the triggers a context in this transaction.
+    The session's writer does not know those rows: they are read, by this transaction's id (the
+    index on ``transaction_id``), from the history tables the library saw the transaction's
+    statements write.
     """
     transaction_ids: dict[Connection, int | None] = {}
     for spec in roots.values():
         if not spec.captured_by_database:
             continue
         connection = session.connection(bind_arguments={"mapper": spec.mapper})
-        if not triggers_active(connection):
+        if spec.base.history not in written_histories(connection):
             continue
         if connection not in transaction_ids:
             transaction_ids[connection] = trigger_transaction(connection)

@@ -54,6 +54,7 @@ from ._shared import (
     trigger_transaction,
     triggers_active,
     unshare_transaction,
+    written_histories,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "trigger_transaction",
     "triggers_active",
     "unshare_transaction",
+    "written_histories",
 ]
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "trigger_transaction",
     "triggers_active",
     "unshare_transaction",
+    "written_histories",
 ]
 
 STATE: Final = "_chronicle.database_context"
@@ -104,6 +105,15 @@ def triggers_active(connection: Connection) -> bool:
     Their versions may then be in the transaction's row.
     """
     return STATE in connection.info
+
+
+def written_histories(connection: Connection) -> set[Table]:
+    """The history tables of the tables in database mode written in ``connection``'s transaction.
+
+    As far as the library saw: by its statements that sent the triggers a context.
+    """
+    sent: Sent | None = connection.info.get(STATE)
+    return sent.written if sent is not None else set()
 
 
 def adopt_trigger_transaction(connection: Connection) -> TriggerTransaction | None:
