@@ -431,40 +431,74 @@ def test_create_all_and_drop_all_create_and_drop_the_triggers(engine: Engine) ->
         assert found == 0
 
 
-def test_restore_writes_ordinary_versions(twins: Engine, clock: FrozenClock) -> None:
-    """Restores work in database mode; their versions are those of any insert or update."""
+def restores(session: Session, clock: FrozenClock, cls: type[Any]) -> None:
+    """Restores of every kind on ``cls``'s rows, one transaction each, from ``clock.now`` on."""
+    start = clock.now
+    session.add_all([cls(id=1, title="a", count=1), cls(id=2, title="x", count=2)])
+    session.commit()
+    clock.advance(minutes=1)
+    session.get(cls, 1).title = "b"
+    session.delete(session.get(cls, 2))
+    session.add(cls(id=3, title="new"))
+    session.commit()
+    clock.advance(minutes=1)
+    restore(session, cls, 1, as_of=start)  # an update put back
+    restore(session, cls, 2, as_of=start)  # a deleted row back
+    restore(session, cls, 3, as_of=start, allow_delete=True)  # a row created since deleted
+    session.commit()
+    clock.advance(minutes=1)
+    session.get(cls, 1).count = 7
+    session.flush()
+    restore(session, cls, 1, as_of=start.add(minutes=1))  # a row this transaction changed
+    session.commit()
+    clock.advance(minutes=1)
+    session.delete(session.get(cls, 2))
+    session.add(cls(id=4, title="later"))
+    session.commit()
+    clock.advance(minutes=1)
+    result = restore_all(session, cls, as_of=start)  # update, insert, delete
+    session.commit()
+    assert result == (1, 1, 1, 0)
+    clock.advance(minutes=1)
+    result = restore_all(session, cls, as_of=start.add(minutes=1))
+    session.commit()
+    assert result == (1, 1, 1, 0)
+
+
+def test_restores_record_what_orm_mode_records(twins: Engine, clock: FrozenClock) -> None:
+    """A restore in database mode writes "restore" versions and RESTORE entries, as ORM mode."""
     start = clock.now
     with Session(twins) as session:
-        session.add_all([DbNote(id=1, title="a"), DbNote(id=2, title="x")])
-        session.commit()
-        clock.advance(minutes=1)
-        session.get(DbNote, 1).title = "b"  # type: ignore[union-attr]
-        session.delete(session.get(DbNote, 2))
-        session.commit()
-        clock.advance(minutes=1)
-        restore(session, DbNote, 1, as_of=start)
-        session.commit()
-        clock.advance(minutes=1)
-        result = restore_all(session, DbNote, as_of=start)
-        session.commit()
-        assert (result.inserted, result.unchanged) == (1, 1)
-        clock.advance(minutes=1)
-        result = restore_all(session, DbNote, as_of=start.add(minutes=1))
-        session.commit()
-        assert (result.updated, result.deleted) == (1, 1)
-        one, two = history(session, DbNote, 1), history(session, DbNote, 2)
-        assert [(v.operation, v.title, v.restored_from) for v in one] == [
-            ("insert", "a", None),
-            ("update", "b", None),
-            ("update", "a", None),
-            ("update", "b", None),
+        for cls in TWINS:
+            clock.now = start
+            restores(session, clock, cls)
+    with Session(twins) as session:
+        orm, database = (recorded(session, cls) for cls in TWINS)
+        assert database == orm
+        one = history(session, DbNote, 1)
+        assert [(v.operation, v.title, v.count, v.restored_from) for v in one] == [
+            ("insert", "a", 1, None),
+            ("update", "b", 1, None),
+            ("restore", "a", 1, 1),
+            ("restore", "b", 1, 2),
+            ("restore", "a", 1, 1),
+            ("restore", "b", 1, 2),
         ]
-        assert [(v.operation, v.title) for v in two] == [
-            ("insert", "x"),
-            ("delete", "x"),
-            ("insert", "x"),
-            ("delete", "x"),
-        ]
+        log = session.scalars(
+            select(ChangeLog)
+            .where(ChangeLog.table_name == DbNote.__tablename__, ChangeLog.row_id == "2")
+            .order_by(ChangeLog.id)
+        ).all()
+        assert [(e.event_type, e.changes) for e in log][2] == (
+            "RESTORE",
+            {
+                "id": [None, 2],
+                "title": [None, "x"],
+                "count": [None, 2],
+                "price": [None, None],
+                "flag": [None, None],
+            },
+        )
 
 
 def test_bad_capture_modes_are_refused() -> None:

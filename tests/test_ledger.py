@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import mysql
@@ -60,6 +61,7 @@ from .conftest import _clear
 from .models import Article, Base, Car
 from .models_capture import DbNote
 from .support import FrozenClock
+from .test_database_capture import reset
 
 
 class Sealed(Versioned, Base):
@@ -619,3 +621,28 @@ def test_history_written_by_the_database_s_triggers(session: Session, clock: Fro
     session.execute(update(history).values(count=history.c.count + 1))
     session.commit()
     assert [f.kind for f in verify_history(session, [DbNote]).findings] == [ALTERED_VALUE]
+
+
+def test_database_mode_is_sealed_at_commit(session: Session, clock: FrozenClock) -> None:
+    """The versions and change-log entries the triggers wrote are sealed by the session's commit."""
+    reset(session.get_bind())  # type: ignore[arg-type]
+    session.execute(delete(LedgerEntry))
+    session.commit()
+    configure(ledger=True)
+    session.add_all([DbNote(id=1, title="a"), DbNote(id=2, title="x")])
+    session.commit()
+    clock.advance(minutes=1)
+    session.get_one(DbNote, 1).title = "b"
+    session.execute(text("DELETE FROM capture_db_note WHERE id = 2"))
+    session.commit()
+    sealed = select(func.count()).where(LedgerEntry.table_name == "capture_db_note")
+    assert session.scalar(sealed) == 4
+    assert verify_history(session, [DbNote]).ok
+    history = _history(session, DbNote)
+    forged = update(history).where(history.c.id == 1, history.c.version == 2)
+    session.execute(forged.values(title="forged"))
+    session.commit()
+    report = verify_history(session, [DbNote])
+    assert sorted((f.kind, f.row_id, f.version) for f in report.findings) == [
+        (ALTERED_VALUE, "1", 2)
+    ]

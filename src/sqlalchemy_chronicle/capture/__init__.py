@@ -5,6 +5,8 @@
   :mod:`sqlalchemy_chronicle.mixin`), so that this layer does not import the writer;
 - :mod:`.session`: the flush listener that turns a flush into row changes;
 - :mod:`.bulk`: the ``do_orm_execute`` hook that does the same for ORM bulk statements;
+- :mod:`.legacy_bulk`: the refusal of the legacy ``Session.bulk_*`` methods, which no hook sees,
+  for classes in ORM mode;
 - :mod:`.attribution`: ``changes_by()`` and ``attribute_session()``, who and why;
 - :mod:`.database`: database capture mode, whose triggers version every write.
 
@@ -13,7 +15,7 @@ The layer imports the foundations and ``schema`` only.
 
 from __future__ import annotations
 
-from . import bulk, database, session
+from . import bulk, database, legacy_bulk, session
 from .changes import Writer, use_writer
 
 __all__ = ["database", "install"]
@@ -24,3 +26,4 @@ def install(writer: Writer) -> None:
     use_writer(writer)
     session.install()
     bulk.install()
+    legacy_bulk.install()

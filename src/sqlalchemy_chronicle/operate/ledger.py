@@ -56,6 +56,7 @@ import pendulum
 from sqlalchemy import Connection, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from ..capture.database import trigger_transaction, written_histories
 from ..config import ledger_enabled
 from ..errors import ConfigurationError
 from ..read.horizon import read_horizons
@@ -407,6 +408,7 @@ def _seal_on_commit(session: Session) -> None:
     if not roots:
         return
     session.flush()
+    _seal_trigger_versions(session, roots)
     transaction = current_transaction(session)
     if transaction is None or not transaction.versioned_rows:
         return
@@ -423,6 +425,34 @@ def _seal_on_commit(session: Session) -> None:
             _seal_table(transaction.connection, table, ordered)
         row_ids = [format_row_id(identity) for identity in ordered]
         _seal_changelog(transaction.connection, family, row_ids)
+
+
+def _seal_trigger_versions(session: Session, roots: dict[int, HistorySpec]) -> None:
+    """Seal the versions the triggers wrote in the session's transaction (database capture mode).
+
+    The session's writer does not know those rows: they are read, by this transaction's id (the
+    index on ``transaction_id``), from the history tables the library saw the transaction's
+    statements write.
+    """
+    transaction_ids: dict[Connection, int | None] = {}
+    for spec in roots.values():
+        if not spec.captured_by_database:
+            continue
+        connection = session.connection(bind_arguments={"mapper": spec.mapper})
+        if spec.base.history not in written_histories(connection):
+            continue
+        if connection not in transaction_ids:
+            transaction_ids[connection] = trigger_transaction(connection)
+        transaction_id = transaction_ids[connection]
+        if transaction_id is None:
+            continue
+        family = family_of_spec(spec)
+        table = family.tables[0]
+        written = select(*table.key).where(table.history.c.transaction_id == transaction_id)
+        keys = sorted({tuple(row) for row in connection.execute(written)}, key=repr)
+        if keys:
+            _seal_table(connection, table, keys)
+            _seal_changelog(connection, family, [format_row_id(key) for key in keys])
 
 
 _installed = False

@@ -5,7 +5,8 @@ the live objects of the rows that did not exist at the time, then sets the kept 
 the others from their versions, creating objects for rows that are gone, and flushes. The unit of
 work orders the statements and ORM cascades apply; the flush is captured like any other, and
 :func:`~sqlalchemy_chronicle.capture.changes.mark_restored` makes its versions ``"restore"``
-versions.
+versions (in database capture mode, :func:`~._database.mark_restores` marks the triggers'
+versions after the flush).
 
 :func:`~sqlalchemy_chronicle.restore_all` writes around the session, in SQL; :func:`forget_rows`
 then expunges the session's objects of the rows it deleted and expires those of the rows it
@@ -27,6 +28,7 @@ from ..capture.changes import forget_restored, mark_restored
 from ..errors import RestoreConflictError
 from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version, spec_for
+from ._database import mark_restores
 from ._family import Key, tracked_keys
 from ._rows import RowPlan
 
@@ -67,6 +69,13 @@ def write_rows(session: Session, plan: RowPlan, values: Mapping[str, Any] | None
         session.flush()
     finally:
         forget_restored(session)
+    for rows in plan.rows.values():
+        root = rows.family.root
+        mark_restores(
+            session.connection(bind_arguments={"mapper": root.mapper}),
+            root,
+            {key: stamp(rows.then[key], "version") for key in rows.family.written},
+        )
     expire_relationships(session, roots)
     target = plan.rows[plan.target.root]
     identity = plan.target.identity

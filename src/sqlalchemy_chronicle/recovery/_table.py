@@ -12,7 +12,8 @@ history began stops the restore.
 (2,000) keys each, reading the values from the snapshot inside the statement, so no row's values
 travel to Python. The history of these changes is written like a flush's (one ``RowChange`` per
 row, the version put back as ``restored_from``), and the session's objects of these rows are
-forgotten or expired so that they do not show what was there before.
+forgotten or expired so that they do not show what was there before. In database capture mode
+the triggers write that history, and :func:`~._database.mark_restores` marks it as restores.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from ..schema.history import HistorySpec, TableHistory
 from ..schema.tables import Horizon
 from ..write import write_history
 from ..write.sql import chunks, is_mysql, rows_in
+from ._database import mark_restores
 from ._family import Family, Key, snap_key, snapshot
 from ._session import forget_rows, not_null_unknown
 
@@ -153,7 +155,9 @@ def write_table(session: Session, connection: Connection, plan: TablePlan) -> No
     changes = [RowChange(spec, key, "delete") for key in plan.deletes]
     changes += [RowChange(spec, key, "insert", restored_from=v) for key, v in plan.inserts]
     changes += [RowChange(spec, key, "update", restored_from=v) for key, v in plan.updates]
-    if changes and not spec.captured_by_database:  # else the triggers wrote the versions
+    if spec.captured_by_database:
+        mark_restores(connection, spec.root_spec, dict(plan.inserts + plan.updates))
+    elif changes:
         write_history(session, changes)
     forget_rows(session, spec.root_spec, plan.deletes, inserted + updated)
 

@@ -7,6 +7,11 @@ session listeners this module installs, so that no later flush trusts a row that
 transaction whose every version was taken back loses its row (:func:`drop_if_unused`), after the
 flush that took the last one back or, when that flush ran inside savepoints, as soon as the
 outermost of them is released.
+
+A transaction that also writes classes in database capture mode has one row for both modes: the
+writer adopts the row the triggers inserted, or hands its own to them
+(:mod:`sqlalchemy_chronicle.capture.database`). The triggers' versions in it are not counted in
+``versioned_rows``; such a row is removed, if nothing refers to it, at the commit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ from sqlalchemy import Connection, delete, event, insert, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..capture.attribution import Attribution, current_attribution
+from ..capture.database import (
+    TriggerTransaction,
+    adopt_trigger_transaction,
+    share_transaction,
+    triggers_active,
+    unshare_transaction,
+)
 from ..config import clock_time
 from ..instants import to_utc
 from ..schema.tables import Transaction
@@ -102,15 +114,26 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
     attribution = current_attribution(session)
     if known is not None and known.root is root:
         if attribution != known.attribution:
-            connection.execute(
-                update(Transaction)
-                .where(Transaction.id == known.id)
-                .values(actor=attribution.actor, reason=attribution.reason, meta=attribution.meta)
-            )
+            _attribute(connection, known.id, attribution)
             known = dataclasses.replace(known, attribution=attribution)
             session.info[_SESSION_KEY] = known
         return known
-    timestamp = to_utc(clock_time(connection))
+    adopted = adopt_trigger_transaction(connection)
+    if adopted is not None:
+        row_id, timestamp = adopted.id, to_utc(adopted.timestamp)
+        if adopted.attribution != attribution:
+            _attribute(connection, row_id, attribution)
+    else:
+        timestamp = to_utc(clock_time(connection))
+        row_id = _insert(connection, timestamp, attribution)
+    opened = OpenTransaction(row_id, timestamp, root, current, attribution, connection)
+    shared = adopted or TriggerTransaction(row_id, timestamp, attribution)
+    share_transaction(connection, shared, lambda: bool(opened.versioned_rows))
+    session.info[_SESSION_KEY] = opened
+    return opened
+
+
+def _insert(connection: Connection, timestamp: pendulum.DateTime, attribution: Attribution) -> int:
     result = connection.execute(
         insert(Transaction).values(
             timestamp=timestamp,
@@ -122,9 +145,15 @@ def open_transaction(session: Session, connection: Connection) -> OpenTransactio
     (row_id,) = result.inserted_primary_key or (None,)
     if row_id is None:
         raise RuntimeError("the database returned no id for the new transaction row")
-    opened = OpenTransaction(row_id, timestamp, root, current, attribution, connection)
-    session.info[_SESSION_KEY] = opened
-    return opened
+    return int(row_id)
+
+
+def _attribute(connection: Connection, row_id: int, attribution: Attribution) -> None:
+    connection.execute(
+        update(Transaction)
+        .where(Transaction.id == row_id)
+        .values(actor=attribution.actor, reason=attribution.reason, meta=attribution.meta)
+    )
 
 
 def drop_if_unused(session: Session, connection: Connection, opened: OpenTransaction) -> None:
@@ -158,9 +187,15 @@ def drop_if_unused_on_release(session: Session, released: SessionTransaction) ->
 
 
 def _drop_if_empty(session: Session, connection: Connection, opened: OpenTransaction) -> None:
-    if not opened.versioned_rows and session.info.get(_SESSION_KEY) is opened:
+    """Delete the row, unless the triggers may have versions in it (they check at the commit)."""
+    if (
+        not opened.versioned_rows
+        and session.info.get(_SESSION_KEY) is opened
+        and not triggers_active(connection)
+    ):
         connection.execute(delete(Transaction).where(Transaction.id == opened.id))
         del session.info[_SESSION_KEY]
+        unshare_transaction(connection)
 
 
 def forget_transaction(session: Session) -> None:
@@ -181,6 +216,7 @@ def forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> Non
     while transaction is not None:
         if transaction is rolled_back:
             del session.info[_SESSION_KEY]
+            unshare_transaction(known.connection)
             return
         transaction = transaction.parent
     for savepoint in list(known.removed_in_savepoints):

@@ -32,7 +32,9 @@ the transaction's own version of the row (``transaction_id`` = this transaction)
 
 Rolled-back work and rolled-back savepoints take their versions with them, as the triggers write
 in the same transaction. What the library tells the triggers (attribution, clock, strict mode,
-change log on or off) is sent by :mod:`._context`.
+change log on or off) is sent by :mod:`._context`; :mod:`._shared` keeps one
+``chronicle_transaction`` row per transaction for both capture modes, and removes it at the
+commit when every change was taken back.
 """
 
 from __future__ import annotations
@@ -53,10 +55,21 @@ from ._reflected import (
     named_captured,
     reflect_captured,
 )
+from ._shared import (
+    TriggerTransaction,
+    adopt_trigger_transaction,
+    share_transaction,
+    trigger_transaction,
+    triggers_active,
+    unshare_transaction,
+    written_histories,
+)
 
 __all__ = [
     "SUPPORTED",
     "CapturedTable",
+    "TriggerTransaction",
+    "adopt_trigger_transaction",
     "attach",
     "captured_table_names",
     "create_triggers",
@@ -64,6 +77,11 @@ __all__ = [
     "history_table_name",
     "named_captured",
     "reflect_captured",
+    "share_transaction",
+    "trigger_transaction",
+    "triggers_active",
+    "unshare_transaction",
+    "written_histories",
 ]
 
 
@@ -93,7 +111,7 @@ def attach(spec: HistorySpec) -> None:
     live = spec.base.live
     event.listen(live, "after_create", _created(spec))
     event.listen(live, "after_drop", _dropped(spec))
-    capture_table(live)
+    capture_table(live, spec.base.history)
 
 
 def create_triggers(connection: Connection, table: CapturedTable) -> None:

@@ -3,12 +3,27 @@
 The triggers need, for the transaction they version, the attribution (``changes_by()``,
 ``attribute_session()``), the time when the library's clock gives it, strict mode and the
 change-log switch. Before the first statement of a transaction that may write (an ``INSERT``,
-``UPDATE`` or ``DELETE``, or any textual SQL), a connection-level listener sends them, once, as
+``UPDATE`` or ``DELETE`` of a table in database mode, or textual SQL that names one and is not a
+read such as ``PRAGMA``, ``SHOW``, ``DESCRIBE``), a connection-level listener sends them, once, as
 one JSON document: on PostgreSQL a transaction-local setting (``set_config('chronicle.context',
 .., true)``), on MariaDB a user variable (``@chronicle_context``), on SQLite the row of the
 library in the table ``chronicle_context``; the last two are cleared again before the commit.
 It is sent again when the attribution changes within the transaction (the transaction's row is
 updated then, as in ORM mode) and after a savepoint rolls back (which may have taken it away).
+
+**One transaction row for both modes.** A transaction that writes classes of both modes has one
+``chronicle_transaction`` row. When the ORM writer has inserted it first, it hands it over
+(:func:`~._shared.share_transaction`) and the context carries its id and time, which the
+triggers take as their own (PostgreSQL's ``chronicle.tx`` and ``chronicle.ts`` settings,
+MariaDB's ``@chronicle_tx_id`` and ``@chronicle_ts``, the ``transaction_id`` and ``tx_ts`` of
+SQLite's ``chronicle_context`` row). When the triggers have inserted it first, the ORM writer
+adopts it (:func:`~._shared.adopt_trigger_transaction`).
+
+**A transaction that took back every change.** The listener also notes the history tables of the
+tables the transaction's statements wrote; at the commit, the row is deleted when none of them
+holds a version of it (:func:`~._shared.drop_if_unreferenced`). A transaction that ran DDL, or
+textual SQL other than ``INSERT``, ``UPDATE``, ``DELETE`` and ``REPLACE`` (which may write tables
+it does not name: a ``SELECT`` of a function, a ``CALL``), keeps its row.
 
 Writes from other clients send nothing: the triggers then record no actor and take the
 database's own clock.
@@ -16,9 +31,10 @@ database's own clock.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Table, event
@@ -37,36 +53,49 @@ from ...errors import ConcurrentVersionError
 from ...instants import to_utc
 from ..attribution import Attribution, current_attribution
 from ._common import CONCURRENT_MESSAGE
+from ._shared import (
+    HOLDS,
+    INTERNAL,
+    SHARED,
+    STATE,
+    Sent,
+    TriggerTransaction,
+    drop_if_unreferenced,
+    unshare_transaction,
+)
 
 __all__ = ["SUPPORTED", "capture_table", "mark_created"]
 
 SUPPORTED: Final = frozenset({"postgresql", "sqlite", "mysql", "mariadb"})
 """The dialects whose triggers the library writes."""
 
-_STATE: Final = "_chronicle.database_context"
 _SESSION: Final = "_chronicle.session"
 _HAS_CONTEXT_TABLE: Final = "_chronicle.context_table"
-_INTERNAL: Final = "_chronicle_context"
-"""Execution option of the library's own statements here, which the listener lets pass."""
+_UNSURE: Final = "_chronicle.unsure_writes"
+"""Set when the transaction ran DDL (a table it wrote may be gone by its commit) or textual SQL
+that may write tables it does not name (a ``SELECT`` of a function, a ``CALL``): its
+``chronicle_transaction`` row is then kept, even when nothing refers to it."""
+_PLAIN_WRITES: Final = frozenset({"insert", "update", "delete", "replace"})
+"""The first word of textual SQL that writes only the tables it names."""
+_NO_WRITES: Final = frozenset(
+    {"pragma", "show", "describe", "begin", "start", "savepoint", "release", "rollback", "commit"}
+)
+"""The first word of textual SQL that writes no table."""
 
 _enabled = False
-_tables: set[Any] = set()
-_table_names: set[str] = set()
+_histories: dict[Any, Table] = {}
+"""The history table of each live table in database mode."""
+_histories_by_name: dict[str, list[Table]] = {}
+"""The same, by the live table's name in lower case, for textual SQL."""
 
 
-@dataclass
-class _Sent:
-    """What was sent on a connection in its current transaction."""
+def capture_table(table: Table, history: Table) -> None:
+    """Send the context before statements that write ``table``, whose triggers version it.
 
-    attribution: Attribution
-    clock: str | None
-    valid: bool = True
-
-
-def capture_table(table: Table) -> None:
-    """Send the context before statements that write ``table``, whose triggers version it."""
-    _tables.add(table)
-    _table_names.add(table.name.lower())
+    ``history`` is its history table, where the triggers write.
+    """
+    _histories[table] = history
+    _histories_by_name.setdefault(table.name.lower(), []).append(history)
     _enable()
 
 
@@ -91,8 +120,10 @@ def mark_created(connection: Connection) -> None:
 
 
 def _begin(connection: Connection) -> None:
-    connection.info.pop(_STATE, None)
+    connection.info.pop(STATE, None)
+    connection.info.pop(_UNSURE, None)
     connection.info.pop(_SESSION, None)
+    unshare_transaction(connection)
 
 
 def _session_began(
@@ -102,28 +133,35 @@ def _session_began(
 
 
 def _rollback(connection: Connection) -> None:
-    connection.info.pop(_STATE, None)
+    connection.info.pop(STATE, None)
+    unshare_transaction(connection)
 
 
 def _savepoint_rolled_back(connection: Connection, name: str, context: Any) -> None:
-    sent: _Sent | None = connection.info.get(_STATE)
+    sent: Sent | None = connection.info.get(STATE)
     if sent is not None:
         sent.valid = False
 
 
 def _commit(connection: Connection) -> None:
-    sent: _Sent | None = connection.info.pop(_STATE, None)
+    sent: Sent | None = connection.info.pop(STATE, None)
+    shared: TriggerTransaction | None = connection.info.get(SHARED)
+    holds: Callable[[], bool] | None = connection.info.get(HOLDS)
+    unshare_transaction(connection)
+    unsure = connection.info.pop(_UNSURE, False)
     if sent is None:
         return
+    if not (unsure or (holds is not None and holds())):
+        drop_if_unreferenced(connection, sent.written, shared)
     name = connection.dialect.name
     if name == "sqlite":
         connection.exec_driver_sql(
-            "DELETE FROM chronicle_context WHERE id = 0", execution_options={_INTERNAL: True}
+            "DELETE FROM chronicle_context WHERE id = 0", execution_options={INTERNAL: True}
         )
     elif name != "postgresql":
         connection.exec_driver_sql(
             "SET @chronicle_context = NULL, @chronicle_tx_id = NULL",
-            execution_options={_INTERNAL: True},
+            execution_options={INTERNAL: True},
         )
 
 
@@ -142,40 +180,77 @@ def _before_cursor_execute(
     context: Any,
     executemany: bool,
 ) -> None:
-    if context is None or not _may_write_captured(context, statement):
+    if context is None:
         return
-    if context.execution_options.get(_INTERNAL) or connection.dialect.name not in SUPPORTED:
+    if context.isddl:
+        connection.info[_UNSURE] = True
+        return
+    if context.compiled is None and not context.execution_options.get(INTERNAL):
+        words = statement.lstrip()[:10].lower().split(None, 1)
+        first = words[0] if words else ""
+        if first in _NO_WRITES:
+            return
+        if first not in _PLAIN_WRITES:
+            connection.info[_UNSURE] = True
+    written = _captured_histories(context, statement)
+    if not written:
+        return
+    if context.execution_options.get(INTERNAL) or connection.dialect.name not in SUPPORTED:
         return
     owner = connection.info.get(_SESSION)
     session = owner() if owner is not None else None
     attribution = current_attribution(session)
-    sent: _Sent | None = connection.info.get(_STATE)
-    if sent is not None and sent.valid and sent.attribution == attribution:
-        return
-    _send(connection, attribution, sent)
+    sent: Sent | None = connection.info.get(STATE)
+    shared: TriggerTransaction | None = connection.info.get(SHARED)
+    if (
+        sent is None
+        or not sent.valid
+        or sent.attribution != attribution
+        or sent.shared is not shared
+    ):
+        _send(connection, attribution, sent, shared)
+        sent = connection.info.get(STATE)
+    if sent is not None:
+        sent.written.update(written)
 
 
-def _may_write_captured(context: Any, statement: str) -> bool:
-    """Whether the statement may write a table in database mode.
+def _captured_histories(context: Any, statement: str) -> list[Table]:
+    """The history tables of the tables in database mode that the statement may write.
 
-    A compiled ``INSERT``, ``UPDATE`` or ``DELETE`` of such a table, or textual SQL that names
-    one (a plain substring test, case-insensitive).
+    Those of a compiled ``INSERT``, ``UPDATE`` or ``DELETE`` of such a table, or of the tables
+    that textual SQL names (a plain substring test, case-insensitive). DDL writes no rows.
     """
+    if context.isddl:
+        return []
     if context.is_text or context.compiled is None:
         lowered = statement.lower()
-        return any(name in lowered for name in _table_names)
+        return [h for name, hs in _histories_by_name.items() if name in lowered for h in hs]
     if context.isinsert or context.isupdate or context.isdelete:
-        return getattr(context.compiled.statement, "table", None) in _tables
-    return False
+        history = _histories.get(getattr(context.compiled.statement, "table", None))
+        return [history] if history is not None else []
+    return []
 
 
-def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) -> None:
+def _send(
+    connection: Connection,
+    attribution: Attribution,
+    sent: Sent | None,
+    shared: TriggerTransaction | None,
+) -> None:
     name = connection.dialect.name
     if connection._is_autocommit_isolation():
         return  # each statement commits by itself: nothing would stay for the next one
     if name == "sqlite" and not _has_context_table(connection):
         return
-    clock = _clock(connection) if sent is None or not sent.valid else sent.clock
+    clock: str | None
+    if shared is not None:
+        clock = _clock_text(name, shared.timestamp)
+    elif sent is None or not sent.valid:
+        clock = _clock(connection)
+    else:
+        clock = sent.clock
+    resent = sent is None or not sent.valid or sent.shared is not shared
+    share = shared if resent else None
     document = json.dumps(
         {
             "actor": attribution.actor,
@@ -188,11 +263,19 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
     )
     first = sent is None
     renamed = sent is not None and sent.attribution != attribution
-    options = {_INTERNAL: True}
+    options = {INTERNAL: True}
     if name == "postgresql":
         connection.exec_driver_sql(
-            "SELECT set_config('chronicle.context', %(document)s, true)",
-            {"document": document},
+            "SELECT set_config('chronicle.context', %(document)s, true)"
+            + (
+                ", set_config('chronicle.tx', %(tx)s, true), set_config('chronicle.ts', %(ts)s, "
+                "true)"
+                if share
+                else ""
+            ),
+            {"document": document, "tx": str(share.id), "ts": clock}
+            if share
+            else {"document": document},
             execution_options=options,
         )
         if renamed:
@@ -205,6 +288,7 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
             )
     elif name == "sqlite":
         values = {
+            "tx": share.id if share else None,
             "ts": clock,
             "actor": attribution.actor,
             "reason": attribution.reason,
@@ -214,21 +298,24 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
         }
         if first:
             connection.exec_driver_sql(
-                "INSERT OR REPLACE INTO chronicle_context "
-                "(id, origin, stamp, ts, actor, reason, meta, strict, changelog, transaction_id) "
-                "VALUES (0, 'library', NULL, :ts, :actor, :reason, :meta, :strict, :changelog, "
-                "NULL)",
+                "INSERT OR REPLACE INTO chronicle_context (id, origin, stamp, ts, actor, reason, "
+                "meta, strict, changelog, transaction_id, tx_ts) VALUES (0, 'library', NULL, :ts, "
+                ":actor, :reason, :meta, :strict, :changelog, :tx, CASE WHEN :tx IS NULL THEN "
+                "NULL ELSE :ts END)",
                 values,
                 execution_options=options,
             )
         else:
             connection.exec_driver_sql(
-                "INSERT INTO chronicle_context "
-                "(id, origin, stamp, ts, actor, reason, meta, strict, changelog) "
-                "VALUES (0, 'library', NULL, :ts, :actor, :reason, :meta, :strict, :changelog) "
+                "INSERT INTO chronicle_context (id, origin, stamp, ts, actor, reason, meta, "
+                "strict, changelog, transaction_id, tx_ts) VALUES (0, 'library', NULL, :ts, "
+                ":actor, :reason, :meta, :strict, :changelog, :tx, CASE WHEN :tx IS NULL THEN "
+                "NULL ELSE :ts END) "
                 "ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, actor = excluded.actor, "
                 "reason = excluded.reason, meta = excluded.meta, strict = excluded.strict, "
-                "changelog = excluded.changelog",
+                "changelog = excluded.changelog, "
+                "transaction_id = coalesce(excluded.transaction_id, transaction_id), "
+                "tx_ts = coalesce(excluded.tx_ts, tx_ts)",
                 values,
                 execution_options=options,
             )
@@ -240,10 +327,13 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
                 execution_options=options,
             )
     else:
+        if share:
+            variables = ", @chronicle_tx_id = %(tx)s, @chronicle_ts = %(ts)s"
+        else:
+            variables = ", @chronicle_tx_id = NULL" if first else ""
         connection.exec_driver_sql(
-            "SET @chronicle_context = %(document)s"
-            + (", @chronicle_tx_id = NULL" if first else ""),
-            {"document": document},
+            "SET @chronicle_context = %(document)s" + variables,
+            {"document": document, "tx": share.id if share else None, "ts": clock},
             execution_options=options,
         )
         if renamed:
@@ -253,7 +343,8 @@ def _send(connection: Connection, attribution: Attribution, sent: _Sent | None) 
                 _attribution_parameters(attribution),
                 execution_options=options,
             )
-    connection.info[_STATE] = _Sent(attribution, clock)
+    written = sent.written if sent is not None else set()
+    connection.info[STATE] = Sent(attribution, clock, shared=shared, written=written)
 
 
 def _attribution_parameters(attribution: Attribution) -> dict[str, Any]:
@@ -273,7 +364,12 @@ def _clock(connection: Connection) -> str | None:
     name = connection.dialect.name
     if name != "sqlite" and current_clock() in (default_clock, database_clock):
         return None
-    now = to_utc(clock_time(connection))
+    return _clock_text(name, clock_time(connection))
+
+
+def _clock_text(name: str, time: dt.datetime) -> str:
+    """``time`` as the triggers of database ``name`` read it."""
+    now = to_utc(time)
     if name == "sqlite":
         return now.strftime("%Y-%m-%d %H:%M:%S.%f")
     if name == "postgresql":
@@ -286,7 +382,7 @@ def _has_context_table(connection: Connection) -> bool:
         return True
     found = connection.exec_driver_sql(
         "SELECT 1 FROM sqlite_master WHERE name = 'chronicle_context'",
-        execution_options={_INTERNAL: True},
+        execution_options={INTERNAL: True},
     ).first()
     if found is not None:
         connection.info[_HAS_CONTEXT_TABLE] = True
