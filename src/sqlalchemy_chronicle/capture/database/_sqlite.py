@@ -15,13 +15,17 @@ one writer at a time. ``chronicle_context`` holds the transaction being written:
 
 - row 0, the library's: the library writes it before the first statement of a transaction that
   writes a table in database mode (with the attribution and its clock's time, see
-  :mod:`._context`) and deletes it before the commit; a rollback removes it anyway. The first
-  trigger of the transaction inserts the ``chronicle_transaction`` row and records its id there.
+  :mod:`._context`) and deletes it before the commit; a rollback removes it anyway. The
+  ``BEFORE`` trigger of the transaction's first versioned row inserts the
+  ``chronicle_transaction`` row and records its id there.
 - row 1, another client's (a raw ``sqlite3`` connection, the ``sqlite3`` shell): when row 0 is
   absent, the first trigger writes row 1, keyed by the statement's time in milliseconds (SQLite's
   ``'now'`` is the same for every row of one statement, and has no finer precision). So a write
   from another client gets one transaction row per statement, at millisecond precision, with no
   actor; a later statement of the same client transaction is a new ``chronicle_transaction`` row.
+  Nothing a trigger can read tells one client transaction from the next: SQLite has no
+  transaction id, a commit runs nothing, and a trigger of the main schema cannot read a ``TEMP``
+  table (where a connection could keep a marker of its own).
 
 The view ``chronicle_context_now`` shows the row that applies.
 """
