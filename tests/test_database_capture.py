@@ -228,6 +228,58 @@ def test_core_and_text_statements_are_versioned(twins: Engine, clock: FrozenCloc
         assert entry.changes == {"title": ["a", "c"], "count": [None, 5]}
 
 
+def test_a_key_change_deletes_the_old_key_and_inserts_the_new(
+    twins: Engine, clock: FrozenClock
+) -> None:
+    """An ``UPDATE`` of the primary key: the old key's delete marker, the new key's insert, and
+    later statements of the transaction on the new key rewrite that insert."""
+    table = DbNote.__table__
+    with twins.begin() as connection:
+        connection.execute(insert(table), [{"id": 1, "title": "a"}, {"id": 2, "title": "b"}])
+    clock.advance(minutes=1)
+    moved = clock.now
+    with twins.begin() as connection:
+        connection.execute(text("UPDATE capture_db_note SET id = 3 WHERE id = 1"))
+        connection.execute(text("UPDATE capture_db_note SET title = 'c' WHERE id = 3"))
+        connection.execute(text("DELETE FROM capture_db_note WHERE id = 2"))
+        connection.execute(text("UPDATE capture_db_note SET id = 2 WHERE id = 3"))
+    clock.advance(minutes=1)
+    with twins.begin() as connection:
+        connection.execute(text("UPDATE capture_db_note SET id = 1 WHERE id = 2"))
+    with Session(twins) as session:
+        versions = {
+            key: [
+                (v.operation, v.title, v.valid_from, v.valid_to)
+                for v in history(session, DbNote, key)
+            ]
+            for key in (1, 2, 3)
+        }
+        assert versions == {
+            1: [
+                ("insert", "a", moved - dt.timedelta(minutes=1), moved),
+                ("delete", "a", moved, moved),
+                ("insert", "c", clock.now, None),
+            ],
+            2: [
+                ("insert", "b", moved - dt.timedelta(minutes=1), moved),
+                ("update", "c", moved, clock.now),
+                ("delete", "c", clock.now, clock.now),
+            ],
+            3: [],
+        }
+        events = session.execute(
+            select(ChangeLog.row_id, ChangeLog.event_type, ChangeLog.changes)
+            .where(ChangeLog.timestamp >= moved)
+            .order_by(ChangeLog.timestamp, ChangeLog.row_id)
+        ).all()
+        assert [tuple(e) for e in events] == [
+            ("1", "DELETE", {"id": 1, "title": "a", "count": None, "price": None, "flag": None}),
+            ("2", "UPDATE", {"title": ["b", "c"]}),
+            ("1", "INSERT", {"id": 1, "title": "c", "count": None, "price": None, "flag": None}),
+            ("2", "DELETE", {"id": 2, "title": "c", "count": None, "price": None, "flag": None}),
+        ]
+
+
 def test_attribution_reaches_the_triggers(twins: Engine, clock: FrozenClock) -> None:
     with Session(twins) as session:
         with changes_by(actor="alice", reason="import"):

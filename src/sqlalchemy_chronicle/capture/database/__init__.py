@@ -13,7 +13,8 @@ the database holds them (:mod:`._reflected`). One module per database writes the
 
 - :mod:`._postgresql`: one row-level ``plpgsql`` trigger function;
 - :mod:`._mysql`: three row triggers (MariaDB, MySQL);
-- :mod:`._sqlite`: four row triggers and the table ``chronicle_context``.
+- :mod:`._sqlite`: row triggers, three views whose ``INSTEAD OF`` triggers hold the rare paths,
+  and the table ``chronicle_context``.
 
 Every trigger applies, to the row it fires for, the rules that ORM mode applies per flush, with
 the transaction's own version of the row (``transaction_id`` = this transaction) as its memory:

@@ -13,15 +13,23 @@ the ``chronicle_transaction`` row exists (a rolled-back savepoint may have taken
 - on a connection without ``@chronicle_context`` (another client), a statement whose start time
   (``NOW(6)``, the same for every row of the statement) differs from the last one's begins a new
   ``chronicle_transaction`` row. So a write from another client gets one transaction row per
-  statement, with no actor and ``UTC_TIMESTAMP(6)``.
+  statement, with no actor and ``UTC_TIMESTAMP(6)``. Remembering the InnoDB transaction id
+  instead would not be sound: right after a commit, ``innodb_trx`` still shows the connection's
+  finished transaction, and the next one would reuse its row.
 
 **Reads.** Under REPEATABLE READ a plain read in a trigger sees the transaction's snapshot, which
 misses a version a concurrent transaction committed since. The row's newest version is therefore
 read with a locking read of its exact primary key (``FOR UPDATE``), which sees the newest
 committed data and locks that record only: a range read would take InnoDB's next-key locks, and
 writers of neighbouring rows would wait for each other (see :meth:`_Body.find_latest`). The
-change-log entry is computed with a plain read of this transaction's own versions and inserted
-with ``VALUES``, since an ``INSERT .. SELECT`` takes shared next-key locks on what it reads.
+change-log entry is inserted with ``VALUES``, since an ``INSERT .. SELECT`` takes shared
+next-key locks on what it reads. A row's first entry in the transaction (the common case) is
+built from the row and the document of the update computed by the locking read itself; only a
+later statement on the row reads the transaction's version again, with a plain read.
+
+**Cost.** Each statement in a trigger costs about as much as the row write that fired it, so
+the common path runs few: the version number, the locking read, the check that the
+transaction's row still exists, closing the version before, the new version, the entry.
 """
 
 from __future__ import annotations
@@ -94,6 +102,7 @@ _DECLARE = """  DECLARE ch_tx BIGINT;
   DECLARE ch_same BOOLEAN;
   DECLARE ch_event VARCHAR(8);
   DECLARE ch_doc LONGTEXT;
+  DECLARE ch_pairs LONGTEXT;
   DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;"""
 
 
@@ -130,10 +139,12 @@ class _Body(TriggerText):
       SET ch_ts = @chronicle_ts;
     END IF;"""
 
-    def find_latest(self, record: str, existed: bool) -> str:
+    def find_latest(self, record: str, existed: bool, present: bool = True) -> str:
         """``ch_base..``: the row's newest committed version, locked by its exact key.
 
-        ``ch_same`` says whether it holds the values of ``record``.
+        ``ch_same`` says whether it holds the values of ``record``; when ``present`` (and the
+        change log is kept), ``ch_pairs`` is the change-log document of an update from it to
+        ``record``, built in the same read.
 
         The number comes from the snapshot (``max(version)``, no lock); the version is then read
         with a locking read of its full primary key, which locks that record only and sees the
@@ -145,6 +156,11 @@ class _Body(TriggerText):
         same = f"({self.same(record)})"
         columns = "version, operation, valid_from, valid_to, transaction_id"
         into = "ch_base, ch_base_op, ch_base_from, ch_base_to, ch_base_tx"
+        if present and self.spec.changelog:
+            same += f", {self.pairs(record)}"
+            into = "ch_pairs, " + into
+            columns = f"{self.pairs(record)}, " + columns
+            same = f"({self.same(record)})"
         fallback = (
             f"""
     IF ch_v IS NULL THEN
@@ -230,13 +246,13 @@ class _Body(TriggerText):
     ELSE
       {self.insert(record, "1", "ch_ts", "NULL", kind)}
     END IF;
-{self.log(record)}
+{self.log(record, kind)}
   END IF;"""
 
     def delete(self, record: str) -> str:
         h, key = self.history, self.where_key(record)
         return f"""
-{self.find_latest(record, True)}
+{self.find_latest(record, True, present=False)}
 {self.ensure_transaction()}
 {self.own()}
     IF ch_tv IS NOT NULL THEN
@@ -261,7 +277,44 @@ class _Body(TriggerText):
         parts = ", ".join(_json(self.field(record, live), live.type) for live, _ in self.key)
         return f"REPLACE(JSON_COMPACT(JSON_ARRAY({parts})), ', ', ',')"
 
-    def log(self, record: str) -> str:
+    def pairs(self, record: str, prior: str | None = None, now_live: bool = True) -> str:
+        """The change-log document of an update to ``record``: the changed columns' pairs.
+
+        From ``prior``, or, when None, from the history row the statement reads; ``now_live``:
+        ``record`` has the live table's column names.
+        """
+
+        def prior_field(hist: Any) -> str:
+            return self.field(prior, hist) if prior else self.quote(hist.name)
+
+        def now(live: Any, hist: Any) -> str:
+            return self.field(record, live if now_live else hist)
+
+        def path(hist: Column[Any]) -> str:
+            return self.literal('$."' + hist.name.replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+        pairs = ", ".join(
+            f"{self.literal(hist.name)}, JSON_ARRAY({_json(prior_field(hist), hist.type)}, "
+            f"{_json(now(live, hist), hist.type)})"
+            for live, hist in self.columns
+        )
+        unchanged = ", ".join(
+            f"IF({prior_field(hist)} <=> {now(live, hist)}, {path(hist)}, "
+            "'$.chronicle_unchanged_column')"
+            for live, hist in self.columns
+        )
+        return f"JSON_REMOVE(JSON_OBJECT({pairs}), {unchanged})"
+
+    def log(self, record: str, kind: str | None = None) -> str:
+        """Write the row's change-log entry of this transaction.
+
+        ``kind`` is the operation of a first version of an insert or an update, None for a
+        delete.
+        A row with no version in this transaction before this statement (``ch_tv`` is NULL,
+        the common case) has no entry yet: its entry is built from ``record`` and, for an
+        update, ``ch_pairs``. Otherwise the entry is rewritten from the transaction's version
+        and the one before it, read again.
+        """
         if not self.spec.changelog:
             return ""
         h = self.history
@@ -270,44 +323,60 @@ class _Body(TriggerText):
             for _, hist in self.key
         )
 
-        def value(version: str, hist: Any) -> str:
-            return _json(self.field(version, hist), hist.type)
+        def unknown(version: str) -> str:
+            return "JSON_OBJECT({})".format(
+                ", ".join(
+                    f"{self.literal(hist.name)}, JSON_ARRAY(NULL, "
+                    f"{_json(self.field(version, hist), hist.type)})"
+                    for _, hist in self.columns
+                )
+            )
 
-        def path(hist: Column[Any]) -> str:
-            return self.literal('$."' + hist.name.replace("\\", "\\\\").replace('"', '\\"') + '"')
-
-        def name(hist: Column[Any]) -> str:
-            return self.literal(hist.name)
-
-        every = ", ".join(f"{name(hist)}, {value('ch_now', hist)}" for _, hist in self.columns)
-        unknown = ", ".join(
-            f"{name(hist)}, JSON_ARRAY(NULL, {value('ch_now', hist)})" for _, hist in self.columns
+        every_now = "JSON_OBJECT({})".format(
+            ", ".join(
+                f"{self.literal(hist.name)}, {_json(self.field('ch_now', hist), hist.type)}"
+                for _, hist in self.columns
+            )
         )
-        pairs = ", ".join(
-            f"{name(hist)}, JSON_ARRAY({value('ch_prior', hist)}, {value('ch_now', hist)})"
-            for _, hist in self.columns
+        every_record = "JSON_OBJECT({})".format(
+            ", ".join(
+                f"{self.literal(hist.name)}, {_json(self.field(record, live), hist.type)}"
+                for live, hist in self.columns
+            )
         )
-        unchanged = ", ".join(
-            f"IF({self.field('ch_prior', hist)} <=> {self.field('ch_now', hist)}, {path(hist)}, "
-            "'$.chronicle_unchanged_column')"
-            for _, hist in self.columns
+        unknown_record = "JSON_OBJECT({})".format(
+            ", ".join(
+                f"{self.literal(hist.name)}, JSON_ARRAY(NULL, "
+                f"{_json(self.field(record, live), hist.type)})"
+                for live, hist in self.columns
+            )
         )
+        if kind is None:
+            first = f"SET ch_event = 'DELETE', ch_doc = {every_record};"
+        else:
+            first = f"""SET ch_event = IF(ch_base IS NULL, {kind},
+          IF(ch_base_op <> 'delete' AND ch_base_to IS NULL, 'update', 'insert'));
+        SET ch_doc = CASE WHEN ch_event = 'insert' THEN {every_record}
+          WHEN ch_base IS NULL THEN {unknown_record} ELSE ch_pairs END;
+        SET ch_event = UPPER(ch_event);"""
         enabled = "NOT (JSON_EXTRACT(@chronicle_context, '$.changelog') <=> 'false')"
         return f"""
     IF {enabled} THEN
-      IF ch_tv IS NOT NULL THEN  -- else this transaction has no entry of the row yet
+      IF ch_tv IS NULL THEN  -- this transaction has no entry of the row yet
+        {first}
+      ELSE
         DELETE FROM {self.changelog} WHERE table_name = {self.table_name}
           AND row_id = {self.row_id(record)} AND transaction_id + 0 = ch_tx;
+        SET ch_event = NULL, ch_doc = NULL;
+        SELECT UPPER(ch_now.operation),
+          CASE WHEN ch_now.operation IN ('insert', 'delete') THEN {every_now}
+               WHEN ch_prior.version IS NULL THEN {unknown("ch_now")}
+               ELSE {self.pairs("ch_now", "ch_prior", now_live=False)} END
+        INTO ch_event, ch_doc
+        FROM {h} AS ch_now LEFT JOIN {h} AS ch_prior ON {on}
+          AND ch_prior.version = ch_now.version - 1 AND ch_prior.operation <> 'delete'
+        WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id + 0 = ch_tx LIMIT 1;
       END IF;
-      SET ch_event = NULL, ch_doc = NULL;
-      SELECT UPPER(ch_now.operation),
-        CASE WHEN ch_now.operation IN ('insert', 'delete') THEN JSON_OBJECT({every})
-             WHEN ch_prior.version IS NULL THEN JSON_OBJECT({unknown})
-             ELSE JSON_REMOVE(JSON_OBJECT({pairs}), {unchanged}) END
-      INTO ch_event, ch_doc
-      FROM {h} AS ch_now LEFT JOIN {h} AS ch_prior ON {on}
-        AND ch_prior.version = ch_now.version - 1 AND ch_prior.operation <> 'delete'
-      WHERE {self.where_key(record, "ch_now")} AND ch_now.transaction_id + 0 = ch_tx LIMIT 1;
       IF ch_event IS NOT NULL THEN
         INSERT INTO {self.changelog}
           (transaction_id, table_name, row_id, event_type, `timestamp`, changes)

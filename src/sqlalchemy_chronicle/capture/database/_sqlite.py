@@ -1,30 +1,38 @@
-"""SQLite: four row triggers per versioned table, and the table ``chronicle_context``.
+"""SQLite: row triggers per versioned table, their path views, and the table ``chronicle_context``.
 
 SQLite's triggers have no variables and no ``IF``: each trigger is a sequence of set-based
 statements whose conditions are the rules of :mod:`sqlalchemy_chronicle.capture.database`, each
-statement seeing what the ones before it wrote. ``AFTER INSERT`` and ``AFTER UPDATE`` (key kept)
-run only when the row differs from its open version (their ``WHEN`` clause), so that a change to
-nothing writes nothing; an ``UPDATE`` that changes the key runs the delete of the old key and the
-insert of the new one; ``AFTER DELETE`` writes the delete marker.
+statement seeing what the ones before it wrote. The ``AFTER INSERT`` and ``AFTER UPDATE`` (key
+kept) triggers run only when the row differs from its open version (their ``WHEN`` clause), so
+that a change to nothing writes nothing; an ``UPDATE`` that changes the key runs the delete of
+the old key and the insert of the new one; ``AFTER DELETE`` writes the delete marker. A ``BEFORE``
+trigger per event creates the transaction's row at its first versioned row. Since every trigger
+costs, at every row, in proportion to its size, the rare paths live in views' ``INSTEAD OF``
+triggers that the row triggers call (see :func:`create_statements`).
 
 **Which transaction.** SQLite has no transaction id and no transaction-local variable, but it has
 one writer at a time. ``chronicle_context`` holds the transaction being written:
 
 - row 0, the library's: the library writes it before the first statement of a transaction that
   writes a table in database mode (with the attribution and its clock's time, see
-  :mod:`._context`) and deletes it before the commit; a rollback removes it anyway. The first
-  trigger of the transaction inserts the ``chronicle_transaction`` row and records its id there.
+  :mod:`._context`) and deletes it before the commit; a rollback removes it anyway. The
+  ``BEFORE`` trigger of the transaction's first versioned row inserts the
+  ``chronicle_transaction`` row and records its id there.
 - row 1, another client's (a raw ``sqlite3`` connection, the ``sqlite3`` shell): when row 0 is
   absent, the first trigger writes row 1, keyed by the statement's time in milliseconds (SQLite's
   ``'now'`` is the same for every row of one statement, and has no finer precision). So a write
   from another client gets one transaction row per statement, at millisecond precision, with no
   actor; a later statement of the same client transaction is a new ``chronicle_transaction`` row.
+  Nothing a trigger can read tells one client transaction from the next: SQLite has no
+  transaction id, a commit runs nothing, and a trigger of the main schema cannot read a ``TEMP``
+  table (where a connection could keep a marker of its own).
 
 The view ``chronicle_context_now`` shows the row that applies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -62,51 +70,124 @@ _TS = "(SELECT tx_ts FROM chronicle_context_now)"
 # from answering "this row's version of this transaction" from the index on ``transaction_id``
 # (all the transaction's versions, so a cost that grows with the transaction) instead of the
 # primary key.
+_ENABLED = "(SELECT changelog FROM chronicle_context_now)"
 _EDGE = "max(ch_base.valid_from, coalesce(ch_base.valid_to, ch_base.valid_from))"
 """The instant a new version must follow: the latest version's start, or its end if closed."""
 
 
+_TRIGGERS = (
+    "begin_insert",
+    "begin_update",
+    "begin_delete",
+    "insert",
+    "insert_own",
+    "update",
+    "update_own",
+    "move",
+    "delete",
+)
+"""The suffixes of a table's triggers (:meth:`.Names.trigger_named`)."""
+
+_PATHS = ("first", "own", "gone")
+"""The suffixes of a table's path views, each with its ``INSTEAD OF INSERT`` trigger."""
+
+_KIND = "chronicle_kind"
+"""The column of a path view that holds the operation of a first version with no base."""
+
+
 def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
-    """Drop the table's triggers (they also go with the table)."""
+    """Drop the table's triggers (they also go with the table) and path views."""
     names = Names(spec, dialect)
     quote = dialect.identifier_preparer.quote
     return [
-        f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(event))}"
-        for event in ("insert", "update", "move", "delete")
+        *(f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(name))}" for name in _TRIGGERS),
+        *(f"DROP VIEW IF EXISTS {quote(names.trigger_named(name))}" for name in _PATHS),
     ]
 
 
 def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
-    """The context table and the triggers that version ``spec``'s table."""
+    """The context table, the path views and the triggers that version ``spec``'s table.
+
+    A trigger program costs SQLite, at every row it fires for, in proportion to its size, even
+    when its ``WHEN`` clause is false. So the statements of the common case (a row with no
+    version in this transaction yet) are in the row triggers ``insert`` and ``update``, and
+    those of the rare ones in the ``INSTEAD OF INSERT`` triggers of the path views ``own`` (the
+    row has a version in this transaction, which the statement rewrites or drops), ``gone`` (the
+    old key of an ``UPDATE`` that changes the key) and ``first`` (its new key), which small row
+    triggers call only for the rows that take them. A ``BEFORE`` trigger creates the
+    ``chronicle_transaction`` row at the transaction's first versioned row.
+
+    ``insert`` and ``insert_own`` (``update`` and ``update_own``) exclude each other whatever
+    the order SQLite runs them in: after either, the row no longer differs from its open
+    version, which both require.
+    """
     names = Names(spec, dialect)
     body = _Body(spec, dialect, names)
     quote = dialect.identifier_preparer.quote
     live = names.live
     kept = " AND ".join(f"OLD.{quote(c.name)} IS NEW.{quote(c.name)}" for c, _ in body.key)
+    view_columns = [quote(live_column.name) for live_column, _ in body.columns]
+    differs, own = body.differs("NEW"), body.own("NEW")
 
-    def trigger(event: str, on: str, when: str | None, statements: list[str]) -> str:
+    def trigger(
+        name: str, on: str, when: str | None, statements: list[str], moment: str = "AFTER"
+    ) -> str:
         condition = f" WHEN {when}" if when else ""
         steps = "\n".join(f"  {statement};" for statement in statements)
         return (
-            f"CREATE TRIGGER {quote(names.trigger_named(event))} AFTER {on} ON {live} "
+            f"CREATE TRIGGER {quote(names.trigger_named(name))} {moment} {on} ON {live} "
             f"FOR EACH ROW{condition}\nBEGIN\n{steps}\nEND"
         )
 
+    def path(name: str, statements: list[str]) -> list[str]:
+        view = quote(names.trigger_named(name))
+        columns = ", ".join(f"NULL AS {c}" for c in [*view_columns, _KIND])
+        steps = "\n".join(f"  {statement};" for statement in statements)
+        return [
+            f"CREATE VIEW {view} AS SELECT {columns} WHERE 0",
+            f"CREATE TRIGGER {view} INSTEAD OF INSERT ON {view} FOR EACH ROW\nBEGIN\n{steps}\nEND",
+        ]
+
+    def take(name: str, record: str, kind: str, condition: str = "1") -> str:
+        values = ", ".join(f"{record}.{c}" for c in view_columns)
+        return (
+            f"INSERT INTO {quote(names.trigger_named(name))} ({', '.join(view_columns)}, {_KIND}) "
+            f"SELECT {values}, {kind} WHERE {condition}"
+        )
+
+    begin = body.ensure_transaction()
+    untold = f"{_TX} IS NULL"
     return [
         *CONTEXT_STATEMENTS,
         *drop_statements(spec, dialect),
-        trigger("insert", "INSERT", body.differs("NEW"), body.present("NEW", "'insert'")),
+        *path("first", body.first("NEW", f"NEW.{_KIND}")),
+        *path("own", body.present("NEW", f"NEW.{_KIND}")),
+        *path("gone", body.delete("NEW")),
+        trigger("begin_insert", "INSERT", f"{untold} AND {differs}", begin, "BEFORE"),
         trigger(
-            "update",
+            "begin_update", "UPDATE", f"{untold} AND (NOT ({kept}) OR {differs})", begin, "BEFORE"
+        ),
+        trigger("begin_delete", "DELETE", untold, begin, "BEFORE"),
+        trigger("insert", "INSERT", f"{differs} AND NOT {own}", body.first("NEW", "'insert'")),
+        trigger("insert_own", "INSERT", f"{differs} AND {own}", [take("own", "NEW", "'insert'")]),
+        trigger(
+            "update", "UPDATE", f"{kept} AND {differs} AND NOT {own}", body.first("NEW", "'update'")
+        ),
+        trigger(
+            "update_own",
             "UPDATE",
-            f"{kept} AND {body.differs('NEW')}",
-            body.present("NEW", "'update'"),
+            f"{kept} AND {differs} AND {own}",
+            [take("own", "NEW", "'update'")],
         ),
         trigger(
             "move",
             "UPDATE",
             f"NOT ({kept})",
-            [*body.delete("OLD"), *body.present("NEW", "'insert'")],
+            [
+                take("gone", "OLD", "NULL"),
+                take("first", "NEW", "'insert'", f"NOT {own}"),
+                take("own", "NEW", "'insert'", f"{differs} AND {own}"),
+            ],
         ),
         trigger("delete", "DELETE", None, body.delete("OLD")),
     ]
@@ -165,15 +246,19 @@ class _Body(TriggerText):
             "AND id = (SELECT id FROM chronicle_context_now)",
         ]
 
-    def strict_check(self, record: str) -> str:
+    def strict_check(self, record: str, owned: bool = True) -> str:
+        """Raise, in strict mode, when the row's latest version starts at or after our time.
+
+        ``owned``: unless that version is this transaction's.
+        """
         message = (
             f"{CONCURRENT_MESSAGE}: a version of this row starts at or after this "
             "transaction's time"
         ).replace("'", "''")
         return (
             f"SELECT RAISE(ABORT, '{message}') FROM {self.latest(record)} "
-            f"WHERE NOT {self.own(record)} AND {_EDGE} >= {_TS} "
-            "AND (SELECT strict FROM chronicle_context_now)"
+            f"WHERE (SELECT strict FROM chronicle_context_now) AND {_EDGE} >= {_TS}"
+            + (f" AND NOT {self.own(record)}" if owned else "")
         )
 
     def start(self) -> str:
@@ -188,13 +273,18 @@ class _Body(TriggerText):
         )
         return f"CASE WHEN ch_base.version IS NULL OR {_EDGE} < {_TS} THEN {_TS} ELSE {after} END"
 
-    def insert_from_base(self, record: str, end: str, operation: str) -> str:
+    def insert_from_base(self, record: str, end: str, operation: str, owned: bool = True) -> str:
+        """Insert the version after the row's latest.
+
+        ``owned``: unless this transaction has one already.
+        """
         columns = ", ".join(self.quote(hist.name) for _, hist in self.columns)
         values = ", ".join(self.field(record, live) for live, _ in self.columns)
         return (
             f"INSERT INTO {self.history} ({columns}, version, valid_from, valid_to, operation, "
             f"transaction_id) SELECT {values}, coalesce(ch_base.version, 0) + 1, {self.start()}, "
-            f"{end}, {operation}, {_TX} FROM {self.latest(record)} WHERE NOT {self.own(record)}"
+            f"{end}, {operation}, {_TX} FROM {self.latest(record)} WHERE "
+            + (f"NOT {self.own(record)}" if owned else "1")
         )
 
     def close_base(self, record: str) -> str:
@@ -220,7 +310,6 @@ class _Body(TriggerText):
             "AND ch_base.valid_to IS NULL THEN 'update' ELSE 'insert' END"
         )
         return [
-            *self.ensure_transaction(),
             f"{self.strict_check(record)} AND {self.differs(record)}",
             # Back to the version before this transaction's: reopen it, drop this one.
             f"UPDATE {h} SET valid_to = NULL WHERE {key} AND version = {own_version} - 1 "
@@ -237,10 +326,26 @@ class _Body(TriggerText):
             *self.log(record),
         ]
 
+    def first(self, record: str, kind: str) -> list[str]:
+        """:meth:`present` for a row with no version in this transaction yet (the common case).
+
+        It needs neither the rewrite of that version nor the removal of its change-log entry,
+        and builds the entry from ``record`` and the row's latest version, before the insert.
+        """
+        operation = (
+            f"CASE WHEN ch_base.version IS NULL THEN {kind} WHEN ch_base.operation <> 'delete' "
+            "AND ch_base.valid_to IS NULL THEN 'update' ELSE 'insert' END"
+        )
+        return [
+            self.strict_check(record, owned=False),
+            *self.log_first(record, operation),
+            self.insert_from_base(record, "NULL", operation, owned=False),
+            self.close_base(record),
+        ]
+
     def delete(self, record: str) -> list[str]:
         h, key = self.history, self.where_key(record)
         return [
-            *self.ensure_transaction(),
             self.strict_check(record),
             self.insert_from_base(record, self.start(), "'delete'"),
             self.close_base(record),
@@ -257,7 +362,62 @@ class _Body(TriggerText):
         parts = ", ".join(_json(self.field(record, live), live.type) for live, _ in self.key)
         return f"json_array({parts})"
 
+    def changes(self, operation: str, current: Callable[[Any, Any], str], prior: str) -> str:
+        """The change-log document of a version, after the version ``prior``.
+
+        The version's operation is ``operation`` and its value of each column
+        ``current(live, hist)``; ``prior``'s columns are all NULL when there is none. An
+        update's document holds the changed columns only: the ``json_patch()`` of an empty
+        object with every column, the unchanged ones ``null``, which the patch removes (one
+        expression, where a ``json_group_object()`` over the changed columns cost a subquery).
+        """
+
+        def now(live: Any, hist: Any) -> str:
+            return _json(current(live, hist), hist.type)
+
+        def old(hist: Any) -> str:
+            return _json(self.field(prior, hist), hist.type)
+
+        every = ", ".join(
+            f"{self.literal(hist.name)}, {now(live, hist)}" for live, hist in self.columns
+        )
+        unknown = ", ".join(
+            f"{self.literal(hist.name)}, json_array(NULL, {now(live, hist)})"
+            for live, hist in self.columns
+        )
+        pairs = ", ".join(
+            f"{self.literal(hist.name)}, CASE WHEN {self.field(prior, hist)} IS "
+            f"{current(live, hist)} THEN NULL ELSE json_array({old(hist)}, {now(live, hist)}) END"
+            for live, hist in self.columns
+        )
+        return (
+            f"CASE WHEN {operation} IN ('insert', 'delete') THEN json_object({every}) "
+            f"WHEN {prior}.version IS NULL THEN json_object({unknown}) "
+            f"ELSE json_patch('{{}}', json_object({pairs})) END"
+        )
+
+    def log_first(self, record: str, operation: str) -> list[str]:
+        """Write the entry of a row with no version in this transaction yet, from ``record``.
+
+        It runs before the new version is written, after the row's latest version: an
+        ``'update'`` follows an open version that is no delete marker, or none.
+        """
+        if not self.spec.changelog:
+            return []
+        document = self.changes(operation, lambda live, hist: self.field(record, live), "ch_base")
+        return [
+            f"INSERT INTO {self.changelog} (transaction_id, table_name, row_id, event_type, "
+            f'"timestamp", changes) SELECT {_TX}, {self.table_name}, {self.row_id(record)}, '
+            f"upper({operation}), {_TS}, {document} FROM {self.latest(record)} "
+            f"WHERE {_ENABLED}"
+        ]
+
     def log(self, record: str) -> list[str]:
+        """Rewrite the row's change-log entry of this transaction.
+
+        From this transaction's version of the row and the one before it; no entry when the
+        transaction's changes to the row cancelled out.
+        """
         if not self.spec.changelog:
             return []
         h = self.history
@@ -266,35 +426,19 @@ class _Body(TriggerText):
             for _, hist in self.key
         )
 
-        def value(version: str, hist: Any) -> str:
-            return _json(self.field(version, hist), hist.type)
-
-        every = ", ".join(
-            f"{self.literal(hist.name)}, {value('ch_tv', hist)}" for _, hist in self.columns
+        document = self.changes(
+            "ch_tv.operation", lambda live, hist: self.field("ch_tv", hist), "ch_prior"
         )
-        unknown = ", ".join(
-            f"{self.literal(hist.name)}, json_array(NULL, {value('ch_tv', hist)})"
-            for _, hist in self.columns
-        )
-        changed = " UNION ALL ".join(
-            f"SELECT {self.literal(hist.name)} AS name, json_array({value('ch_prior', hist)}, "
-            f"{value('ch_tv', hist)}) AS pair WHERE {self.field('ch_prior', hist)} IS NOT "
-            f"{self.field('ch_tv', hist)}"
-            for _, hist in self.columns
-        )
-        enabled = "(SELECT changelog FROM chronicle_context_now)"
         return [
             f"DELETE FROM {self.changelog} WHERE table_name = {self.table_name} AND row_id = "
-            f"{self.row_id(record)} AND +transaction_id = {_TX} AND {enabled}",
+            f"{self.row_id(record)} AND +transaction_id = {_TX} AND {_ENABLED}",
             f"INSERT INTO {self.changelog} (transaction_id, table_name, row_id, event_type, "
             f'"timestamp", changes) SELECT {_TX}, {self.table_name}, {self.row_id(record)}, '
-            f"upper(ch_tv.operation), {_TS}, CASE WHEN ch_tv.operation IN ('insert', 'delete') "
-            f"THEN json_object({every}) WHEN ch_prior.version IS NULL THEN json_object({unknown}) "
-            f"ELSE (SELECT json_group_object(name, json(pair)) FROM ({changed})) END "
+            f"upper(ch_tv.operation), {_TS}, {document} "
             f"FROM {h} AS ch_tv LEFT JOIN {h} AS ch_prior ON {on} AND ch_prior.version = "
             f"ch_tv.version - 1 AND ch_prior.operation <> 'delete' "
             f"WHERE {self.where_key(record, 'ch_tv')} AND +ch_tv.transaction_id = {_TX} "
-            f"AND {enabled}",
+            f"AND {_ENABLED}",
         ]
 
 
