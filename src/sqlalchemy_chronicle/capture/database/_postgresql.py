@@ -20,12 +20,11 @@ deferrable primary key, one statement may move a row onto the key another row of
 therefore writes the old key's delete marker only when no live row holds that key afterwards
 (the arriving row's version then tells the key's change).
 
-Row-level rather than statement-level triggers with transition tables: the ORM's flushes, and
-most clients, write one row per statement, where a statement trigger does no less work than a
-row trigger, and builds the transition tables besides. Its set-based statements, cached by
-``plpgsql`` with the plan made for the first transition tables it saw, can become far slower
-when the next statement writes many rows (a plan made for one row took a 2,000-row
-``UPDATE`` over a minute). ``docs/capture.md`` gives the figures.
+Row-level triggers, not statement-level ones with transition tables: the rules are per row, and
+a row trigger applies them with plain branches, reading each row's newest version by its
+primary key. The ORM's flushes write one row per statement, where a statement-level trigger
+saves little (it builds the transition tables besides); set-based statements would pay off for
+statements of many rows, which the standard workload does not have.
 """
 
 from __future__ import annotations
