@@ -256,7 +256,7 @@ class _Body(TriggerText):
     ELSE
       {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
     END IF;
-{self.log(record)}"""
+{self.log(record, deleted=True)}"""
 
     def row_id(self, record: str) -> str:
         if len(self.key) == 1:
@@ -267,11 +267,12 @@ class _Body(TriggerText):
         )
         return f"'[' || {parts} || ']'"
 
-    def log(self, record: str) -> str:
+    def log(self, record: str, *, deleted: bool = False) -> str:
         """Write the row's change-log entry of this transaction, replacing an earlier one.
 
-        The transaction's version (if ``ch_kept``) holds ``record``'s values and ``ch_op``;
-        the version before it is ``ch_prior`` when ``ch_has_prior``.
+        The transaction's version (if ``ch_kept``) holds ``record``'s values and ``ch_op``
+        (``'delete'`` when ``deleted``); the version before it is ``ch_prior`` when
+        ``ch_has_prior``.
         """
         if not self.spec.changelog:
             return ""
@@ -298,6 +299,18 @@ class _Body(TriggerText):
                 f"{pair});\n          END IF;"
             )
         changes = "\n".join(changed)
+        document = (
+            f"ch_doc := {every};"
+            if deleted
+            else f"""IF ch_op = 'insert' THEN
+          ch_doc := {every};
+        ELSIF ch_has_prior THEN
+          ch_doc := '{{}}'::jsonb;
+{changes}
+        ELSE
+          ch_doc := {unknown};
+        END IF;"""
+        )
         return f"""
     IF coalesce((ch_ctx ->> 'changelog')::boolean, true) THEN
       ch_rid := {self.row_id(record)};
@@ -306,14 +319,7 @@ class _Body(TriggerText):
           WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id + 0 = ch_tx;
       END IF;
       IF ch_kept THEN
-        IF ch_op IN ('insert', 'delete') THEN
-          ch_doc := {every};
-        ELSIF ch_has_prior THEN
-          ch_doc := '{{}}'::jsonb;
-{changes}
-        ELSE
-          ch_doc := {unknown};
-        END IF;
+        {document}
         INSERT INTO {self.changelog}
           (transaction_id, table_name, row_id, event_type, "timestamp", changes)
           VALUES (ch_tx, {self.table_name}, ch_rid, upper(ch_op), ch_ts, ch_doc);
