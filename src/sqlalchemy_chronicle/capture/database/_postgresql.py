@@ -8,9 +8,23 @@ true)``; a rolled-back savepoint rolls the setting back with the row. The time i
 clock when the library sent one in ``chronicle.context`` (see :mod:`._context`), else
 ``clock_timestamp()`` at that first row, the default clock of ORM mode.
 
-Row-level rather than statement-level triggers with transition tables: the rules are per row
-(one version per row per transaction, a second statement on the row rewrites its version), and a
-row trigger reads the row's latest version by its primary key, which is what they need.
+Per row, the function reads the row's newest version once, by its primary key, and decides from
+it alone: nothing to write (it is open and holds the row's values), this transaction's version
+to rewrite or drop, or another version to close before the new one is inserted. The change-log
+entry is built from the trigger's row and the version read, never read back: an update costs
+the read, the close, the insert and the entry; an insert the read, the version and the entry.
+
+PostgreSQL fires the row triggers of a statement once the whole statement is done. With a
+deferrable primary key, one statement may move a row onto the key another row of it leaves
+(``SET id = id + 1``), and the row that arrives may be versioned first: a key-changing update
+therefore writes the old key's delete marker only when no live row holds that key afterwards
+(the arriving row's version then tells the key's change).
+
+Row-level triggers, not statement-level ones with transition tables: the rules are per row, and
+a row trigger applies them with plain branches, reading each row's newest version by its
+primary key. The ORM's flushes write one row per statement, where a statement-level trigger
+saves little (it builds the transition tables besides); set-based statements would pay off for
+statements of many rows, which the standard workload does not have.
 """
 
 from __future__ import annotations
@@ -35,9 +49,9 @@ from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
 
 __all__ = ["create_statements", "drop_statements"]
 
-# "This transaction's version of the row" is written ``transaction_id + 0 = ch_tx``: the planner
-# then finds it by the primary key, never by the index on ``transaction_id`` (all the versions
-# of the transaction, a cost that grows with the transaction).
+# "This transaction's entry of the row" is written ``transaction_id + 0 = ch_tx``: the planner
+# then finds it by the row's key, never by the index on ``transaction_id`` (all the entries of
+# the transaction, a cost that grows with the transaction).
 
 _MAX_PAIRS = 40
 """Key-value pairs per ``jsonb_build_object`` call (a function takes at most 100 arguments)."""
@@ -58,9 +72,14 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
 LANGUAGE plpgsql AS $chronicle$
 DECLARE
   ch_tx bigint; ch_ts timestamptz; ch_f timestamptz; ch_ctx jsonb;
-  ch_tv record; ch_base record; ch_prior record; ch_doc jsonb; ch_rid text; ch_had_own boolean;
+  ch_last record; ch_prior record; ch_op text; ch_doc jsonb; ch_rid text;
+  ch_had_own boolean; ch_has_prior boolean; ch_kept boolean; ch_gone boolean;
 BEGIN
-  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({old_keys}) IS DISTINCT FROM ({new_keys})) THEN
+  ch_gone := TG_OP = 'DELETE';
+  IF TG_OP = 'UPDATE' AND ({old_keys}) IS DISTINCT FROM ({new_keys}) THEN
+    ch_gone := NOT EXISTS (SELECT FROM {names.live} AS ch_now WHERE {body.live_key("OLD")});
+  END IF;
+  IF ch_gone THEN
 {body.delete("OLD")}
   END IF;
   IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
@@ -79,7 +98,12 @@ $chronicle$"""
 class _Body(TriggerText):
     """The pieces of one table's trigger function.
 
-    Its variables are prefixed ``ch_`` so that they never clash with a column name.
+    Its variables are prefixed ``ch_`` so that they never clash with a column name. Each
+    branch reads the row's newest version once (``ch_last``) and decides from it: the open
+    version holding the row's values (nothing to write), this transaction's version (to rewrite
+    or drop), or another one (to close, after which the new version is inserted). The change-log
+    entry is built from the trigger's row and the version before the transaction's
+    (``ch_prior``), without reading the version just written back.
     """
 
     def __init__(self, spec: CapturedTable, dialect: Dialect, names: Names) -> None:
@@ -95,6 +119,12 @@ class _Body(TriggerText):
             args = ", ".join(f"{self.literal(name)}, {value}" for name, value in chunk)
             parts.append(f"jsonb_build_object({args})")
         return " || ".join(parts)
+
+    def live_key(self, record: str) -> str:
+        """The live row ``ch_now`` has the primary key of ``record``."""
+        return " AND ".join(
+            f"{self.field('ch_now', live)} = {self.field(record, live)}" for live, _ in self.key
+        )
 
     def keys(self, record: str) -> str:
         return ", ".join(self.field(record, live) for live, _ in self.key)
@@ -126,9 +156,9 @@ class _Body(TriggerText):
 
     @staticmethod
     def start() -> str:
-        """``ch_f``: the new version's start, after ``ch_base`` (the concurrency policy)."""
+        """``ch_f``: the new version's start, after ``ch_last`` (the concurrency policy)."""
         return f"""
-      ch_f := greatest(ch_base.valid_from, coalesce(ch_base.valid_to, ch_base.valid_from));
+      ch_f := greatest(ch_last.valid_from, coalesce(ch_last.valid_to, ch_last.valid_from));
       IF ch_f >= ch_ts THEN
         IF coalesce((ch_ctx ->> 'strict')::boolean, false) THEN
           RAISE EXCEPTION '{CONCURRENT_MESSAGE}: a version of this row starts at %, at or after '
@@ -139,85 +169,93 @@ class _Body(TriggerText):
         ch_f := ch_ts;
       END IF;"""
 
+    def last(self, record: str) -> str:
+        """Read the newest version of ``record``'s row into ``ch_last``."""
+        return (
+            f"SELECT * INTO ch_last FROM {self.history} WHERE {self.where_key(record)} "
+            "ORDER BY version DESC LIMIT 1;"
+        )
+
+    def at(self, record: str, version: str) -> str:
+        """The version numbered ``version`` of ``record``'s row."""
+        return f"{self.where_key(record)} AND version = {version}"
+
+    def close_and_insert(self, record: str, end: str, operation: str) -> str:
+        """Close ``ch_last`` when open and insert the version after it, of ``operation``."""
+        h = self.history
+        return f"""
+{self.start()}
+        IF ch_last.valid_to IS NULL THEN
+          UPDATE {h} SET valid_to = ch_f WHERE {self.at(record, "ch_last.version")};
+        END IF;
+        ch_op := {operation};
+        {self.insert(record, "ch_last.version + 1", "ch_f", end, "ch_op")}
+        ch_prior := ch_last;
+        ch_has_prior := ch_last.operation <> 'delete';"""
+
     def present(self, record: str) -> str:
-        h, key = self.history, self.where_key(record)
+        h = self.history
         moved = f"TG_OP = 'UPDATE' AND ({self.keys('OLD')}) IS DISTINCT FROM ({self.keys('NEW')})"
         return f"""
-    PERFORM 1 FROM {h} AS ch_open WHERE {key} AND ch_open.valid_to IS NULL
-      AND {self.same("ch_open", record)};
-    IF NOT FOUND THEN
+    {self.last(record)}
+    IF NOT FOUND OR ch_last.valid_to IS NOT NULL OR NOT ({self.same("ch_last", record)}) THEN
 {self.ensure_transaction()}
-      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
-      ch_had_own := FOUND;
+      ch_had_own := ch_last.transaction_id IS NOT DISTINCT FROM ch_tx;
+      ch_kept := true;
+      ch_has_prior := false;
       IF ch_had_own THEN
-        SELECT * INTO ch_base FROM {h} WHERE {key} AND version = ch_tv.version - 1;
-        IF FOUND AND ch_base.operation <> 'delete' AND ch_base.valid_to = ch_tv.valid_from
-           AND {self.same("ch_base", record)} THEN
-          DELETE FROM {h} WHERE {key} AND version = ch_tv.version;
-          UPDATE {h} SET valid_to = NULL WHERE {key} AND version = ch_base.version;
+        SELECT * INTO ch_prior FROM {h} WHERE {self.at(record, "ch_last.version - 1")};
+        ch_has_prior := FOUND AND ch_prior.operation <> 'delete';
+        IF ch_has_prior AND ch_prior.valid_to = ch_last.valid_from
+           AND {self.same("ch_prior", record)} THEN
+          DELETE FROM {h} WHERE {self.at(record, "ch_last.version")};
+          UPDATE {h} SET valid_to = NULL WHERE {self.at(record, "ch_prior.version")};
+          ch_kept := false;
         ELSE
-          UPDATE {h} SET {self.assign(record)}, valid_to = NULL,
-            operation = CASE WHEN ch_tv.operation = 'delete' THEN 'update' ELSE ch_tv.operation END
-            WHERE {key} AND version = ch_tv.version;
+          ch_op := CASE WHEN ch_last.operation = 'delete' THEN 'update'
+            ELSE ch_last.operation END;
+          UPDATE {h} SET {self.assign(record)}, valid_to = NULL, operation = ch_op
+            WHERE {self.at(record, "ch_last.version")};
         END IF;
-      ELSE
-        SELECT * INTO ch_base FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1;
-        IF FOUND THEN
-{self.start()}
-          IF ch_base.valid_to IS NULL THEN
-            UPDATE {h} SET valid_to = ch_f WHERE {key} AND version = ch_base.version;
-          END IF;
-          {
-            self.insert(
+      ELSIF ch_last.version IS NOT NULL THEN
+{
+            self.close_and_insert(
                 record,
-                "ch_base.version + 1",
-                "ch_f",
                 "NULL",
-                "CASE WHEN ch_base.operation <> 'delete' AND ch_base.valid_to IS NULL "
+                "CASE WHEN ch_last.operation <> 'delete' AND ch_last.valid_to IS NULL "
                 "THEN 'update' ELSE 'insert' END",
             )
         }
-        ELSE
-          {
-            self.insert(
-                record,
-                "1",
-                "ch_ts",
-                "NULL",
-                f"CASE WHEN {moved} OR TG_OP = 'INSERT' THEN 'insert' ELSE 'update' END",
-            )
-        }
-        END IF;
+      ELSE
+        ch_op := CASE WHEN {moved} OR TG_OP = 'INSERT' THEN 'insert' ELSE 'update' END;
+        {self.insert(record, "1", "ch_ts", "NULL", "ch_op")}
       END IF;
 {self.log(record)}
     END IF;"""
 
     def delete(self, record: str) -> str:
-        h, key = self.history, self.where_key(record)
+        h = self.history
         return f"""
 {self.ensure_transaction()}
-    SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
-    ch_had_own := FOUND;
+    {self.last(record)}
+    ch_had_own := ch_last.transaction_id IS NOT DISTINCT FROM ch_tx;
+    ch_kept := true;
+    ch_has_prior := false;
+    ch_op := 'delete';
     IF ch_had_own THEN
-      IF ch_tv.operation = 'insert' THEN
-        DELETE FROM {h} WHERE {key} AND version = ch_tv.version;
-      ELSIF ch_tv.operation <> 'delete' THEN
+      IF ch_last.operation = 'insert' THEN
+        DELETE FROM {h} WHERE {self.at(record, "ch_last.version")};
+        ch_kept := false;
+      ELSIF ch_last.operation <> 'delete' THEN
         UPDATE {h} SET {self.assign(record)}, operation = 'delete', valid_to = valid_from
-          WHERE {key} AND version = ch_tv.version;
+          WHERE {self.at(record, "ch_last.version")};
       END IF;
+    ELSIF ch_last.version IS NOT NULL THEN
+{self.close_and_insert(record, "ch_f", "'delete'")}
     ELSE
-      SELECT * INTO ch_base FROM {h} WHERE {key} ORDER BY version DESC LIMIT 1;
-      IF FOUND THEN
-{self.start()}
-        IF ch_base.valid_to IS NULL THEN
-          UPDATE {h} SET valid_to = ch_f WHERE {key} AND version = ch_base.version;
-        END IF;
-        {self.insert(record, "ch_base.version + 1", "ch_f", "ch_f", "'delete'")}
-      ELSE
-        {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
-      END IF;
+      {self.insert(record, "1", "ch_ts", "ch_ts", "'delete'")}
     END IF;
-{self.log(record)}"""
+{self.log(record, deleted=True)}"""
 
     def row_id(self, record: str) -> str:
         if len(self.key) == 1:
@@ -228,32 +266,50 @@ class _Body(TriggerText):
         )
         return f"'[' || {parts} || ']'"
 
-    def log(self, record: str) -> str:
+    def log(self, record: str, *, deleted: bool = False) -> str:
+        """Write the row's change-log entry of this transaction, replacing an earlier one.
+
+        The transaction's version (if ``ch_kept``) holds ``record``'s values and ``ch_op``
+        (``'delete'`` when ``deleted``); the version before it is ``ch_prior`` when
+        ``ch_has_prior``.
+        """
         if not self.spec.changelog:
             return ""
-        h, key = self.history, self.where_key(record)
 
-        def value(version: str, hist: Any) -> str:
-            return _json(self.field(version, hist), hist.type)
+        def now(live: Any, hist: Any) -> str:
+            return _json(self.field(record, live), hist.type)
 
-        every = self.object([(hist.name, value("ch_tv", hist)) for _, hist in self.columns])
+        every = self.object([(hist.name, now(live, hist)) for live, hist in self.columns])
         unknown = self.object(
             [
-                (hist.name, f"jsonb_build_array(NULL::jsonb, {value('ch_tv', hist)})")
-                for _, hist in self.columns
+                (hist.name, f"jsonb_build_array(NULL::jsonb, {now(live, hist)})")
+                for live, hist in self.columns
             ]
         )
         changed = []
-        for _, hist in self.columns:
+        for live, hist in self.columns:
             cast = "::jsonb" if _is_plain_json(hist.type) else ""
-            before, after = self.field("ch_prior", hist), self.field("ch_tv", hist)
-            pair = f"jsonb_build_array({value('ch_prior', hist)}, {value('ch_tv', hist)})"
+            before, after = self.field("ch_prior", hist), self.field(record, live)
+            prior = _json(before, hist.type)
+            pair = f"jsonb_build_array({prior}, {now(live, hist)})"
             changed.append(
-                f"            IF {before}{cast} IS DISTINCT FROM {after}{cast} THEN\n"
-                f"              ch_doc := ch_doc || jsonb_build_object({self.literal(hist.name)}, "
-                f"{pair});\n            END IF;"
+                f"          IF {before}{cast} IS DISTINCT FROM {after}{cast} THEN\n"
+                f"            ch_doc := ch_doc || jsonb_build_object({self.literal(hist.name)}, "
+                f"{pair});\n          END IF;"
             )
         changes = "\n".join(changed)
+        document = (
+            f"ch_doc := {every};"
+            if deleted
+            else f"""IF ch_op = 'insert' THEN
+          ch_doc := {every};
+        ELSIF ch_has_prior THEN
+          ch_doc := '{{}}'::jsonb;
+{changes}
+        ELSE
+          ch_doc := {unknown};
+        END IF;"""
+        )
         return f"""
     IF coalesce((ch_ctx ->> 'changelog')::boolean, true) THEN
       ch_rid := {self.row_id(record)};
@@ -261,23 +317,11 @@ class _Body(TriggerText):
         DELETE FROM {self.changelog}
           WHERE table_name = {self.table_name} AND row_id = ch_rid AND transaction_id + 0 = ch_tx;
       END IF;
-      SELECT * INTO ch_tv FROM {h} WHERE {key} AND transaction_id + 0 = ch_tx;
-      IF FOUND THEN
-        IF ch_tv.operation IN ('insert', 'delete') THEN
-          ch_doc := {every};
-        ELSE
-          SELECT * INTO ch_prior FROM {h}
-            WHERE {key} AND version = ch_tv.version - 1 AND operation <> 'delete';
-          IF FOUND THEN
-            ch_doc := '{{}}'::jsonb;
-{changes}
-          ELSE
-            ch_doc := {unknown};
-          END IF;
-        END IF;
+      IF ch_kept THEN
+        {document}
         INSERT INTO {self.changelog}
           (transaction_id, table_name, row_id, event_type, "timestamp", changes)
-          VALUES (ch_tx, {self.table_name}, ch_rid, upper(ch_tv.operation), ch_ts, ch_doc);
+          VALUES (ch_tx, {self.table_name}, ch_rid, upper(ch_op), ch_ts, ch_doc);
       END IF;
     END IF;"""
 
