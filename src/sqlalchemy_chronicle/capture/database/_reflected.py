@@ -116,8 +116,9 @@ def captured_table_names(connection: Connection, schema: str | None = None) -> s
         master = f"{connection.dialect.identifier_preparer.quote_schema(schema)}." if schema else ""
         query = text(
             f"SELECT DISTINCT tbl_name FROM {master}sqlite_master WHERE type = 'trigger' "
-            "AND name LIKE :pattern ESCAPE '!'"
-        )
+            "AND name LIKE :pattern ESCAPE '!' "
+            f"AND tbl_name IN (SELECT name FROM {master}sqlite_master WHERE type = 'table')"
+        )  # not the path views, whose INSTEAD OF triggers the table's triggers call
     else:
         query = text(
             "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
