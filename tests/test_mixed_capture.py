@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -180,6 +181,22 @@ def test_a_connection_that_takes_back_every_change_leaves_no_row(
         connection.execute(insert(DbNote), [{"id": 1, "title": "a"}])
         connection.execute(text("DELETE FROM capture_db_note WHERE id = 1"))
     assert count_transactions(twins) == 0
+
+
+@pytest.mark.parametrize("send", ["text", "exec_driver_sql"])
+def test_textual_sql_that_may_write_unnamed_tables_keeps_the_row(
+    twins: Engine, clock: FrozenClock, send: str
+) -> None:
+    """A writable CTE, a function or a ``CALL`` may write versions of tables it does not name."""
+    statement = "WITH x AS (SELECT 1 AS one) SELECT one FROM x"
+    with twins.begin() as connection:
+        connection.execute(insert(DbNote), [{"id": 1, "title": "a"}])
+        connection.execute(text("DELETE FROM capture_db_note WHERE id = 1"))
+        if send == "text":
+            connection.execute(text(statement))
+        else:
+            connection.exec_driver_sql(statement)
+    assert count_transactions(twins) == 1
 
 
 def test_a_row_kept_by_one_mode_stays(twins: Engine, clock: FrozenClock) -> None:

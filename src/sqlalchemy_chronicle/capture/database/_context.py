@@ -185,7 +185,9 @@ def _before_cursor_execute(
     if context.isddl:
         connection.info[_UNSURE] = True
         return
-    if context.compiled is None and not context.execution_options.get(INTERNAL):
+    if (context.is_text or context.compiled is None) and not context.execution_options.get(
+        INTERNAL
+    ):
         words = statement.lstrip()[:10].lower().split(None, 1)
         first = words[0] if words else ""
         if first in _NO_WRITES:
