@@ -3,9 +3,10 @@
 A migration runs months after it was written, against the schema of its own revision, when the
 models have changed again. The triggers it creates are therefore built from the live and history
 tables reflected on its connection (:func:`reflect_captured`): the history copies the columns the
-two tables share (an excluded column is only in the live one, a retired column only in neither),
-the key is the live table's primary key, and the library's tables are found in the ``MetaData``
-of the schema they were given.
+two tables share (an excluded column is only in the live table, and a retired column, whose
+values ``retired_values`` keeps, only in the history table: neither is copied), the key is the
+live table's primary key, and the library's tables are found in the ``MetaData`` of the schema
+they were given.
 
 Reflection loses a few of the types that the triggers write change-log values by. What MariaDB
 stores for them is read back as the declared type: ``TINYINT(1)``, which MariaDB stores for a
