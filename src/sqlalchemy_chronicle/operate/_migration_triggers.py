@@ -36,12 +36,11 @@ from ..capture.database import (
     captured_table_names,
     create_triggers,
     drop_triggers,
-    history_table_name,
     named_captured,
     reflect_captured,
 )
 from ..errors import ConfigurationError
-from ..schema.history import versioned_specs
+from ..schema.history import history_table_name, versioned_specs
 from ..schema.tables import Transaction
 
 if TYPE_CHECKING:

@@ -52,7 +52,6 @@ from ._common import CapturedTable
 from ._context import SUPPORTED, capture_table, mark_created
 from ._reflected import (
     captured_table_names,
-    history_table_name,
     named_captured,
     reflect_captured,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "captured_table_names",
     "create_triggers",
     "drop_triggers",
-    "history_table_name",
     "named_captured",
     "reflect_captured",
     "share_transaction",

@@ -36,18 +36,13 @@ from sqlalchemy.exc import NoSuchTableError
 from ...config import LIBRARY_COLUMNS
 from ...errors import ConfigurationError
 from ...schema._base import install_library_tables
-from ...schema.history import TableHistory
+from ...schema.history import TableHistory, history_table_name
 from ._common import TRIGGER_PREFIX, CapturedTable
 
-__all__ = ["captured_table_names", "history_table_name", "named_captured", "reflect_captured"]
+__all__ = ["captured_table_names", "named_captured", "reflect_captured"]
 
 _PREFIX_PATTERN: Final = TRIGGER_PREFIX.replace("!", "!!").replace("_", "!_") + "%"
 """``LIKE`` pattern (escape ``!``) of the names of the library's triggers."""
-
-
-def history_table_name(table_name: str, history_table: str | None = None) -> str:
-    """The history table's name: ``history_table``, else ``<table_name>_history``."""
-    return history_table or f"{table_name}_history"
 
 
 def reflect_captured(
