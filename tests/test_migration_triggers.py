@@ -17,15 +17,17 @@ from typing import Any
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import JSON, Engine, MetaData, Numeric, String, Uuid
+from sqlalchemy import JSON, Engine, MetaData, Numeric, String, Uuid, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sqlalchemy_chronicle import ConfigurationError, Versioned
+from sqlalchemy_chronicle import ChangeLog, ConfigurationError, Versioned
 from sqlalchemy_chronicle.capture.database import (
     CapturedTable,
     _mysql,
     _postgresql,
     _sqlite,
+    create_triggers,
+    drop_triggers,
     reflect_captured,
 )
 from sqlalchemy_chronicle.schema.history import spec_for
@@ -91,6 +93,22 @@ def test_triggers_from_the_database_are_those_of_the_models(created: Engine, cls
     assert [live.name for live, _ in reflected.base.copied] == [
         live.name for live, _ in spec.base.copied
     ]
+
+
+def test_sqlite_reflected_triggers_log_a_uuid_as_its_32_digits(created: Engine) -> None:
+    """The one documented difference: what SQLite stores for a ``Uuid`` reads back as text."""
+    spec = spec_for(Tagged)
+    assert spec is not None
+    tag = uuid.UUID("4f1c2a7e9b3d4c5e8a6f0b1c2d3e4f5a")
+    with created.begin() as connection:
+        drop_triggers(connection, CapturedTable.of(spec))
+        create_triggers(connection, reflect_captured(connection, Tagged.__tablename__))
+        connection.execute(insert(Tagged.__table__).values(id=1, tag=tag))
+        logged = connection.scalars(
+            select(ChangeLog.changes).where(ChangeLog.table_name == Tagged.__tablename__)
+        ).all()
+    expected = tag.hex if created.dialect.name == "sqlite" else str(tag)
+    assert logged == [{"id": 1, "tag": expected}]
 
 
 def test_create_history_triggers_refuses_what_it_cannot_build(created: Engine) -> None:
