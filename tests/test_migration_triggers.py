@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 import uuid
 from typing import Any
 
@@ -127,3 +128,10 @@ def test_create_history_triggers_refuses_what_it_cannot_build(created: Engine) -
     offline = MigrationContext.configure(dialect_name=created.dialect.name, opts={"as_sql": True})
     with pytest.raises(ConfigurationError, match="offline"):
         Operations(offline).create_history_triggers("reflect_measure")  # type: ignore[attr-defined]
+    buffer = io.StringIO()
+    script = MigrationContext.configure(
+        dialect_name=created.dialect.name, opts={"as_sql": True, "output_buffer": buffer}
+    )
+    with pytest.raises(ConfigurationError, match="offline"):
+        Operations(script).drop_history_triggers("reflect_measure")  # type: ignore[attr-defined]
+    assert "TRIGGER" not in buffer.getvalue().upper()

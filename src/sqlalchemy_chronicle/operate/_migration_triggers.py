@@ -167,7 +167,11 @@ class DropHistoryTriggersOp(_TriggersOp):
         changelog: bool = True,
         library_schema: str | None = None,
     ) -> None:
-        """``op.drop_history_triggers("invoice")``; the other arguments serve its reverse."""
+        """``op.drop_history_triggers("invoice")``; the other arguments serve its reverse.
+
+        :raises ConfigurationError: the migration runs offline (``--sql``), where the triggers
+            it drops could not be built again.
+        """
         operations.invoke(
             cls(
                 table_name,
@@ -183,13 +187,22 @@ class DropHistoryTriggersOp(_TriggersOp):
         return CreateHistoryTriggersOp(self.table_name, **self.options())
 
 
-@Operations.implementation_for(CreateHistoryTriggersOp)
-def _create(operations: Operations, operation: CreateHistoryTriggersOp) -> None:
+def _refuse_offline(operations: Operations, operation: _TriggersOp) -> None:
+    """Refuse either operation offline, before it writes any SQL (no half script).
+
+    A migration that drops triggers re-creates them, which needs the tables it reads.
+    """
     if operations.migration_context.as_sql:
         raise ConfigurationError(
-            f"op.create_history_triggers({operation.table_name!r}) builds the triggers from the "
-            "tables it reads, which an offline (--sql) migration cannot; run it online"
+            f"op.{operation.name}({operation.table_name!r}): the triggers of database capture "
+            "mode are built from the tables the migration reads, which an offline (--sql) "
+            "migration cannot; run it online"
         )
+
+
+@Operations.implementation_for(CreateHistoryTriggersOp)
+def _create(operations: Operations, operation: CreateHistoryTriggersOp) -> None:
+    _refuse_offline(operations, operation)
     connection = operations.get_bind()
     captured = reflect_captured(
         connection,
@@ -204,6 +217,7 @@ def _create(operations: Operations, operation: CreateHistoryTriggersOp) -> None:
 
 @Operations.implementation_for(DropHistoryTriggersOp)
 def _drop(operations: Operations, operation: DropHistoryTriggersOp) -> None:
+    _refuse_offline(operations, operation)
     captured = named_captured(
         operation.table_name, schema=operation.schema, history_table=operation.history_table
     )
