@@ -99,7 +99,10 @@ def named_captured(
 
 
 def captured_table_names(connection: Connection, schema: str | None = None) -> set[str]:
-    """The names of the tables of ``schema`` (the default one if None) with history triggers."""
+    """The names of the tables of ``schema`` (the default one if None) with history triggers.
+
+    On SQLite the triggers of the path views (see :mod:`._sqlite`) are not a table's.
+    """
     dialect = connection.dialect.name
     if dialect == "postgresql":
         query = text(
@@ -112,7 +115,8 @@ def captured_table_names(connection: Connection, schema: str | None = None) -> s
         master = f"{connection.dialect.identifier_preparer.quote_schema(schema)}." if schema else ""
         query = text(
             f"SELECT DISTINCT tbl_name FROM {master}sqlite_master WHERE type = 'trigger' "
-            "AND name LIKE :pattern ESCAPE '!'"
+            "AND name LIKE :pattern ESCAPE '!' "
+            f"AND tbl_name IN (SELECT name FROM {master}sqlite_master WHERE type = 'table')"
         )
     else:
         query = text(
