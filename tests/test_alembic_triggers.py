@@ -19,6 +19,7 @@ from .test_alembic_cli import Project
 from .test_alembic_cli import project as project
 
 MODELS = """
+import sqlalchemy as sa
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -253,3 +254,40 @@ def test_hand_written_migration_creates_and_drops_the_triggers(triggered: Projec
     project.run("downgrade", "-1")
     sql(project, "UPDATE trg_invoice SET customer = 'unseen'")
     assert rows(project, "SELECT version, customer FROM trg_invoice_history") == [[1, "A"]]
+
+
+UNIQUE_CUSTOMER = "    __table_args__ = (sa.UniqueConstraint('customer', name='uq_customer'),)\n"
+
+
+def test_a_constraint_added_in_batch_mode_keeps_the_triggers(triggered: Project) -> None:
+    """Batch mode (SQLite's usual setup) rebuilds a table for a constraint, and its triggers."""
+    project = triggered
+    env = project.root / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "connection=connection, target_metadata=target_metadata",
+            "connection=connection, target_metadata=target_metadata, render_as_batch=True",
+        )
+    )
+    models(project, note_mode=None)
+    project.revision("create")
+    project.run("upgrade", "head")
+    sql(project, "INSERT INTO trg_invoice (id, customer, total) VALUES (1, 'ACME', 100)")
+
+    models(project, columns=TOTAL + UNIQUE_CUSTOMER, note_mode=None)
+    unique = project.revision("unique_customer").read_text()
+    upgrade = unique[unique.index("def upgrade") : unique.index("def downgrade")]
+    assert upgrade.index("op.drop_history_triggers('trg_invoice')") < upgrade.index(
+        "create_unique_constraint"
+    )
+    assert "op.create_history_triggers('trg_invoice')" in upgrade
+    project.run("upgrade", "head")
+    project.run("check")
+    sql(project, "UPDATE trg_invoice SET total = 120 WHERE id = 1")
+    query = "SELECT version, customer, total FROM trg_invoice_history ORDER BY version"
+    assert rows(project, query) == [[1, "ACME", 100], [2, "ACME", 120]]
+    assert changes(project, "trg_invoice")[-1] == {"total": [100, 120]}
+
+    project.run("downgrade", "-1")
+    sql(project, "UPDATE trg_invoice SET total = 130 WHERE id = 1")
+    assert rows(project, query)[-1] == [3, "ACME", 130]

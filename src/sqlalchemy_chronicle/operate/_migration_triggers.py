@@ -10,10 +10,12 @@ Autogenerate puts them where a table's triggers would be missing or out of date:
 
 - after the creation of a table in database mode, or of its history table, and for a class
   switched to database mode: a creation, at the end of the migration;
-- around a change to the columns of such a table or of its history table: a drop before the
-  first change and a creation at the end, so that the downgrade, which runs them the other way
-  round, also builds the triggers of the tables as they then are (and SQLite, which refuses to
-  drop a column that a trigger names, drops no column under a trigger);
+- around a change to the columns of such a table or of its history table (on SQLite, or where
+  the migration renders as batch, to anything but its indexes, since batch mode rebuilds the
+  table and so drops its triggers): a drop before the first change and a creation at the end,
+  so that the downgrade, which runs them the other way round, also builds the triggers of the
+  tables as they then are (and SQLite, which refuses to drop a column that a trigger names,
+  drops no column under a trigger);
 - before the triggers' table is dropped, or its class leaves database mode: a drop (on
   PostgreSQL the trigger's function would outlive its table).
 
@@ -56,15 +58,18 @@ __all__ = [
 _Key = tuple[str | None, str]
 """A table by (schema, name)."""
 
+_INDEXES = (ops.CreateIndexOp, ops.DropIndexOp)
+"""Operations within a table that leave it, and so its triggers, as they are, even in batch mode."""
+
 _NOT_COLUMNS = (
-    ops.CreateIndexOp,
-    ops.DropIndexOp,
+    *_INDEXES,
     ops.AddConstraintOp,
     ops.DropConstraintOp,
     ops.CreateTableCommentOp,
     ops.DropTableCommentOp,
 )
-"""Operations within a table that leave the columns, and so the triggers, as they are."""
+"""Operations within a table that leave the columns, and so the triggers, as they are, where the
+table is altered in place."""
 
 _CONTEXT_TABLE = "chronicle_context"
 """The table SQLite's triggers keep (see :mod:`sqlalchemy_chronicle.capture.database._sqlite`),
@@ -262,10 +267,13 @@ def with_triggers(
         for name in captured_table_names(connection, schema)
         if autogen_context.run_name_filters(name, "table", {"schema_name": schema})
     }
+    rebuilt = connection.dialect.name == "sqlite" or bool(
+        autogen_context.opts.get("render_as_batch")
+    )
     first: dict[_Key, int] = {}
     created: set[_Key] = set()
     for index, operation in enumerate(operations):
-        target = _columns_changed(operation)
+        target = _columns_changed(operation, _INDEXES if rebuilt else _NOT_COLUMNS)
         if target is None:
             continue
         key = live_of.get(target, target)
@@ -323,12 +331,20 @@ def _versioned_tables(
     return found
 
 
-def _columns_changed(operation: ops.MigrateOperation) -> _Key | None:
-    """The table whose columns ``operation`` creates, drops or changes, if any."""
+def _columns_changed(
+    operation: ops.MigrateOperation, harmless: tuple[type[ops.MigrateOperation], ...]
+) -> _Key | None:
+    """The table whose columns ``operation`` creates, drops or changes, if any.
+
+    :param harmless: the operations within a table that keep its triggers. In batch mode
+        (``render_as_batch``, SQLite's usual setup, and always on SQLite, which alters little in
+        place) a constraint or comment change rebuilds the table (copy, drop, rename), which
+        drops its triggers: there only index changes keep them.
+    """
     if isinstance(operation, ops.CreateTableOp | ops.DropTableOp):
         return (operation.schema, operation.table_name)
     if isinstance(operation, ops.ModifyTableOps) and any(
-        not isinstance(each, _NOT_COLUMNS) for each in operation.ops
+        not isinstance(each, harmless) for each in operation.ops
     ):
         return (operation.schema, operation.table_name)
     return None
