@@ -291,3 +291,30 @@ def test_a_constraint_added_in_batch_mode_keeps_the_triggers(triggered: Project)
     project.run("downgrade", "-1")
     sql(project, "UPDATE trg_invoice SET total = 130 WHERE id = 1")
     assert rows(project, query)[-1] == [3, "ACME", 130]
+
+
+def test_a_table_the_environment_leaves_out_keeps_its_triggers(triggered: Project) -> None:
+    """A table that ``include_object`` leaves out is not compared: its triggers are not dropped."""
+    project = triggered
+    models(project, note_mode="database")
+    project.revision("create")
+    project.run("upgrade", "head")
+    env = project.root / "migrations" / "env.py"
+    env.write_text(
+        env.read_text()
+        .replace(
+            "def run_migrations_online",
+            "def include_object(obj, name, type_, reflected, compare_to):\n"
+            "    return not (type_ == 'table' and name.startswith('trg_note'))\n\n\n"
+            "def run_migrations_online",
+        )
+        .replace(
+            "connection=connection, target_metadata=target_metadata",
+            "connection=connection, target_metadata=target_metadata, include_object=include_object",
+        )
+    )
+    project.run("check")
+    models(project, note_mode=None)
+    project.run("check")
+    sql(project, "INSERT INTO trg_note (id, body) VALUES (1, 'one')")
+    assert rows(project, "SELECT version, body FROM trg_note_history") == [[1, "one"]]

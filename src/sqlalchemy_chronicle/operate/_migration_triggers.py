@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, Operations, ops
-from sqlalchemy import MetaData
+from sqlalchemy import Connection, MetaData, Table
 
 from ..capture.database import (
     SUPPORTED,
@@ -265,7 +265,7 @@ def with_triggers(
         (schema, name)
         for schema in compared
         for name in captured_table_names(connection, schema)
-        if autogen_context.run_name_filters(name, "table", {"schema_name": schema})
+        if _included(autogen_context, connection, schema, name)
     }
     rebuilt = connection.dialect.name == "sqlite" or bool(
         autogen_context.opts.get("render_as_batch")
@@ -298,15 +298,43 @@ def with_triggers(
     return result + creations
 
 
+def _included(
+    autogen_context: AutogenContext, connection: Connection, schema: str | None, name: str
+) -> bool:
+    """Whether the environment's ``include_name`` and ``include_object`` let the table in.
+
+    ``include_object`` is given the table of the models if they have it, else the table
+    reflected, as autogenerate gives it.
+    """
+    if not autogen_context.run_name_filters(name, "table", {"schema_name": schema}):
+        return False
+    declared = _metadata_table(autogen_context, schema, name)
+    if declared is not None:
+        return autogen_context.run_object_filters(declared, name, "table", False, None)
+    reflected = Table(name, MetaData(), schema=schema, autoload_with=connection)
+    return autogen_context.run_object_filters(reflected, name, "table", True, None)
+
+
+def _metadata_table(autogen_context: AutogenContext, schema: str | None, name: str) -> Table | None:
+    """The table ``schema.name`` of the models compared, if they have it."""
+    for metadata in _metadatas(autogen_context):
+        for table in metadata.tables.values():
+            if table.schema == schema and table.name == name:
+                return table
+    return None
+
+
+def _metadatas(autogen_context: AutogenContext) -> list[MetaData]:
+    """The ``MetaData`` (one or several) that autogenerate compares."""
+    metadata = autogen_context.metadata
+    return [metadata] if isinstance(metadata, MetaData) else list(metadata) if metadata else []
+
+
 def _versioned_tables(
     autogen_context: AutogenContext, schemas: set[str | None]
 ) -> dict[_Key, tuple[CreateHistoryTriggersOp, bool]]:
     """The versioned live tables compared: how to create their triggers, and whether to."""
-    metadata = autogen_context.metadata
-    metadatas: Iterable[MetaData] = (
-        [metadata] if isinstance(metadata, MetaData) else metadata if metadata else []
-    )
-    known = {id(each) for each in metadatas}
+    known = {id(each) for each in _metadatas(autogen_context)}
     found: dict[_Key, tuple[CreateHistoryTriggersOp, bool]] = {}
     for spec in versioned_specs():
         live, history = spec.base.live, spec.base.history
