@@ -318,3 +318,36 @@ def test_a_table_the_environment_leaves_out_keeps_its_triggers(triggered: Projec
     project.run("check")
     sql(project, "INSERT INTO trg_note (id, body) VALUES (1, 'one')")
     assert rows(project, "SELECT version, body FROM trg_note_history") == [[1, "one"]]
+
+
+OWN_NOTE = """
+class Note(Versioned, Base):
+    __tablename__ = "trg_note"
+    __versioned__ = {"capture": "database", "table": "trg_note_versions", "changelog": False}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(String(50))
+"""
+
+
+def test_triggers_dropped_with_their_class_come_back_with_its_options(
+    triggered: Project,
+) -> None:
+    """The downgrade re-creates the triggers with the options they had, read from the database."""
+    project = triggered
+    source = MODELS.format(invoice_mode="orm", invoice_columns=TOTAL, note=OWN_NOTE)
+    (project.root / "app_models.py").write_text(source)
+    project.revision("create")
+    project.run("upgrade", "head")
+    models(project, invoice_mode="orm", note_mode=None)
+    gone = project.revision("drop_note").read_text()
+    downgrade = gone[gone.index("def downgrade") :]
+    assert (
+        "op.create_history_triggers('trg_note', history_table='trg_note_versions', "
+        "changelog=False)" in downgrade
+    )
+    project.run("upgrade", "head")
+    project.run("downgrade", "-1")
+    sql(project, "INSERT INTO trg_note (id, body) VALUES (1, 'back')")
+    assert rows(project, "SELECT version, body FROM trg_note_versions") == [[1, "back"]]
+    assert changes(project, "trg_note") == []

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, MetaData, Table
 
 from ..capture.database import (
     SUPPORTED,
+    captured_options,
     captured_table_names,
     create_triggers,
     drop_triggers,
@@ -284,7 +285,11 @@ def with_triggers(
     creations: list[ops.MigrateOperation] = []
     for key in sorted(wanted | existing, key=lambda key: (key[0] or "", key[1])):
         template = (
-            models[key][0] if key in models else CreateHistoryTriggersOp(key[1], schema=key[0])
+            models[key][0]
+            if key in models
+            else CreateHistoryTriggersOp(
+                key[1], schema=key[0], **captured_options(connection, key[1], key[0])
+            )
         )
         if key in existing and (key not in wanted or key in first):
             drops.setdefault(first.get(key, 0), []).append(template.reverse())

@@ -51,6 +51,7 @@ from . import _mysql, _postgresql, _sqlite
 from ._common import CapturedTable
 from ._context import SUPPORTED, capture_table, mark_created
 from ._reflected import (
+    captured_options,
     captured_table_names,
     named_captured,
     reflect_captured,
@@ -71,6 +72,7 @@ __all__ = [
     "TriggerTransaction",
     "adopt_trigger_transaction",
     "attach",
+    "captured_options",
     "captured_table_names",
     "create_triggers",
     "drop_triggers",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,6 +20,8 @@ __all__ = [
     "Names",
     "TriggerText",
     "changelog_table",
+    "options_comment",
+    "read_options_comment",
     "short_name",
     "sql_literal",
     "transaction_table",
@@ -82,6 +86,35 @@ class Names:
     def trigger_named(self, suffix: str) -> str:
         """The name of one of the table's several triggers (MariaDB, SQLite), unquoted."""
         return short_name(f"{self.base_name}_{suffix}")
+
+
+_OPTIONS_COMMENT: Final = re.compile(r"/\* chronicle options: (\{.*?\}) \*/")
+"""The comment :func:`options_comment` writes in a trigger's text."""
+
+
+def options_comment(spec: CapturedTable) -> str:
+    """A SQL comment with the options the triggers of ``spec`` are built with.
+
+    A migration that drops the triggers of a table no longer in the models reads it back
+    (:func:`read_options_comment`) for its downgrade, which must build them as they were: into
+    the same history table, with or without change log, in the same library schema.
+    """
+    options = {
+        "changelog": spec.changelog,
+        "history_table": spec.base.history.name,
+        "library_schema": spec.base.live.metadata.tables[Transaction.__tablename__].schema,
+    }
+    text = json.dumps(options, sort_keys=True).replace("*/", "*\\/")
+    return f"/* chronicle options: {text} */"
+
+
+def read_options_comment(text: str) -> dict[str, Any] | None:
+    """The options :func:`options_comment` recorded in ``text``; None if it has none."""
+    found = _OPTIONS_COMMENT.search(text)
+    if found is None:
+        return None
+    options: dict[str, Any] = json.loads(found.group(1))
+    return options
 
 
 def transaction_table(dialect: Dialect, spec: CapturedTable) -> str:

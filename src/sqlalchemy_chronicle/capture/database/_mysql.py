@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
 
-from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -68,7 +68,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     def trigger(event: str, steps: str) -> str:
         return (
             f"CREATE TRIGGER {quote(names.trigger_named(event))} AFTER {event.upper()} ON "
-            f"{names.live} FOR EACH ROW\nBEGIN\n{_DECLARE}\n{steps}\nEND"
+            f"{names.live} FOR EACH ROW\nBEGIN\n{options_comment(spec)}\n{_DECLARE}\n{steps}\nEND"
         )
 
     update = f"""

@@ -37,9 +37,9 @@ from ...config import LIBRARY_COLUMNS
 from ...errors import ConfigurationError
 from ...schema._base import install_library_tables
 from ...schema.history import TableHistory, history_table_name
-from ._common import TRIGGER_PREFIX, CapturedTable
+from ._common import TRIGGER_PREFIX, CapturedTable, read_options_comment
 
-__all__ = ["captured_table_names", "named_captured", "reflect_captured"]
+__all__ = ["captured_options", "captured_table_names", "named_captured", "reflect_captured"]
 
 _PREFIX_PATTERN: Final = TRIGGER_PREFIX.replace("!", "!!").replace("_", "!_") + "%"
 """``LIKE`` pattern (escape ``!``) of the names of the library's triggers."""
@@ -129,6 +129,51 @@ def captured_table_names(connection: Connection, schema: str | None = None) -> s
         parameters["schema"] = schema
     rows = connection.execute(query, parameters)
     return {name for (name,) in rows}
+
+
+def captured_options(
+    connection: Connection, table_name: str, schema: str | None = None
+) -> dict[str, Any]:
+    """The options the triggers of ``table_name`` were built with, for :func:`reflect_captured`.
+
+    ``history_table`` and ``library_schema`` are None where they are the defaults. They are read
+    from the comment the triggers' text keeps (see
+    :func:`~sqlalchemy_chronicle.capture.database._common.options_comment`); triggers without
+    it (created by an older release) give the defaults.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        query = text(
+            "SELECT p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE NOT t.tgisinternal AND t.tgname LIKE :pattern ESCAPE '!' AND c.relname = :table "
+            "AND n.nspname = coalesce(CAST(:schema AS text), current_schema())"
+        )
+    elif dialect == "sqlite":
+        master = f"{connection.dialect.identifier_preparer.quote_schema(schema)}." if schema else ""
+        query = text(
+            f"SELECT sql FROM {master}sqlite_master WHERE type = 'trigger' "
+            "AND name LIKE :pattern ESCAPE '!' AND tbl_name = :table"
+        )
+    else:
+        query = text(
+            "SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_NAME LIKE :pattern ESCAPE '!' AND EVENT_OBJECT_TABLE = :table "
+            "AND TRIGGER_SCHEMA = coalesce(:schema, DATABASE())"
+        )
+    parameters: dict[str, str | None] = {"pattern": _PREFIX_PATTERN, "table": table_name}
+    if dialect != "sqlite":
+        parameters["schema"] = schema
+    for (source,) in connection.execute(query, parameters):
+        recorded = read_options_comment(source or "")
+        if recorded is not None:
+            history = recorded.get("history_table")
+            return {
+                "history_table": None if history == history_table_name(table_name) else history,
+                "changelog": bool(recorded.get("changelog", True)),
+                "library_schema": recorded.get("library_schema"),
+            }
+    return {"history_table": None, "changelog": True, "library_schema": None}
 
 
 def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str | None) -> Table:

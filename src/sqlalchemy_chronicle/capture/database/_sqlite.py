@@ -47,7 +47,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
 __all__ = ["CONTEXT_STATEMENTS", "create_statements", "drop_statements"]
 
@@ -156,6 +156,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
         )
 
     begin = body.ensure_transaction()
+    deleted, *rest = body.delete("OLD")
     untold = f"{_TX} IS NULL"
     return [
         *CONTEXT_STATEMENTS,
@@ -189,7 +190,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
                 take("own", "NEW", "'insert'", f"{differs} AND {own}"),
             ],
         ),
-        trigger("delete", "DELETE", None, body.delete("OLD")),
+        trigger("delete", "DELETE", None, [options_comment(spec) + "\n" + deleted, *rest]),
     ]
 
 
