@@ -33,6 +33,8 @@ from sqlalchemy_chronicle.capture.database import (
 )
 from sqlalchemy_chronicle.schema.history import spec_for
 
+from .models_shapes import SCHEMA
+
 
 class Own(DeclarativeBase):
     metadata = MetaData()
@@ -135,3 +137,52 @@ def test_create_history_triggers_refuses_what_it_cannot_build(created: Engine) -
     with pytest.raises(ConfigurationError, match="offline"):
         Operations(script).drop_history_triggers("reflect_measure")  # type: ignore[attr-defined]
     assert "TRIGGER" not in buffer.getvalue().upper()
+
+
+class Shelved(Versioned, Own):
+    """A table of another schema, created without triggers: the operations give it them."""
+
+    __tablename__ = "reflect_shelved"
+    __table_args__ = {"schema": SCHEMA}
+    __versioned__ = {"capture": "orm"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    label: Mapped[str | None] = mapped_column(String(20))
+
+
+class Unshelved(Versioned, Own):
+    """A table of the same name in the default schema, whose triggers must stay."""
+
+    __tablename__ = "reflect_shelved"
+    __versioned__ = {"capture": "database"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    label: Mapped[str | None] = mapped_column(String(20))
+
+
+@pytest.fixture
+def shelved(engine: Engine) -> Any:
+    tables = [Shelved.__table__, Shelved.__history__.__table__]
+    tables += [Unshelved.__table__, Unshelved.__history__.__table__]
+    Own.metadata.create_all(engine, tables=tables)
+    yield engine
+    Own.metadata.drop_all(engine, tables=tables)
+
+
+def test_the_operations_take_the_triggers_of_a_table_of_another_schema(shelved: Engine) -> None:
+    """Created, they version the table of that schema; dropped, those of the default one stay."""
+    with shelved.begin() as connection:
+        op = Operations(MigrationContext.configure(connection))
+        if shelved.dialect.name == "sqlite":
+            with pytest.raises(ConfigurationError, match="attached database"):
+                op.create_history_triggers("reflect_shelved", schema=SCHEMA)  # type: ignore[attr-defined]
+            return
+        op.create_history_triggers("reflect_shelved", schema=SCHEMA)  # type: ignore[attr-defined]
+        connection.execute(insert(Shelved.__table__).values(id=1, label="a"))
+        op.drop_history_triggers("reflect_shelved", schema=SCHEMA)  # type: ignore[attr-defined]
+        connection.execute(insert(Shelved.__table__).values(id=2, label="b"))
+        connection.execute(insert(Unshelved.__table__).values(id=1, label="c"))
+        history = Shelved.__history__.__table__
+        assert connection.execute(select(history.c.id, history.c.label)).all() == [(1, "a")]
+        default = Unshelved.__history__.__table__
+        assert connection.execute(select(default.c.id, default.c.label)).all() == [(1, "c")]

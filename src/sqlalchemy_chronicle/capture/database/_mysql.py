@@ -52,8 +52,7 @@ _EVENTS = ("insert", "update", "delete")
 def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """Drop the table's triggers (they also go with the table)."""
     names = Names(spec, dialect)
-    quote = dialect.identifier_preparer.quote
-    return [f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(e))}" for e in _EVENTS]
+    return [f"DROP TRIGGER IF EXISTS {names.qualified(e)}" for e in _EVENTS]
 
 
 def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
@@ -67,7 +66,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
 
     def trigger(event: str, steps: str) -> str:
         return (
-            f"CREATE TRIGGER {quote(names.trigger_named(event))} AFTER {event.upper()} ON "
+            f"CREATE TRIGGER {names.qualified(event)} AFTER {event.upper()} ON "
             f"{names.live} FOR EACH ROW\nBEGIN\n{options_comment(spec)}\n{_DECLARE}\n{steps}\nEND"
         )
 

@@ -58,10 +58,14 @@ def reflect_captured(
 
     :param history_table: the history table's name, when it is not ``<table_name>_history``.
     :param changelog: whether the triggers write change-log entries.
-    :param library_schema: the schema of ``chronicle_transaction`` and the change log.
+    :param library_schema: the schema of ``chronicle_transaction`` and the change log; for a
+        table of another ``schema``, the connection's current one, named (MariaDB reads a name
+        in a trigger in the trigger's database).
     :raises ConfigurationError: a table is missing, the live table has no primary key, or the
         history table lacks a column of it.
     """
+    if library_schema is None and schema is not None and connection.dialect.name != "sqlite":
+        library_schema = _current_schema(connection)
     metadata = MetaData(schema=library_schema)
     install_library_tables(metadata)
     live = _reflect(connection, metadata, table_name, schema)
@@ -174,6 +178,13 @@ def captured_options(
                 "library_schema": recorded.get("library_schema"),
             }
     return {"history_table": None, "changelog": True, "library_schema": None}
+
+
+def _current_schema(connection: Connection) -> str | None:
+    """The schema an unqualified name is found in on ``connection``."""
+    function = "current_schema()" if connection.dialect.name == "postgresql" else "DATABASE()"
+    name: str | None = connection.scalar(text(f"SELECT {function}"))
+    return name
 
 
 def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str | None) -> Table:
