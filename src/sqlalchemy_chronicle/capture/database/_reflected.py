@@ -41,6 +41,8 @@ from ._common import TRIGGER_PREFIX, CapturedTable, read_options_comment
 
 __all__ = ["captured_options", "captured_table_names", "named_captured", "reflect_captured"]
 
+_MYSQL: Final = ("mysql", "mariadb")
+
 _PREFIX_PATTERN: Final = TRIGGER_PREFIX.replace("!", "!!").replace("_", "!_") + "%"
 """``LIKE`` pattern (escape ``!``) of the names of the library's triggers."""
 
@@ -59,13 +61,13 @@ def reflect_captured(
     :param history_table: the history table's name, when it is not ``<table_name>_history``.
     :param changelog: whether the triggers write change-log entries.
     :param library_schema: the schema of ``chronicle_transaction`` and the change log; for a
-        table of another ``schema``, the connection's current one, named (MariaDB reads a name
-        in a trigger in the trigger's database).
+        table of another ``schema`` on MariaDB, the connection's current database, named
+        (MariaDB reads a name in a trigger in the trigger's database).
     :raises ConfigurationError: a table is missing, the live table has no primary key, or the
         history table lacks a column of it.
     """
-    if library_schema is None and schema is not None and connection.dialect.name != "sqlite":
-        library_schema = _current_schema(connection)
+    if library_schema is None and schema is not None and connection.dialect.name in _MYSQL:
+        library_schema = _current_database(connection)
     metadata = MetaData(schema=library_schema)
     install_library_tables(metadata)
     live = _reflect(connection, metadata, table_name, schema)
@@ -180,10 +182,9 @@ def captured_options(
     return {"history_table": None, "changelog": True, "library_schema": None}
 
 
-def _current_schema(connection: Connection) -> str | None:
-    """The schema an unqualified name is found in on ``connection``."""
-    function = "current_schema()" if connection.dialect.name == "postgresql" else "DATABASE()"
-    name: str | None = connection.scalar(text(f"SELECT {function}"))
+def _current_database(connection: Connection) -> str | None:
+    """The database (MariaDB's schema) an unqualified name outside a trigger is found in."""
+    name: str | None = connection.scalar(text("SELECT DATABASE()"))
     return name
 
 
@@ -201,7 +202,7 @@ def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str 
         raise ConfigurationError(
             f"cannot build the history triggers: the database has no table {where}"
         ) from None
-    if connection.dialect.name in ("mysql", "mariadb"):
+    if connection.dialect.name in _MYSQL:
         json_columns = _mariadb_json_columns(connection, table)
         for column in table.c:
             column.type = _as_declared(column, json_columns)
