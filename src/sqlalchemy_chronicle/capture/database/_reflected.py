@@ -105,10 +105,7 @@ def named_captured(
 
 
 def captured_table_names(connection: Connection, schema: str | None = None) -> set[str]:
-    """The names of the tables of ``schema`` (the default one if None) with history triggers.
-
-    On SQLite the triggers of the path views (see :mod:`._sqlite`) are not a table's.
-    """
+    """The names of the tables of ``schema`` (the default one if None) with history triggers."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
         query = text(
@@ -123,7 +120,7 @@ def captured_table_names(connection: Connection, schema: str | None = None) -> s
             f"SELECT DISTINCT tbl_name FROM {master}sqlite_master WHERE type = 'trigger' "
             "AND name LIKE :pattern ESCAPE '!' "
             f"AND tbl_name IN (SELECT name FROM {master}sqlite_master WHERE type = 'table')"
-        )
+        )  # not the path views, whose INSTEAD OF triggers the table's triggers call
     else:
         query = text(
             "SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
