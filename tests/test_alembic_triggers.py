@@ -19,6 +19,7 @@ from .test_alembic_cli import Project
 from .test_alembic_cli import project as project
 
 MODELS = """
+import sqlalchemy as sa
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -253,3 +254,100 @@ def test_hand_written_migration_creates_and_drops_the_triggers(triggered: Projec
     project.run("downgrade", "-1")
     sql(project, "UPDATE trg_invoice SET customer = 'unseen'")
     assert rows(project, "SELECT version, customer FROM trg_invoice_history") == [[1, "A"]]
+
+
+UNIQUE_CUSTOMER = "    __table_args__ = (sa.UniqueConstraint('customer', name='uq_customer'),)\n"
+
+
+def test_a_constraint_added_in_batch_mode_keeps_the_triggers(triggered: Project) -> None:
+    """Batch mode (SQLite's usual setup) rebuilds a table for a constraint, and its triggers."""
+    project = triggered
+    env = project.root / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "connection=connection, target_metadata=target_metadata",
+            "connection=connection, target_metadata=target_metadata, render_as_batch=True",
+        )
+    )
+    models(project, note_mode=None)
+    project.revision("create")
+    project.run("upgrade", "head")
+    sql(project, "INSERT INTO trg_invoice (id, customer, total) VALUES (1, 'ACME', 100)")
+
+    models(project, columns=TOTAL + UNIQUE_CUSTOMER, note_mode=None)
+    unique = project.revision("unique_customer").read_text()
+    upgrade = unique[unique.index("def upgrade") : unique.index("def downgrade")]
+    assert upgrade.index("op.drop_history_triggers('trg_invoice')") < upgrade.index(
+        "create_unique_constraint"
+    )
+    assert "op.create_history_triggers('trg_invoice')" in upgrade
+    project.run("upgrade", "head")
+    project.run("check")
+    sql(project, "UPDATE trg_invoice SET total = 120 WHERE id = 1")
+    query = "SELECT version, customer, total FROM trg_invoice_history ORDER BY version"
+    assert rows(project, query) == [[1, "ACME", 100], [2, "ACME", 120]]
+    assert changes(project, "trg_invoice")[-1] == {"total": [100, 120]}
+
+    project.run("downgrade", "-1")
+    sql(project, "UPDATE trg_invoice SET total = 130 WHERE id = 1")
+    assert rows(project, query)[-1] == [3, "ACME", 130]
+
+
+def test_a_table_the_environment_leaves_out_keeps_its_triggers(triggered: Project) -> None:
+    """A table that ``include_object`` leaves out is not compared: its triggers are not dropped."""
+    project = triggered
+    models(project, note_mode="database")
+    project.revision("create")
+    project.run("upgrade", "head")
+    env = project.root / "migrations" / "env.py"
+    env.write_text(
+        env.read_text()
+        .replace(
+            "def run_migrations_online",
+            "def include_object(obj, name, type_, reflected, compare_to):\n"
+            "    return not (type_ == 'table' and name.startswith('trg_note'))\n\n\n"
+            "def run_migrations_online",
+        )
+        .replace(
+            "connection=connection, target_metadata=target_metadata",
+            "connection=connection, target_metadata=target_metadata, include_object=include_object",
+        )
+    )
+    project.run("check")
+    models(project, note_mode=None)
+    project.run("check")
+    sql(project, "INSERT INTO trg_note (id, body) VALUES (1, 'one')")
+    assert rows(project, "SELECT version, body FROM trg_note_history") == [[1, "one"]]
+
+
+OWN_NOTE = """
+class Note(Versioned, Base):
+    __tablename__ = "trg_note"
+    __versioned__ = {"capture": "database", "table": "trg_note_versions", "changelog": False}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(String(50))
+"""
+
+
+def test_triggers_dropped_with_their_class_come_back_with_its_options(
+    triggered: Project,
+) -> None:
+    """The downgrade re-creates the triggers with the options they had, read from the database."""
+    project = triggered
+    source = MODELS.format(invoice_mode="orm", invoice_columns=TOTAL, note=OWN_NOTE)
+    (project.root / "app_models.py").write_text(source)
+    project.revision("create")
+    project.run("upgrade", "head")
+    models(project, invoice_mode="orm", note_mode=None)
+    gone = project.revision("drop_note").read_text()
+    downgrade = gone[gone.index("def downgrade") :]
+    assert (
+        "op.create_history_triggers('trg_note', history_table='trg_note_versions', "
+        "changelog=False)" in downgrade
+    )
+    project.run("upgrade", "head")
+    project.run("downgrade", "-1")
+    sql(project, "INSERT INTO trg_note (id, body) VALUES (1, 'back')")
+    assert rows(project, "SELECT version, body FROM trg_note_versions") == [[1, "back"]]
+    assert changes(project, "trg_note") == []

@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 import uuid
 from typing import Any
 
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import JSON, Engine, MetaData, Numeric, String, Uuid
+from sqlalchemy import JSON, Engine, MetaData, Numeric, String, Uuid, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sqlalchemy_chronicle import ConfigurationError, Versioned
+from sqlalchemy_chronicle import ChangeLog, ConfigurationError, Versioned
 from sqlalchemy_chronicle.capture.database import (
     CapturedTable,
     _mysql,
     _postgresql,
     _sqlite,
+    create_triggers,
+    drop_triggers,
     reflect_captured,
 )
 from sqlalchemy_chronicle.schema.history import spec_for
+
+from .models_shapes import SCHEMA
 
 
 class Own(DeclarativeBase):
@@ -93,6 +98,22 @@ def test_triggers_from_the_database_are_those_of_the_models(created: Engine, cls
     ]
 
 
+def test_sqlite_reflected_triggers_log_a_uuid_as_its_32_digits(created: Engine) -> None:
+    """The one documented difference: what SQLite stores for a ``Uuid`` reads back as text."""
+    spec = spec_for(Tagged)
+    assert spec is not None
+    tag = uuid.UUID("4f1c2a7e9b3d4c5e8a6f0b1c2d3e4f5a")
+    with created.begin() as connection:
+        drop_triggers(connection, CapturedTable.of(spec))
+        create_triggers(connection, reflect_captured(connection, Tagged.__tablename__))
+        connection.execute(insert(Tagged.__table__).values(id=1, tag=tag))
+        logged = connection.scalars(
+            select(ChangeLog.changes).where(ChangeLog.table_name == Tagged.__tablename__)
+        ).all()
+    expected = tag.hex if created.dialect.name == "sqlite" else str(tag)
+    assert logged == [{"id": 1, "tag": expected}]
+
+
 def test_create_history_triggers_refuses_what_it_cannot_build(created: Engine) -> None:
     with created.begin() as connection:
         op = Operations(MigrationContext.configure(connection))
@@ -109,3 +130,59 @@ def test_create_history_triggers_refuses_what_it_cannot_build(created: Engine) -
     offline = MigrationContext.configure(dialect_name=created.dialect.name, opts={"as_sql": True})
     with pytest.raises(ConfigurationError, match="offline"):
         Operations(offline).create_history_triggers("reflect_measure")  # type: ignore[attr-defined]
+    buffer = io.StringIO()
+    script = MigrationContext.configure(
+        dialect_name=created.dialect.name, opts={"as_sql": True, "output_buffer": buffer}
+    )
+    with pytest.raises(ConfigurationError, match="offline"):
+        Operations(script).drop_history_triggers("reflect_measure")  # type: ignore[attr-defined]
+    assert "TRIGGER" not in buffer.getvalue().upper()
+
+
+class Shelved(Versioned, Own):
+    """A table of another schema, created without triggers: the operations give it them."""
+
+    __tablename__ = "reflect_shelved"
+    __table_args__ = {"schema": SCHEMA}
+    __versioned__ = {"capture": "orm"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    label: Mapped[str | None] = mapped_column(String(20))
+
+
+class Unshelved(Versioned, Own):
+    """A table of the same name in the default schema, whose triggers must stay."""
+
+    __tablename__ = "reflect_shelved"
+    __versioned__ = {"capture": "database"}
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    label: Mapped[str | None] = mapped_column(String(20))
+
+
+@pytest.fixture
+def shelved(engine: Engine) -> Any:
+    tables = [Shelved.__table__, Shelved.__history__.__table__]
+    tables += [Unshelved.__table__, Unshelved.__history__.__table__]
+    Own.metadata.create_all(engine, tables=tables)
+    yield engine
+    Own.metadata.drop_all(engine, tables=tables)
+
+
+def test_the_operations_take_the_triggers_of_a_table_of_another_schema(shelved: Engine) -> None:
+    """Created, they version the table of that schema; dropped, those of the default one stay."""
+    with shelved.begin() as connection:
+        op = Operations(MigrationContext.configure(connection))
+        if shelved.dialect.name == "sqlite":
+            with pytest.raises(ConfigurationError, match="attached database"):
+                op.create_history_triggers("reflect_shelved", schema=SCHEMA)  # type: ignore[attr-defined]
+            return
+        op.create_history_triggers("reflect_shelved", schema=SCHEMA)  # type: ignore[attr-defined]
+        connection.execute(insert(Shelved.__table__).values(id=1, label="a"))
+        op.drop_history_triggers("reflect_shelved", schema=SCHEMA)  # type: ignore[attr-defined]
+        connection.execute(insert(Shelved.__table__).values(id=2, label="b"))
+        connection.execute(insert(Unshelved.__table__).values(id=1, label="c"))
+        history = Shelved.__history__.__table__
+        assert connection.execute(select(history.c.id, history.c.label)).all() == [(1, "a")]
+        default = Unshelved.__history__.__table__
+        assert connection.execute(select(default.c.id, default.c.label)).all() == [(1, "c")]

@@ -10,10 +10,12 @@ Autogenerate puts them where a table's triggers would be missing or out of date:
 
 - after the creation of a table in database mode, or of its history table, and for a class
   switched to database mode: a creation, at the end of the migration;
-- around a change to the columns of such a table or of its history table: a drop before the
-  first change and a creation at the end, so that the downgrade, which runs them the other way
-  round, also builds the triggers of the tables as they then are (and SQLite, which refuses to
-  drop a column that a trigger names, drops no column under a trigger);
+- around a change to the columns of such a table or of its history table (on SQLite, or where
+  the migration renders as batch, to anything but its indexes, since batch mode rebuilds the
+  table and so drops its triggers): a drop before the first change and a creation at the end,
+  so that the downgrade, which runs them the other way round, also builds the triggers of the
+  tables as they then are (and SQLite, which refuses to drop a column that a trigger names,
+  drops no column under a trigger);
 - before the triggers' table is dropped, or its class leaves database mode: a drop (on
   PostgreSQL the trigger's function would outlive its table).
 
@@ -29,19 +31,19 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, Operations, ops
-from sqlalchemy import MetaData
+from sqlalchemy import Connection, MetaData, Table
 
 from ..capture.database import (
     SUPPORTED,
+    captured_options,
     captured_table_names,
     create_triggers,
     drop_triggers,
-    history_table_name,
     named_captured,
     reflect_captured,
 )
 from ..errors import ConfigurationError
-from ..schema.history import versioned_specs
+from ..schema.history import history_table_name, versioned_specs
 from ..schema.tables import Transaction
 
 if TYPE_CHECKING:
@@ -57,15 +59,18 @@ __all__ = [
 _Key = tuple[str | None, str]
 """A table by (schema, name)."""
 
+_INDEXES = (ops.CreateIndexOp, ops.DropIndexOp)
+"""Operations within a table that leave it, and so its triggers, as they are, even in batch mode."""
+
 _NOT_COLUMNS = (
-    ops.CreateIndexOp,
-    ops.DropIndexOp,
+    *_INDEXES,
     ops.AddConstraintOp,
     ops.DropConstraintOp,
     ops.CreateTableCommentOp,
     ops.DropTableCommentOp,
 )
-"""Operations within a table that leave the columns, and so the triggers, as they are."""
+"""Operations within a table that leave the columns, and so the triggers, as they are, where the
+table is altered in place."""
 
 _CONTEXT_TABLE = "chronicle_context"
 """The table SQLite's triggers keep (see :mod:`sqlalchemy_chronicle.capture.database._sqlite`),
@@ -168,7 +173,11 @@ class DropHistoryTriggersOp(_TriggersOp):
         changelog: bool = True,
         library_schema: str | None = None,
     ) -> None:
-        """``op.drop_history_triggers("invoice")``; the other arguments serve its reverse."""
+        """``op.drop_history_triggers("invoice")``; the other arguments serve its reverse.
+
+        :raises ConfigurationError: the migration runs offline (``--sql``), where the triggers
+            it drops could not be built again.
+        """
         operations.invoke(
             cls(
                 table_name,
@@ -184,13 +193,22 @@ class DropHistoryTriggersOp(_TriggersOp):
         return CreateHistoryTriggersOp(self.table_name, **self.options())
 
 
-@Operations.implementation_for(CreateHistoryTriggersOp)
-def _create(operations: Operations, operation: CreateHistoryTriggersOp) -> None:
+def _refuse_offline(operations: Operations, operation: _TriggersOp) -> None:
+    """Refuse either operation offline, before it writes any SQL (no half script).
+
+    A migration that drops triggers re-creates them, which needs the tables it reads.
+    """
     if operations.migration_context.as_sql:
         raise ConfigurationError(
-            f"op.create_history_triggers({operation.table_name!r}) builds the triggers from the "
-            "tables it reads, which an offline (--sql) migration cannot; run it online"
+            f"op.{operation.name}({operation.table_name!r}): the triggers of database capture "
+            "mode are built from the tables the migration reads, which an offline (--sql) "
+            "migration cannot; run it online"
         )
+
+
+@Operations.implementation_for(CreateHistoryTriggersOp)
+def _create(operations: Operations, operation: CreateHistoryTriggersOp) -> None:
+    _refuse_offline(operations, operation)
     connection = operations.get_bind()
     captured = reflect_captured(
         connection,
@@ -205,6 +223,7 @@ def _create(operations: Operations, operation: CreateHistoryTriggersOp) -> None:
 
 @Operations.implementation_for(DropHistoryTriggersOp)
 def _drop(operations: Operations, operation: DropHistoryTriggersOp) -> None:
+    _refuse_offline(operations, operation)
     captured = named_captured(
         operation.table_name, schema=operation.schema, history_table=operation.history_table
     )
@@ -247,12 +266,15 @@ def with_triggers(
         (schema, name)
         for schema in compared
         for name in captured_table_names(connection, schema)
-        if autogen_context.run_name_filters(name, "table", {"schema_name": schema})
+        if _included(autogen_context, connection, schema, name)
     }
+    rebuilt = connection.dialect.name == "sqlite" or bool(
+        autogen_context.opts.get("render_as_batch")
+    )
     first: dict[_Key, int] = {}
     created: set[_Key] = set()
     for index, operation in enumerate(operations):
-        target = _columns_changed(operation)
+        target = _columns_changed(operation, _INDEXES if rebuilt else _NOT_COLUMNS)
         if target is None:
             continue
         key = live_of.get(target, target)
@@ -263,7 +285,11 @@ def with_triggers(
     creations: list[ops.MigrateOperation] = []
     for key in sorted(wanted | existing, key=lambda key: (key[0] or "", key[1])):
         template = (
-            models[key][0] if key in models else CreateHistoryTriggersOp(key[1], schema=key[0])
+            models[key][0]
+            if key in models
+            else CreateHistoryTriggersOp(
+                key[1], schema=key[0], **captured_options(connection, key[1], key[0])
+            )
         )
         if key in existing and (key not in wanted or key in first):
             drops.setdefault(first.get(key, 0), []).append(template.reverse())
@@ -277,15 +303,43 @@ def with_triggers(
     return result + creations
 
 
+def _included(
+    autogen_context: AutogenContext, connection: Connection, schema: str | None, name: str
+) -> bool:
+    """Whether the environment's ``include_name`` and ``include_object`` let the table in.
+
+    ``include_object`` is given the table of the models if they have it, else the table
+    reflected, as autogenerate gives it.
+    """
+    if not autogen_context.run_name_filters(name, "table", {"schema_name": schema}):
+        return False
+    declared = _metadata_table(autogen_context, schema, name)
+    if declared is not None:
+        return autogen_context.run_object_filters(declared, name, "table", False, None)
+    reflected = Table(name, MetaData(), schema=schema, autoload_with=connection)
+    return autogen_context.run_object_filters(reflected, name, "table", True, None)
+
+
+def _metadata_table(autogen_context: AutogenContext, schema: str | None, name: str) -> Table | None:
+    """The table ``schema.name`` of the models compared, if they have it."""
+    for metadata in _metadatas(autogen_context):
+        for table in metadata.tables.values():
+            if table.schema == schema and table.name == name:
+                return table
+    return None
+
+
+def _metadatas(autogen_context: AutogenContext) -> list[MetaData]:
+    """The ``MetaData`` (one or several) that autogenerate compares."""
+    metadata = autogen_context.metadata
+    return [metadata] if isinstance(metadata, MetaData) else list(metadata) if metadata else []
+
+
 def _versioned_tables(
     autogen_context: AutogenContext, schemas: set[str | None]
 ) -> dict[_Key, tuple[CreateHistoryTriggersOp, bool]]:
     """The versioned live tables compared: how to create their triggers, and whether to."""
-    metadata = autogen_context.metadata
-    metadatas: Iterable[MetaData] = (
-        [metadata] if isinstance(metadata, MetaData) else metadata if metadata else []
-    )
-    known = {id(each) for each in metadatas}
+    known = {id(each) for each in _metadatas(autogen_context)}
     found: dict[_Key, tuple[CreateHistoryTriggersOp, bool]] = {}
     for spec in versioned_specs():
         live, history = spec.base.live, spec.base.history
@@ -310,12 +364,20 @@ def _versioned_tables(
     return found
 
 
-def _columns_changed(operation: ops.MigrateOperation) -> _Key | None:
-    """The table whose columns ``operation`` creates, drops or changes, if any."""
+def _columns_changed(
+    operation: ops.MigrateOperation, harmless: tuple[type[ops.MigrateOperation], ...]
+) -> _Key | None:
+    """The table whose columns ``operation`` creates, drops or changes, if any.
+
+    :param harmless: the operations within a table that keep its triggers. In batch mode
+        (``render_as_batch``, SQLite's usual setup, and always on SQLite, which alters little in
+        place) a constraint or comment change rebuilds the table (copy, drop, rename), which
+        drops its triggers: there only index changes keep them.
+    """
     if isinstance(operation, ops.CreateTableOp | ops.DropTableOp):
         return (operation.schema, operation.table_name)
     if isinstance(operation, ops.ModifyTableOps) and any(
-        not isinstance(each, _NOT_COLUMNS) for each in operation.ops
+        not isinstance(each, harmless) for each in operation.ops
     ):
         return (operation.schema, operation.table_name)
     return None

@@ -15,17 +15,15 @@ table named otherwise, or with its columns renamed, is reached through its model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import Column, Connection, FromClause, MetaData, Table, and_, inspect
 
 from ..errors import ConfigurationError, NotVersionedError
-from ..schema.history import INTERVAL_COLUMNS
+from ..schema.history import HISTORY_SUFFIX, INTERVAL_COLUMNS
 from ..types import UTCDateTime
 
 __all__ = ["HISTORY_SUFFIX", "ReflectedHistory", "reflect_history"]
-
-HISTORY_SUFFIX: Final = "_history"
 
 
 @dataclass(frozen=True)

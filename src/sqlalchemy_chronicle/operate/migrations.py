@@ -38,6 +38,7 @@ from .. import types
 from ..config import clock_time, library_column_names
 from ..instants import to_utc
 from ..schema.history import (
+    HISTORY_SUFFIX,
     INTERVAL_INDEX,
     RETIRED_COLUMN,
     interval_index_wanted,
@@ -249,7 +250,7 @@ def _looks_like_history(operation: ops.DropTableOp) -> bool:
     versions = {"version", chosen.get("version", "version")}
     starts = {"valid_from", chosen.get("valid_from", "valid_from")}
     keyed = any(column.name in versions and column.primary_key for column in table.c)
-    return keyed and (operation.table_name.endswith("_history") or bool(names & starts))
+    return keyed and (operation.table_name.endswith(HISTORY_SUFFIX) or bool(names & starts))
 
 
 def _render_as(name: str) -> Callable[..., str]:

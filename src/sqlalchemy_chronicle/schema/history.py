@@ -76,12 +76,14 @@ from .columns import LibraryColumns, stamp
 from .tables import Transaction
 
 __all__ = [
+    "HISTORY_SUFFIX",
     "INTERVAL_INDEX",
     "RETIRED_COLUMN",
     "HistorySpec",
     "TableHistory",
     "Version",
     "build_history",
+    "history_table_name",
     "history_table_of",
     "interval_index_wanted",
     "link_spec",
@@ -90,6 +92,10 @@ __all__ = [
     "table_history",
     "versioned_specs",
 ]
+
+HISTORY_SUFFIX: Final = "_history"
+"""What a live table's name ends with to name its history table, unless option ``table`` names
+it (see :func:`history_table_name`)."""
 
 RETIRED_COLUMN: Final = "retired_values"
 """The JSON column of a base history table that keeps the values of columns dropped since (its
@@ -676,13 +682,18 @@ def _library_columns(mapper: Mapper[Any], parent: HistorySpec | None) -> Library
     return inherited
 
 
+def history_table_name(table_name: str, history_table: str | None = None) -> str:
+    """The history table's name: ``history_table``, else ``<table_name>_history``."""
+    return history_table or table_name + HISTORY_SUFFIX
+
+
 def _history_table_name(mapper: Mapper[Any], single: bool) -> str:
     """The name of ``mapper``'s own history table: option ``table``, else ``<table>_history``."""
     cls = mapper.class_
     own = vars(cls).get("__versioned__") or {}
     chosen = own.get("table") if isinstance(own, Mapping) else None
     if chosen is None:
-        return f"{mapper.local_table.name}_history"  # type: ignore[attr-defined]
+        return history_table_name(mapper.local_table.name)  # type: ignore[attr-defined]
     if single:
         raise ConfigurationError(
             f"{cls.__name__}.__versioned__['table']: a single-table subclass shares its base "

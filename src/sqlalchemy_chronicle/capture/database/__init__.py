@@ -51,8 +51,8 @@ from . import _mysql, _postgresql, _sqlite
 from ._common import CapturedTable
 from ._context import SUPPORTED, capture_table, mark_created
 from ._reflected import (
+    captured_options,
     captured_table_names,
-    history_table_name,
     named_captured,
     reflect_captured,
 )
@@ -72,10 +72,10 @@ __all__ = [
     "TriggerTransaction",
     "adopt_trigger_transaction",
     "attach",
+    "captured_options",
     "captured_table_names",
     "create_triggers",
     "drop_triggers",
-    "history_table_name",
     "named_captured",
     "reflect_captured",
     "share_transaction",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Dialect
+from sqlalchemy import Dialect, Table
 
 from ...schema.history import HistorySpec, TableHistory
 from ...schema.tables import ChangeLog, Transaction
@@ -18,6 +20,8 @@ __all__ = [
     "Names",
     "TriggerText",
     "changelog_table",
+    "options_comment",
+    "read_options_comment",
     "short_name",
     "sql_literal",
     "transaction_table",
@@ -74,28 +78,74 @@ class Names:
         live = spec.base.live
         self.live = preparer.format_table(live)
         self.history = preparer.format_table(spec.base.history)
-        schema = f"{preparer.quote_schema(live.schema)}." if live.schema else ""
+        self.schema = f"{preparer.quote_schema(live.schema)}." if live.schema else ""
+        """The live table's quoted schema and a dot, or nothing; what qualifies its objects."""
         self.base_name = short_name(f"{TRIGGER_PREFIX}{live.name}")
-        self.function = schema + preparer.quote(self.base_name)
+        self.function = self.schema + preparer.quote(self.base_name)
         self.trigger = preparer.quote(self.base_name)
+        self._quote = preparer.quote
 
     def trigger_named(self, suffix: str) -> str:
         """The name of one of the table's several triggers (MariaDB, SQLite), unquoted."""
         return short_name(f"{self.base_name}_{suffix}")
 
+    def qualified(self, suffix: str) -> str:
+        """:meth:`trigger_named`, quoted and in the live table's schema.
+
+        MariaDB creates a trigger in the current database unless its name says another (and
+        refuses one on a table of another), and drops the one of the current database.
+        """
+        return self.schema + self._quote(self.trigger_named(suffix))
+
+
+_OPTIONS_COMMENT: Final = re.compile(r"/\* chronicle options: (\{.*?\}) \*/")
+"""The comment :func:`options_comment` writes in a trigger's text."""
+
+
+def options_comment(spec: CapturedTable) -> str:
+    """A SQL comment with the options the triggers of ``spec`` are built with.
+
+    A migration that drops the triggers of a table no longer in the models reads it back
+    (:func:`read_options_comment`) for its downgrade, which must build them as they were: into
+    the same history table, with or without change log, in the same library schema.
+    """
+    options = {
+        "changelog": spec.changelog,
+        "history_table": spec.base.history.name,
+        "library_schema": _library_table(spec, Transaction.__tablename__).schema,
+    }
+    text = json.dumps(options, sort_keys=True).replace("*/", "*\\/")
+    return f"/* chronicle options: {text} */"
+
+
+def read_options_comment(text: str) -> dict[str, Any] | None:
+    """The options :func:`options_comment` recorded in ``text``; None if it has none."""
+    found = _OPTIONS_COMMENT.search(text)
+    if found is None:
+        return None
+    options: dict[str, Any] = json.loads(found.group(1))
+    return options
+
+
+def _library_table(spec: CapturedTable, name: str) -> Table:
+    """The library's table ``name`` in ``spec``'s ``MetaData``, whatever its schema.
+
+    The key of a table of a ``MetaData(schema=...)`` names the schema too.
+    """
+    for table in spec.base.live.metadata.tables.values():
+        if table.name == name:
+            return table
+    raise KeyError(name)
+
 
 def transaction_table(dialect: Dialect, spec: CapturedTable) -> str:
     """The quoted ``chronicle_transaction`` of ``spec``'s ``MetaData``."""
-    return dialect.identifier_preparer.format_table(
-        spec.base.live.metadata.tables[Transaction.__tablename__]
-    )
+    return dialect.identifier_preparer.format_table(_library_table(spec, Transaction.__tablename__))
 
 
 def changelog_table(dialect: Dialect, spec: CapturedTable) -> str:
     """The quoted ``chronicle_changelog`` of ``spec``'s ``MetaData``."""
-    return dialect.identifier_preparer.format_table(
-        spec.base.live.metadata.tables[ChangeLog.__tablename__]
-    )
+    return dialect.identifier_preparer.format_table(_library_table(spec, ChangeLog.__tablename__))
 
 
 def sql_literal(dialect: Dialect, text: str) -> str:

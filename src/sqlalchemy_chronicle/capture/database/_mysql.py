@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
 
-from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -52,8 +52,7 @@ _EVENTS = ("insert", "update", "delete")
 def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """Drop the table's triggers (they also go with the table)."""
     names = Names(spec, dialect)
-    quote = dialect.identifier_preparer.quote
-    return [f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(e))}" for e in _EVENTS]
+    return [f"DROP TRIGGER IF EXISTS {names.qualified(e)}" for e in _EVENTS]
 
 
 def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
@@ -67,8 +66,8 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
 
     def trigger(event: str, steps: str) -> str:
         return (
-            f"CREATE TRIGGER {quote(names.trigger_named(event))} AFTER {event.upper()} ON "
-            f"{names.live} FOR EACH ROW\nBEGIN\n{_DECLARE}\n{steps}\nEND"
+            f"CREATE TRIGGER {names.qualified(event)} AFTER {event.upper()} ON "
+            f"{names.live} FOR EACH ROW\nBEGIN\n{options_comment(spec)}\n{_DECLARE}\n{steps}\nEND"
         )
 
     update = f"""

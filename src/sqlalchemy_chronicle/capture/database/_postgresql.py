@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
 __all__ = ["create_statements", "drop_statements"]
 
@@ -70,6 +70,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     old_keys, new_keys = body.keys("OLD"), body.keys("NEW")
     function = f"""CREATE OR REPLACE FUNCTION {names.function}() RETURNS trigger
 LANGUAGE plpgsql AS $chronicle$
+{options_comment(spec)}
 DECLARE
   ch_tx bigint; ch_ts timestamptz; ch_f timestamptz; ch_ctx jsonb;
   ch_last record; ch_prior record; ch_op text; ch_doc jsonb; ch_rid text;

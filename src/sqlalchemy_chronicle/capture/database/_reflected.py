@@ -3,9 +3,10 @@
 A migration runs months after it was written, against the schema of its own revision, when the
 models have changed again. The triggers it creates are therefore built from the live and history
 tables reflected on its connection (:func:`reflect_captured`): the history copies the columns the
-two tables share (an excluded column is only in the live one, a retired column only in neither),
-the key is the live table's primary key, and the library's tables are found in the ``MetaData``
-of the schema they were given.
+two tables share (an excluded column is only in the live table, and a retired column, whose
+values ``retired_values`` keeps, only in the history table: neither is copied), the key is the
+live table's primary key, and the library's tables are found in the ``MetaData`` of the schema
+they were given.
 
 Reflection loses a few of the types that the triggers write change-log values by. What MariaDB
 stores for them is read back as the declared type: ``TINYINT(1)``, which MariaDB stores for a
@@ -35,18 +36,15 @@ from sqlalchemy.exc import NoSuchTableError
 from ...config import LIBRARY_COLUMNS
 from ...errors import ConfigurationError
 from ...schema._base import install_library_tables
-from ...schema.history import TableHistory
-from ._common import TRIGGER_PREFIX, CapturedTable
+from ...schema.history import TableHistory, history_table_name
+from ._common import TRIGGER_PREFIX, CapturedTable, read_options_comment
 
-__all__ = ["captured_table_names", "history_table_name", "named_captured", "reflect_captured"]
+__all__ = ["captured_options", "captured_table_names", "named_captured", "reflect_captured"]
+
+_MYSQL: Final = ("mysql", "mariadb")
 
 _PREFIX_PATTERN: Final = TRIGGER_PREFIX.replace("!", "!!").replace("_", "!_") + "%"
 """``LIKE`` pattern (escape ``!``) of the names of the library's triggers."""
-
-
-def history_table_name(table_name: str, history_table: str | None = None) -> str:
-    """The history table's name: ``history_table``, else ``<table_name>_history``."""
-    return history_table or f"{table_name}_history"
 
 
 def reflect_captured(
@@ -62,10 +60,14 @@ def reflect_captured(
 
     :param history_table: the history table's name, when it is not ``<table_name>_history``.
     :param changelog: whether the triggers write change-log entries.
-    :param library_schema: the schema of ``chronicle_transaction`` and the change log.
+    :param library_schema: the schema of ``chronicle_transaction`` and the change log; for a
+        table of another ``schema`` on MariaDB, the connection's current database, named
+        (MariaDB reads a name in a trigger in the trigger's database).
     :raises ConfigurationError: a table is missing, the live table has no primary key, or the
         history table lacks a column of it.
     """
+    if library_schema is None and schema is not None and connection.dialect.name in _MYSQL:
+        library_schema = _current_database(connection)
     metadata = MetaData(schema=library_schema)
     install_library_tables(metadata)
     live = _reflect(connection, metadata, table_name, schema)
@@ -132,6 +134,57 @@ def captured_table_names(connection: Connection, schema: str | None = None) -> s
     return {name for (name,) in rows}
 
 
+def captured_options(
+    connection: Connection, table_name: str, schema: str | None = None
+) -> dict[str, Any]:
+    """The options the triggers of ``table_name`` were built with, for :func:`reflect_captured`.
+
+    ``history_table`` and ``library_schema`` are None where they are the defaults. They are read
+    from the comment the triggers' text keeps (see
+    :func:`~sqlalchemy_chronicle.capture.database._common.options_comment`); triggers without
+    it (created by an older release) give the defaults.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        query = text(
+            "SELECT p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE NOT t.tgisinternal AND t.tgname LIKE :pattern ESCAPE '!' AND c.relname = :table "
+            "AND n.nspname = coalesce(CAST(:schema AS text), current_schema())"
+        )
+    elif dialect == "sqlite":
+        master = f"{connection.dialect.identifier_preparer.quote_schema(schema)}." if schema else ""
+        query = text(
+            f"SELECT sql FROM {master}sqlite_master WHERE type = 'trigger' "
+            "AND name LIKE :pattern ESCAPE '!' AND tbl_name = :table"
+        )
+    else:
+        query = text(
+            "SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_NAME LIKE :pattern ESCAPE '!' AND EVENT_OBJECT_TABLE = :table "
+            "AND TRIGGER_SCHEMA = coalesce(:schema, DATABASE())"
+        )
+    parameters: dict[str, str | None] = {"pattern": _PREFIX_PATTERN, "table": table_name}
+    if dialect != "sqlite":
+        parameters["schema"] = schema
+    for (source,) in connection.execute(query, parameters):
+        recorded = read_options_comment(source or "")
+        if recorded is not None:
+            history = recorded.get("history_table")
+            return {
+                "history_table": None if history == history_table_name(table_name) else history,
+                "changelog": bool(recorded.get("changelog", True)),
+                "library_schema": recorded.get("library_schema"),
+            }
+    return {"history_table": None, "changelog": True, "library_schema": None}
+
+
+def _current_database(connection: Connection) -> str | None:
+    """The database (MariaDB's schema) an unqualified name outside a trigger is found in."""
+    name: str | None = connection.scalar(text("SELECT DATABASE()"))
+    return name
+
+
 def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str | None) -> Table:
     try:
         table = Table(
@@ -146,7 +199,7 @@ def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str 
         raise ConfigurationError(
             f"cannot build the history triggers: the database has no table {where}"
         ) from None
-    if connection.dialect.name in ("mysql", "mariadb"):
+    if connection.dialect.name in _MYSQL:
         json_columns = _mariadb_json_columns(connection, table)
         for column in table.c:
             column.type = _as_declared(column, json_columns)

@@ -47,7 +47,8 @@ from sqlalchemy import (
     Uuid,
 )
 
-from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText
+from ...errors import ConfigurationError
+from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
 __all__ = ["CONTEXT_STATEMENTS", "create_statements", "drop_statements"]
 
@@ -98,10 +99,9 @@ _KIND = "chronicle_kind"
 def drop_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     """Drop the table's triggers (they also go with the table) and path views."""
     names = Names(spec, dialect)
-    quote = dialect.identifier_preparer.quote
     return [
-        *(f"DROP TRIGGER IF EXISTS {quote(names.trigger_named(name))}" for name in _TRIGGERS),
-        *(f"DROP VIEW IF EXISTS {quote(names.trigger_named(name))}" for name in _PATHS),
+        *(f"DROP TRIGGER IF EXISTS {names.qualified(name)}" for name in _TRIGGERS),
+        *(f"DROP VIEW IF EXISTS {names.qualified(name)}" for name in _PATHS),
     ]
 
 
@@ -120,8 +120,16 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     ``insert`` and ``insert_own`` (``update`` and ``update_own``) exclude each other whatever
     the order SQLite runs them in: after either, the row no longer differs from its open
     version, which both require.
+
+    :raises ConfigurationError: the table is in an attached database (a schema).
     """
     names = Names(spec, dialect)
+    if names.schema:
+        raise ConfigurationError(
+            f"database capture mode cannot version {spec.base.live.fullname} on SQLite: the "
+            "triggers of a table of an attached database can write no table of another, and "
+            "chronicle_transaction is in the main one; use ORM capture mode for it"
+        )
     body = _Body(spec, dialect, names)
     quote = dialect.identifier_preparer.quote
     live = names.live
@@ -156,6 +164,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
         )
 
     begin = body.ensure_transaction()
+    deleted, *rest = body.delete("OLD")
     untold = f"{_TX} IS NULL"
     return [
         *CONTEXT_STATEMENTS,
@@ -189,7 +198,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
                 take("own", "NEW", "'insert'", f"{differs} AND {own}"),
             ],
         ),
-        trigger("delete", "DELETE", None, body.delete("OLD")),
+        trigger("delete", "DELETE", None, [options_comment(spec) + "\n" + deleted, *rest]),
     ]
 
 
