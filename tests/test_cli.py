@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, insert, select, text
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
@@ -1107,3 +1107,35 @@ def test_the_library_and_the_command_line_reflect_a_table_name_alike(
                 operation(session, [name])
         with pytest.raises(error, match=text):
             prune_history(session, pendulum.datetime(2000, 1, 1), classes=[name])
+
+
+def test_the_history_of_a_dropped_table_is_read_alone(
+    cli_db: Engine, url: str, session: Session, clock: FrozenClock
+) -> None:
+    """A table dropped with its class keeps its history (``docs/migrations.md``): every
+    by-name operation and reading command reads ``<name>_history`` alone, without models."""
+    times = make_history(session, clock)
+    kept = Base.metadata.tables["cli_ticket_history"]
+    orphan = kept.to_metadata(MetaData(), name="cli_dropped_history")
+    orphan.indexes.clear()  # their names are the kept table's
+    orphan.create(cli_db)
+    try:
+        with cli_db.begin() as connection:
+            connection.execute(insert(orphan).from_select(list(kept.c.keys()), select(kept)))
+        shown = run_json(url, "history", "cli_dropped", "1")
+        assert [v["values"]["status"] for v in shown] == ["open", "done", "done"]
+        at_last = run(url, "show", "cli_dropped", "1", "--as-of", iso(times[-1]))
+        assert at_last.exit_code == 0, at_last.output
+        assert verify_history(session, ["cli_dropped"]).versions == 5
+        session.rollback()
+        assert run_json(url, "seal", "--table", "cli_dropped") is not None
+        verified = run(url, "verify", "--table", "cli_dropped")
+        assert verified.exit_code == 0, verified.output
+        assert verify_history(session, ["cli_dropped"]).ok
+        assert seal_history(session, ["cli_dropped"]) == 0
+        assert redact(session, "cli_dropped", 1, ["title"], reason="gone").versions == 3
+        horizon = pendulum.datetime(2000, 1, 1)
+        assert prune_history(session, horizon, classes=["cli_dropped"]).versions == 0
+        session.rollback()
+    finally:
+        orphan.drop(cli_db)
