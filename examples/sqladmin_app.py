@@ -22,6 +22,7 @@ Its starting history comes from ``library_seed.py``, next to it. Tests build it 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import ClassVar
 
 import uvicorn
@@ -86,7 +87,14 @@ def create_app(database_url: str | None = None) -> Starlette:
     admin = Admin(app, engine, title="Library admin")
     admin.add_view(AuthorAdmin)
     admin.add_view(BookAdmin)
-    add_history_views(admin, [Author, Book], can_restore=True, view_class=ExampleHistoryView)
+    add_history_views(
+        admin,
+        [Author, Book],
+        can_restore=True,
+        view_class=ExampleHistoryView,
+        # signs the restore form's CSRF cookie: the same in every process that serves the admin
+        secret_key=os.environ.get("CHRONICLE_EXAMPLE_SECRET") or secrets.token_hex(32),
+    )
     app.state.engine = engine
     return app
 

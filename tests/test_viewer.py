@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    ConfigurationError,
     InvalidKeyError,
     InvalidTimeError,
     Transaction,
@@ -522,7 +523,7 @@ def test_sqladmin_on_an_async_engine_reads_and_restores(engine: Engine) -> None:
         async_engine = create_async_engine(url, poolclass=NullPool)
         app = Starlette()
         admin = Admin(app, session_maker=async_sessionmaker(async_engine))
-        add_history_views(admin, [example.module.Book], can_restore=True)
+        add_history_views(admin, [example.module.Book], can_restore=True, secret_key="k")
         with TestClient(app) as client:
             response = client.get("/admin/history/sa_book/timeline?key=1")
             assert response.status_code == 200
@@ -561,6 +562,37 @@ def test_a_restore_without_the_forms_token_is_refused(client: Client, sent: str 
     assert _versions(example, 3) == before
     assert client.client.post(url, data={CSRF_FIELD: kept}).status_code == 200
     assert _versions(example, 3)[-1] == (3, "restore", 1, "Mort")
+
+
+@pytest.mark.parametrize("planted", ["planted", "planted.0123abcd"])
+def test_sqladmin_refuses_a_cookie_it_did_not_sign(engine: Engine, planted: str) -> None:
+    """A CSRF cookie set by another site (a sibling subdomain can), with the form's token to
+    match, is not the viewer's: unsigned or signed with another key, it answers 403."""
+    from starlette.testclient import TestClient
+
+    with example_app("sqladmin", engine) as example:
+        client = TestClient(example.app)
+        restore = example.url("restore", example.book, key=3, version=1)
+        before = _versions(example, 3)
+        client.cookies.set("_chronicle_csrf", planted, path="/admin")
+        response = client.post(restore, data={CSRF_FIELD: "planted"})
+        assert response.status_code == 403 and "CSRF token" in message(response.text)
+        assert _versions(example, 3) == before
+
+
+def test_sqladmin_restores_only_with_a_session_or_a_secret_key(engine: Engine) -> None:
+    from sqladmin import Admin
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from sqlalchemy_chronicle.viewer.sqladmin import add_history_views
+
+    with example_app("sqladmin", engine) as example:
+        app = Starlette()
+        add_history_views(Admin(app, example.engine), [example.module.Book], can_restore=True)
+        restore = "/admin/history/sa_book/restore?key=3&version=1"
+        with pytest.raises(ConfigurationError, match=r"SessionMiddleware or .*secret_key"):
+            TestClient(app).get(restore)
 
 
 def test_sqladmin_keeps_the_token_in_the_session_when_there_is_one(engine: Engine) -> None:
