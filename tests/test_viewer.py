@@ -595,6 +595,26 @@ def test_sqladmin_restores_only_with_a_session_or_a_secret_key(engine: Engine) -
             TestClient(app).get(restore)
 
 
+def test_flask_admin_restores_only_with_a_secret_key(engine: Engine) -> None:
+    """Without ``secret_key`` Flask has no session to keep the CSRF token in: the restore page
+    says so with the library's error, not Flask's bare ``RuntimeError``."""
+    from flask import Flask
+    from flask_admin import Admin
+
+    from sqlalchemy_chronicle.viewer.flask_admin import HistoryView as FlaskHistoryView
+
+    with example_app("flask_admin", engine) as example:
+        app = Flask(__name__)
+        app.testing = True
+        view = FlaskHistoryView([example.module.Book], session=example.engine, can_restore=True)
+        Admin(app).add_view(view)
+        restore = "/admin/history/fa_book/restore?key=3&version=1"
+        with pytest.raises(ConfigurationError, match="secret_key"):
+            app.test_client().get(restore)
+        with pytest.raises(ConfigurationError, match="secret_key"):
+            app.test_client().post(restore, data={CSRF_FIELD: "forged"})
+
+
 def test_sqladmin_keeps_the_token_in_the_session_when_there_is_one(engine: Engine) -> None:
     from sqladmin import Admin
     from starlette.applications import Starlette
