@@ -1,7 +1,8 @@
 """The history tables as the database holds them, read without the application's models.
 
 The command line must answer with nothing but a database URL, so it reads ``<table>_history``
-(and ``chronicle_transaction``, ``chronicle_changelog``) by reflection:
+by reflection (``chronicle_transaction`` and ``chronicle_changelog`` are the library's own mapped
+tables, whose presence alone is checked: :func:`require_library_tables`):
 :func:`versioned_table` is the library's reflection
 (:func:`~sqlalchemy_chronicle.operate._reflect.reflect_history`) with the queries the reading
 commands run on it.
