@@ -44,6 +44,7 @@ from sqlalchemy_chronicle import (
     query_as_of,
     redact,
     seal_history,
+    set_default_timezone,
     verify_history,
 )
 from sqlalchemy_chronicle.cli import app, main
@@ -313,6 +314,24 @@ def test_show_reads_times_in_the_timezone_given(
     )
     assert document["version"] == 2
     assert parse_time("now") > t0.subtract(years=100)
+
+
+def test_a_models_module_may_set_the_timezone_of_times_without_an_offset(
+    url: str, session: Session, clock: FrozenClock
+) -> None:
+    """Without ``--timezone``, a naive time is read in the default timezone, which the module
+    given with ``--models`` may set; it is imported before the time is read, in every command."""
+    _, t1, _ = make_history(session, clock)
+    naive = t1.in_tz("Europe/Paris").add(minutes=1).naive().isoformat()
+    sys.modules.pop("tests.cli_models_paris", None)
+    try:
+        paris = "tests.cli_models_paris:Base"
+        shown = run_json(url, "--models", paris, "show", "cli_ticket", "1", "--as-of", naive)
+        assert shown["version"] == 2
+        given = ["--timezone", "UTC", "show", "cli_ticket", "1", "--as-of", naive]
+        assert run_json(url, "--models", paris, *given)["version"] == 3  # an hour later, in UTC
+    finally:
+        set_default_timezone(None)
 
 
 # -- writing ------------------------------------------------------------------------------------
