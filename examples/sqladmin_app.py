@@ -15,7 +15,7 @@ if they are empty, and serves http://127.0.0.1:8000/admin/history::
     export CHRONICLE_EXAMPLE_URL=postgresql+psycopg://user@localhost/mydb
     python examples/sqladmin_app.py
 
-Its starting history comes from ``library_seed.py``, next to it. Tests build it with
+Its starting history comes from ``chronicle_example_seed.py``, next to it. Tests build it with
 ``create_app(database_url)`` and serve it with uvicorn in a thread.
 """
 
@@ -26,7 +26,7 @@ import secrets
 from typing import ClassVar
 
 import uvicorn
-from library_seed import seed_library
+from chronicle_example_seed import seed_library
 from sqladmin import Admin, ModelView
 from sqlalchemy import ForeignKey, Numeric, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,7 +40,7 @@ from sqlalchemy_chronicle import (
 from sqlalchemy_chronicle.viewer import HistoryViewer, PageNotFound, ViewerError
 from sqlalchemy_chronicle.viewer.core import CSRF_FIELD, ChangeLogFilters
 
-from .viewer_apps import KINDS, ExampleApp, example_app
+from .viewer_apps import EXAMPLES, KINDS, SEED, ExampleApp, example_app, load_example
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -613,6 +614,15 @@ def test_flask_admin_restores_only_with_a_secret_key(engine: Engine) -> None:
             app.test_client().get(restore)
         with pytest.raises(ConfigurationError, match="secret_key"):
             app.test_client().post(restore, data={CSRF_FIELD: "forged"})
+
+
+def test_the_examples_load_without_examples_on_sys_path() -> None:
+    """The examples' sibling module has a name of its own and is loaded by path: ``examples/``
+    never joins ``sys.path``, where its module names would shadow any other's."""
+    for kind in KINDS:
+        load_example(kind)
+    assert str(EXAMPLES) not in sys.path
+    assert sys.modules[SEED].__file__ == str(EXAMPLES / f"{SEED}.py")
 
 
 def test_sqladmin_keeps_the_token_in_the_session_when_there_is_one(engine: Engine) -> None:
