@@ -86,8 +86,11 @@ class VersionedTable(ReflectedHistory):
 
 
 def require_library_tables(connection: Connection, *names: str) -> None:
-    """Refuse a database without the library's own tables (not a chronicle database)."""
-    present = set(inspect(connection).get_table_names())
+    """Refuse a database without the library's own tables (not a chronicle database).
+
+    They are looked for in their schema, the one of the library's mapped tables.
+    """
+    present = set(inspect(connection).get_table_names(schema=Transaction.__table__.schema))
     for name in names or (Transaction.__tablename__, ChangeLog.__tablename__):
         if name not in present:
             raise CommandError(
