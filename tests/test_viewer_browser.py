@@ -196,6 +196,6 @@ def test_clicking_through_the_history(browser: Browser, served: Served) -> None:
         # Bad input: a message, not a stack trace.
         response = page.goto(served.url("timeline", book, key="no-such-key"))
         assert response is not None and response.status == 400
-        expect(page.locator(".message")).to_contain_text("whole number")
+        expect(page.locator(".message")).to_contain_text("takes an integer")
     finally:
         context.close()
