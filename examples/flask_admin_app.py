@@ -15,7 +15,7 @@ and serves http://127.0.0.1:5000/admin/history/::
     export CHRONICLE_EXAMPLE_URL=postgresql+psycopg://user@localhost/mydb
     python examples/flask_admin_app.py
 
-Its starting history comes from ``library_seed.py``, next to it. Tests build it with
+Its starting history comes from ``chronicle_example_seed.py``, next to it. Tests build it with
 ``create_app(database_url)`` and serve it with werkzeug in a thread.
 """
 
@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import warnings
 
+from chronicle_example_seed import seed_library
 from flask import Flask
 from flask_admin import Admin
 from flask_admin.contrib.sqla import ModelView
-from library_seed import seed_library
 from sqlalchemy import ForeignKey, Numeric, String, create_engine
 from sqlalchemy.orm import (
     DeclarativeBase,

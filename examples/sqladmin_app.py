@@ -15,17 +15,18 @@ if they are empty, and serves http://127.0.0.1:8000/admin/history::
     export CHRONICLE_EXAMPLE_URL=postgresql+psycopg://user@localhost/mydb
     python examples/sqladmin_app.py
 
-Its starting history comes from ``library_seed.py``, next to it. Tests build it with
+Its starting history comes from ``chronicle_example_seed.py``, next to it. Tests build it with
 ``create_app(database_url)`` and serve it with uvicorn in a thread.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import ClassVar
 
 import uvicorn
-from library_seed import seed_library
+from chronicle_example_seed import seed_library
 from sqladmin import Admin, ModelView
 from sqlalchemy import ForeignKey, Numeric, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -86,7 +87,14 @@ def create_app(database_url: str | None = None) -> Starlette:
     admin = Admin(app, engine, title="Library admin")
     admin.add_view(AuthorAdmin)
     admin.add_view(BookAdmin)
-    add_history_views(admin, [Author, Book], can_restore=True, view_class=ExampleHistoryView)
+    add_history_views(
+        admin,
+        [Author, Book],
+        can_restore=True,
+        view_class=ExampleHistoryView,
+        # signs the restore form's CSRF cookie: the same in every process that serves the admin
+        secret_key=os.environ.get("CHRONICLE_EXAMPLE_SECRET") or secrets.token_hex(32),
+    )
     app.state.engine = engine
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import doctest
 from typing import Any
 
 import pytest
@@ -22,7 +23,9 @@ from sqlalchemy_chronicle import (
     changes_by,
     configure,
     format_row_id,
+    parse_row_id,
 )
+from sqlalchemy_chronicle.schema import tables
 
 from .models import Article, Car, Note, Tag
 from .support import FrozenClock, StatementCounter
@@ -165,6 +168,21 @@ def test_composite_keys_are_json_arrays(session: Session) -> None:
     assert entries(session)[0][:3] == ("tag", '["acme",7]', "INSERT")
     assert format_row_id(("acme", 7)) == '["acme",7]'
     assert format_row_id((42,)) == "42"
+
+
+def test_parse_row_id_reads_what_format_row_id_writes(session: Session) -> None:
+    session.add(Tag(owner="acme", code=7, label="x"))
+    session.commit()
+    key = list(Tag.__table__.primary_key.columns)
+    written = entries(session)[0][1]
+    assert parse_row_id(written, key, table="tag") == ("acme", 7)
+    assert session.get(Tag, parse_row_id("acme,7", key, table="tag")) is not None
+    examples = doctest.DocTestFinder().find(parse_row_id, globs=vars(tables))
+    assert examples[0].examples
+    runner = doctest.DocTestRunner()
+    for example in examples:
+        runner.run(example)
+    assert runner.summarize(verbose=False).failed == 0
 
 
 def test_query_helpers_are_one_statement_each(

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, insert, select, text
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
@@ -44,6 +44,7 @@ from sqlalchemy_chronicle import (
     query_as_of,
     redact,
     seal_history,
+    set_default_timezone,
     verify_history,
 )
 from sqlalchemy_chronicle.cli import app, main
@@ -313,6 +314,24 @@ def test_show_reads_times_in_the_timezone_given(
     )
     assert document["version"] == 2
     assert parse_time("now") > t0.subtract(years=100)
+
+
+def test_a_models_module_may_set_the_timezone_of_times_without_an_offset(
+    url: str, session: Session, clock: FrozenClock
+) -> None:
+    """Without ``--timezone``, a naive time is read in the default timezone, which the module
+    given with ``--models`` may set; it is imported before the time is read, in every command."""
+    _, t1, _ = make_history(session, clock)
+    naive = t1.in_tz("Europe/Paris").add(minutes=1).naive().isoformat()
+    sys.modules.pop("tests.cli_models_paris", None)
+    try:
+        paris = "tests.cli_models_paris:Base"
+        shown = run_json(url, "--models", paris, "show", "cli_ticket", "1", "--as-of", naive)
+        assert shown["version"] == 2
+        given = ["--timezone", "UTC", "show", "cli_ticket", "1", "--as-of", naive]
+        assert run_json(url, "--models", paris, *given)["version"] == 3  # an hour later, in UTC
+    finally:
+        set_default_timezone(None)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -1107,3 +1126,35 @@ def test_the_library_and_the_command_line_reflect_a_table_name_alike(
                 operation(session, [name])
         with pytest.raises(error, match=text):
             prune_history(session, pendulum.datetime(2000, 1, 1), classes=[name])
+
+
+def test_the_history_of_a_dropped_table_is_read_alone(
+    cli_db: Engine, url: str, session: Session, clock: FrozenClock
+) -> None:
+    """A table dropped with its class keeps its history (``docs/migrations.md``): every
+    by-name operation and reading command reads ``<name>_history`` alone, without models."""
+    times = make_history(session, clock)
+    kept = Base.metadata.tables["cli_ticket_history"]
+    orphan = kept.to_metadata(MetaData(), name="cli_dropped_history")
+    orphan.indexes.clear()  # their names are the kept table's
+    orphan.create(cli_db)
+    try:
+        with cli_db.begin() as connection:
+            connection.execute(insert(orphan).from_select(list(kept.c.keys()), select(kept)))
+        shown = run_json(url, "history", "cli_dropped", "1")
+        assert [v["values"]["status"] for v in shown] == ["open", "done", "done"]
+        at_last = run(url, "show", "cli_dropped", "1", "--as-of", iso(times[-1]))
+        assert at_last.exit_code == 0, at_last.output
+        assert verify_history(session, ["cli_dropped"]).versions == 5
+        session.rollback()
+        assert run_json(url, "seal", "--table", "cli_dropped") is not None
+        verified = run(url, "verify", "--table", "cli_dropped")
+        assert verified.exit_code == 0, verified.output
+        assert verify_history(session, ["cli_dropped"]).ok
+        assert seal_history(session, ["cli_dropped"]) == 0
+        assert redact(session, "cli_dropped", 1, ["title"], reason="gone").versions == 3
+        horizon = pendulum.datetime(2000, 1, 1)
+        assert prune_history(session, horizon, classes=["cli_dropped"]).versions == 0
+        session.rollback()
+    finally:
+        orphan.drop(cli_db)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
     ChangeLog,
+    ConfigurationError,
     InvalidKeyError,
     InvalidTimeError,
     Transaction,
@@ -38,7 +40,7 @@ from sqlalchemy_chronicle import (
 from sqlalchemy_chronicle.viewer import HistoryViewer, PageNotFound, ViewerError
 from sqlalchemy_chronicle.viewer.core import CSRF_FIELD, ChangeLogFilters
 
-from .viewer_apps import KINDS, ExampleApp, example_app
+from .viewer_apps import EXAMPLES, KINDS, SEED, ExampleApp, example_app, load_example
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -522,7 +524,7 @@ def test_sqladmin_on_an_async_engine_reads_and_restores(engine: Engine) -> None:
         async_engine = create_async_engine(url, poolclass=NullPool)
         app = Starlette()
         admin = Admin(app, session_maker=async_sessionmaker(async_engine))
-        add_history_views(admin, [example.module.Book], can_restore=True)
+        add_history_views(admin, [example.module.Book], can_restore=True, secret_key="k")
         with TestClient(app) as client:
             response = client.get("/admin/history/sa_book/timeline?key=1")
             assert response.status_code == 200
@@ -561,6 +563,66 @@ def test_a_restore_without_the_forms_token_is_refused(client: Client, sent: str 
     assert _versions(example, 3) == before
     assert client.client.post(url, data={CSRF_FIELD: kept}).status_code == 200
     assert _versions(example, 3)[-1] == (3, "restore", 1, "Mort")
+
+
+@pytest.mark.parametrize("planted", ["planted", "planted.0123abcd"])
+def test_sqladmin_refuses_a_cookie_it_did_not_sign(engine: Engine, planted: str) -> None:
+    """A CSRF cookie set by another site (a sibling subdomain can), with the form's token to
+    match, is not the viewer's: unsigned or signed with another key, it answers 403."""
+    from starlette.testclient import TestClient
+
+    with example_app("sqladmin", engine) as example:
+        client = TestClient(example.app)
+        restore = example.url("restore", example.book, key=3, version=1)
+        before = _versions(example, 3)
+        client.cookies.set("_chronicle_csrf", planted, path="/admin")
+        response = client.post(restore, data={CSRF_FIELD: "planted"})
+        assert response.status_code == 403 and "CSRF token" in message(response.text)
+        assert _versions(example, 3) == before
+
+
+def test_sqladmin_restores_only_with_a_session_or_a_secret_key(engine: Engine) -> None:
+    from sqladmin import Admin
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from sqlalchemy_chronicle.viewer.sqladmin import add_history_views
+
+    with example_app("sqladmin", engine) as example:
+        app = Starlette()
+        add_history_views(Admin(app, example.engine), [example.module.Book], can_restore=True)
+        restore = "/admin/history/sa_book/restore?key=3&version=1"
+        with pytest.raises(ConfigurationError, match=r"SessionMiddleware or .*secret_key"):
+            TestClient(app).get(restore)
+
+
+def test_flask_admin_restores_only_with_a_secret_key(engine: Engine) -> None:
+    """Without ``secret_key`` Flask has no session to keep the CSRF token in: the restore page
+    says so with the library's error, not Flask's bare ``RuntimeError``."""
+    from flask import Flask
+    from flask_admin import Admin
+
+    from sqlalchemy_chronicle.viewer.flask_admin import HistoryView as FlaskHistoryView
+
+    with example_app("flask_admin", engine) as example:
+        app = Flask(__name__)
+        app.testing = True
+        view = FlaskHistoryView([example.module.Book], session=example.engine, can_restore=True)
+        Admin(app).add_view(view)
+        restore = "/admin/history/fa_book/restore?key=3&version=1"
+        with pytest.raises(ConfigurationError, match="secret_key"):
+            app.test_client().get(restore)
+        with pytest.raises(ConfigurationError, match="secret_key"):
+            app.test_client().post(restore, data={CSRF_FIELD: "forged"})
+
+
+def test_the_examples_load_without_examples_on_sys_path() -> None:
+    """The examples' sibling module has a name of its own and is loaded by path: ``examples/``
+    never joins ``sys.path``, where its module names would shadow any other's."""
+    for kind in KINDS:
+        load_example(kind)
+    assert str(EXAMPLES) not in sys.path
+    assert sys.modules[SEED].__file__ == str(EXAMPLES / f"{SEED}.py")
 
 
 def test_sqladmin_keeps_the_token_in_the_session_when_there_is_one(engine: Engine) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlencode
 
 from sqlalchemy import Engine, delete, select
@@ -27,13 +27,23 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 KINDS = ("sqladmin", "flask_admin")
 
 
+SEED: Final = "chronicle_example_seed"
+"""The examples' shared module, which they import by this name as their sibling."""
+
+
 def load_example(kind: str) -> ModuleType:
-    """``examples/<kind>_app.py``, imported once per process."""
-    name = f"chronicle_{kind}_example"
-    if str(EXAMPLES) not in sys.path:  # as when run as a script: its siblings import
-        sys.path.append(str(EXAMPLES))
+    """``examples/<kind>_app.py``, imported once per process.
+
+    Its sibling :data:`SEED` is loaded by path first, so that the example's import of it finds
+    it without ``examples/`` on ``sys.path`` (where the examples' names would be everyone's).
+    """
+    _load(SEED, EXAMPLES / f"{SEED}.py")
+    return _load(f"chronicle_{kind}_example", EXAMPLES / f"{kind}_app.py")
+
+
+def _load(name: str, path: Path) -> ModuleType:
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{kind}_app.py")
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

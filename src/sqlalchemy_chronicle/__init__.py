@@ -69,6 +69,7 @@ from .schema.tables import (
     Redaction,
     Transaction,
     format_row_id,
+    parse_row_id,
 )
 
 try:
@@ -128,6 +129,7 @@ __all__ = [
     "format_row_id",
     "history",
     "next_version",
+    "parse_row_id",
     "previous_version",
     "prune_history",
     "python_clock",

@@ -1,7 +1,8 @@
 """The history tables as the database holds them, read without the application's models.
 
 The command line must answer with nothing but a database URL, so it reads ``<table>_history``
-(and ``chronicle_transaction``, ``chronicle_changelog``) by reflection:
+by reflection (``chronicle_transaction`` and ``chronicle_changelog`` are the library's own mapped
+tables, whose presence alone is checked: :func:`require_library_tables`):
 :func:`versioned_table` is the library's reflection
 (:func:`~sqlalchemy_chronicle.operate._reflect.reflect_history`) with the queries the reading
 commands run on it.
@@ -85,8 +86,11 @@ class VersionedTable(ReflectedHistory):
 
 
 def require_library_tables(connection: Connection, *names: str) -> None:
-    """Refuse a database without the library's own tables (not a chronicle database)."""
-    present = set(inspect(connection).get_table_names())
+    """Refuse a database without the library's own tables (not a chronicle database).
+
+    They are looked for in their schema, the one of the library's mapped tables.
+    """
+    present = set(inspect(connection).get_table_names(schema=Transaction.__table__.schema))
     for name in names or (Transaction.__tablename__, ChangeLog.__tablename__):
         if name not in present:
             raise CommandError(

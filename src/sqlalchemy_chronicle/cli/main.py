@@ -144,7 +144,16 @@ class _State:
         return load_models(self.models) if self.models else None
 
     def time(self, text: str | None) -> pendulum.DateTime | None:
-        return None if text is None else commands.parse_time(text, self.timezone)
+        """``text`` read as a time, after the ``--models`` module (which may set the timezone).
+
+        A time without an offset falls back to the default timezone, which the module given with
+        ``--models`` may set when imported: it is imported first, whatever the command.
+        """
+        if text is None:
+            return None
+        if self.models and self.timezone is None:
+            load_models(self.models)
+        return commands.parse_time(text, self.timezone)
 
     def close(self) -> None:
         if self._engine is not None:

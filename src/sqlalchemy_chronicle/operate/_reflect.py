@@ -7,6 +7,8 @@ be wrong: no such table, a history table named instead of its table, a table tha
 versioned. A joined-inheritance subclass's history table holds only its own columns and no
 interval; its parents are found through the live table's foreign key on its primary key, and
 their history tables are joined in on the key and the version, as the ORM joins the live tables.
+A table that was dropped keeps its history (a class no longer versioned keeps its history
+table): a ``<table>_history`` with its interval is read alone, without its live table.
 
 The library's columns are found under their default names (:data:`INTERVAL_COLUMNS`); a history
 table named otherwise, or with its columns renamed, is reached through its models.
@@ -53,13 +55,16 @@ def reflect_history(connection: Connection, name: str) -> ReflectedHistory:
     """The history of the live table ``name`` (``schema.table`` or ``table``), reflected.
 
     :raises NotVersionedError: the table exists but has no history table.
-    :raises ConfigurationError: there is no such table, ``name`` is a history table itself, or
-        its history has no interval and no parent table with one.
+    :raises ConfigurationError: there is no such table (nor history of one dropped), ``name``
+        is a history table itself, or its history has no interval and no parent table with one.
     """
     schema, _, table = name.rpartition(".")
     inspector = inspect(connection)
     present = set(inspector.get_table_names(schema=schema or None))
     if table not in present:
+        history = table + HISTORY_SUFFIX
+        if history in present and "valid_from" in _column_names(inspector, history, schema):
+            return _reflected(connection, inspector, name, [table], [])
         raise ConfigurationError(f"the database has no table {name!r}")
     if table.endswith(HISTORY_SUFFIX) and table[: -len(HISTORY_SUFFIX)] in present:
         raise ConfigurationError(
@@ -81,6 +86,18 @@ def reflect_history(connection: Connection, name: str) -> ReflectedHistory:
             )
         chain.append(parent[0])
         links.append((parent[1], parent[2]))
+    return _reflected(connection, inspector, name, chain, links)
+
+
+def _reflected(
+    connection: Connection,
+    inspector: Any,
+    name: str,
+    chain: list[str],
+    links: list[tuple[list[str], list[str]]],
+) -> ReflectedHistory:
+    """The history tables of ``chain`` (the table, then its parents), joined by ``links``."""
+    schema = name.rpartition(".")[0]
     metadata = MetaData()
     tables = [
         Table(link + HISTORY_SUFFIX, metadata, autoload_with=connection, schema=schema or None)

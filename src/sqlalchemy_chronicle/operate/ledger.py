@@ -186,8 +186,8 @@ def _salts_and_digests(fields: Mapping[str, Any]) -> tuple[dict[str, str], dict[
 
 
 def ledger_exists(connection: Connection) -> bool:
-    """Whether the database has ``chronicle_ledger`` (the first seal creates it)."""
-    return inspect(connection).has_table(LedgerEntry.__tablename__)
+    """Whether the database has ``chronicle_ledger`` (the first seal creates it), in its schema."""
+    return inspect(connection).has_table(_LEDGER.name, schema=_LEDGER.schema)
 
 
 def _heads(

@@ -226,6 +226,15 @@ def parse_row_id(text: str, columns: Sequence[Column[Any]], *, table: str) -> tu
     separated by commas when none holds a comma (``acme,7``). ``columns`` are the key's columns
     in key order; ``table`` names the table in messages.
 
+    >>> from sqlalchemy import Column, Integer, String
+    >>> key = [Column("owner", String(20)), Column("code", Integer)]
+    >>> parse_row_id('["acme",7]', key, table="tag")
+    ('acme', 7)
+    >>> parse_row_id("acme,7", key, table="tag")
+    ('acme', 7)
+    >>> parse_row_id(format_row_id(("acme", 7)), key, table="tag")
+    ('acme', 7)
+
     :raises InvalidKeyError: the wrong number of values, or a value its column cannot take.
     """
     if len(columns) == 1:

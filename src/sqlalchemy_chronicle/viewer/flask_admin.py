@@ -21,8 +21,10 @@ it needs ``can_restore=True`` and then :meth:`HistoryView.can_restore_for` to al
 :meth:`HistoryView.actor_of` names the user a restore is attributed to.
 
 The restore form carries a CSRF token kept in Flask's ``session`` (so the application needs a
-``secret_key``, as Flask-Admin's own forms do), and a restore posted without it, or with another,
-answers 403 and changes nothing.
+``secret_key``, as Flask-Admin's own forms do: without one, the restore page raises
+:class:`~sqlalchemy_chronicle.errors.ConfigurationError`; it is checked at the request, as Flask
+takes the key until the first one), and a restore posted without it, or with another, answers 403
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar, cast
 
 from flask import request, session, url_for
+from flask.sessions import NullSession
 from flask_admin import Admin, BaseView, expose
 from jinja2 import BaseLoader, ChoiceLoader, PackageLoader
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from ..errors import ConfigurationError
 from .core import CSRF_FIELD, HistoryViewer
 
 __all__ = ["HistoryView"]
@@ -158,7 +162,15 @@ class HistoryView(BaseView):  # type: ignore[misc]
 
 
 def _csrf_token(*, create: bool) -> str | None:
-    """The user's CSRF token, from Flask's session; made there (``create``) when it has none."""
+    """The user's CSRF token, from Flask's session; made there (``create``) when it has none.
+
+    :raises ConfigurationError: Flask has no session, as the application has no ``secret_key``.
+    """
+    if isinstance(session, NullSession):
+        raise ConfigurationError(
+            "restoring in the history viewer keeps its CSRF token in Flask's session, which "
+            "needs the application's secret_key (app.secret_key = ...)"
+        )
     token: str | None = session.get(_CSRF_KEY)
     if token is None and create:
         token = session[_CSRF_KEY] = secrets.token_urlsafe(32)

@@ -22,12 +22,16 @@ user a restore is attributed to.
 
 The restore form carries a CSRF token, kept in the request's session where the application has
 Starlette's ``SessionMiddleware`` (as sqladmin's authentication has), else in a cookie of its own
-(``SameSite=Strict``, ``HttpOnly``); a restore posted without it, or with another, answers 403
-and changes nothing.
+(``SameSite=Strict``, ``HttpOnly``) signed with the ``secret_key`` given to
+:func:`add_history_views`: a cookie another site planted (a sibling subdomain can) has no valid
+signature. A restore posted without the token, or with another, answers 403 and changes nothing;
+restoring without a session and without a secret key is refused as a configuration error.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
@@ -40,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..errors import ConfigurationError
 from .core import CSRF_FIELD, HistoryViewer, Link, Page
 
 __all__ = ["HistoryView", "add_history_views"]
@@ -57,6 +62,8 @@ class HistoryView(BaseView):
     viewer: ClassVar[HistoryViewer]
     can_restore: ClassVar[bool] = False
     """Whether restoring is switched on at all (off: the viewer is read-only)."""
+    secret_key: ClassVar[bytes | None] = None
+    """The key that signs the CSRF cookie, where the request has no session."""
 
     def can_restore_for(self, request: Request) -> bool:
         """Whether this request may restore; by default :attr:`can_restore`."""
@@ -103,7 +110,8 @@ class HistoryView(BaseView):
         post = request.method == "POST"
         actor = self.actor_of(request)
         restoring = page == "restore" and can_restore
-        kept = _kept_token(request) if restoring else None
+        cookie_key = _cookie_key(request, self.secret_key) if restoring else None
+        kept = _kept_token(request, cookie_key) if restoring else None
         made = secrets.token_urlsafe(32) if restoring and not post and not kept else None
         sent = (await request.form()).get(CSRF_FIELD) if post else None
 
@@ -138,34 +146,53 @@ class HistoryView(BaseView):
             status_code=answer.status,
         )
         if made is not None:
-            _keep_token(request, response, made)
+            _keep_token(request, response, made, cookie_key)
         return response
 
 
-def _has_session(request: Request) -> bool:
-    return "session" in request.scope
+def _cookie_key(request: Request, secret_key: bytes | None) -> bytes | None:
+    """The key that signs the CSRF cookie; None where the token is kept in the session.
+
+    :raises ConfigurationError: neither a session nor a secret key.
+    """
+    if "session" in request.scope:
+        return None
+    if secret_key is None:
+        raise ConfigurationError(
+            "restoring in the history viewer needs Starlette's SessionMiddleware or "
+            "add_history_views(..., secret_key=...), which signs its CSRF cookie"
+        )
+    return secret_key
 
 
-def _kept_token(request: Request) -> str | None:
-    """The user's CSRF token: in the session where there is one, else in the cookie."""
-    kept = request.session if _has_session(request) else request.cookies
-    found = kept.get(_CSRF_KEY)
-    return found if isinstance(found, str) and found else None
+def _kept_token(request: Request, cookie_key: bytes | None) -> str | None:
+    """The user's CSRF token: in the session where there is one, else in the signed cookie."""
+    if cookie_key is None:
+        found = request.session.get(_CSRF_KEY)
+        return found if isinstance(found, str) and found else None
+    token, _, signature = request.cookies.get(_CSRF_KEY, "").rpartition(".")
+    if token and hmac.compare_digest(signature, _signature(cookie_key, token)):
+        return token
+    return None
 
 
-def _keep_token(request: Request, response: Response, token: str) -> None:
-    if _has_session(request):
+def _keep_token(request: Request, response: Response, token: str, cookie_key: bytes | None) -> None:
+    if cookie_key is None:
         request.session[_CSRF_KEY] = token
     else:
         path = str(request.url_for("admin:index").path)
         response.set_cookie(
             _CSRF_KEY,
-            token,
+            f"{token}.{_signature(cookie_key, token)}",
             path=path,
             httponly=True,
             samesite="strict",
             secure=request.url.is_secure,
         )
+
+
+def _signature(secret_key: bytes, token: str) -> str:
+    return hmac.new(secret_key, token.encode(), hashlib.sha256).hexdigest()
 
 
 def _linker(request: Request) -> Link:
@@ -185,6 +212,7 @@ def add_history_views(
     can_restore: bool = False,
     page_size: int = 50,
     view_class: type[HistoryView] = HistoryView,
+    secret_key: str | bytes | None = None,
 ) -> type[HistoryView]:
     """Add the history viewer of ``models`` (versioned classes) to ``admin``; returns the view.
 
@@ -193,6 +221,9 @@ def add_history_views(
     :param page_size: versions or change-log entries per page.
     :param view_class: a subclass of :class:`HistoryView` whose ``is_accessible``,
         ``can_restore_for`` or ``actor_of`` say who may do what.
+    :param secret_key: the server's secret that signs the restore form's CSRF cookie, needed to
+        restore where the application has no ``SessionMiddleware`` (which keeps the token in
+        the session instead); the same in every worker process of the application.
     """
     view = type(
         view_class.__name__,
@@ -200,6 +231,7 @@ def add_history_views(
         {
             "viewer": HistoryViewer(models, page_size=page_size),
             "can_restore": can_restore,
+            "secret_key": secret_key.encode() if isinstance(secret_key, str) else secret_key,
             "__module__": view_class.__module__,
         },
     )
