@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, update
 from sqlalchemy.orm import Session
 
-from sqlalchemy_chronicle import UnsupportedStatementError
+from sqlalchemy_chronicle import UnsupportedStatementError, history
 
 from .models import Car, Note
 from .models_capture import DbNote, OrmNote
@@ -44,7 +44,7 @@ def test_orm_mode_refuses_them(twins: Engine, clock: FrozenClock, method: str) -
         assert recorded(session, OrmNote) == before
         session.get_one(OrmNote, 1).title = "b"  # the session works on
         session.commit()
-        assert [v.title for v in session.scalars(select(OrmNote.__history__))] == ["a", "b"]  # type: ignore[attr-defined]
+        assert [v.title for v in history(session, OrmNote, 1)] == ["a", "b"]
 
 
 def test_a_joined_subclass_and_objects_are_refused(twins: Engine, clock: FrozenClock) -> None:

@@ -23,8 +23,11 @@ __all__ = ["twins"]
 
 
 def transactions_of(session: Session) -> dict[int, Any]:
-    """Every transaction row, by id, with the classes whose versions refer to it."""
-    rows = {t.id: (t.timestamp, t.actor, set()) for t in session.scalars(select(Transaction))}
+    """Every transaction row, in id order, with the classes whose versions refer to it."""
+    rows = {
+        t.id: (t.timestamp, t.actor, set())
+        for t in session.scalars(select(Transaction).order_by(Transaction.id))
+    }
     for cls in TWINS:
         for version in session.scalars(select(cls.__history__)):  # type: ignore[attr-defined]
             rows[version.transaction_id][2].add(cls.__name__)
