@@ -4,7 +4,8 @@ The triggers see such a statement row by row (PostgreSQL queues the rows' events
 statement ends, MariaDB and SQLite run them as each row is written). Whatever the order, each
 row must end with the history of its net change: keys moved by one statement (on PostgreSQL
 even onto each other, with a deferrable primary key), a statement that puts rows back to the
-values they had, an upsert, a multi-row statement inside a rolled-back savepoint.
+values they had, an upsert, a multi-row statement inside a rolled-back savepoint, a statement
+that fails after its first row, a savepoint rolled back by textual SQL.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from sqlalchemy_chronicle import ChangeLog, Versioned, history
+from sqlalchemy_chronicle import ChangeLog, Transaction, Versioned, changes_by, history
 
 from .models_capture import DbNote
 from .support import FrozenClock, assert_well_formed
@@ -219,3 +221,47 @@ def test_keys_moved_onto_each_other_by_one_statement(engine: Engine, clock: Froz
             )
     finally:
         Own.metadata.drop_all(engine, tables=own_tables)
+
+
+def transactions_of(session: Session, key: int) -> list[tuple[Any, ...]]:
+    """(version, transaction row's id or None when it is gone, actor) of row ``key``'s versions."""
+    found = session.execute(
+        select(DbNote.__history__.version, Transaction.id, Transaction.actor)  # type: ignore[attr-defined]
+        .outerjoin(Transaction, Transaction.id == DbNote.__history__.transaction_id)  # type: ignore[attr-defined]
+        .where(DbNote.__history__.id == key)  # type: ignore[attr-defined]
+        .order_by(DbNote.__history__.version)  # type: ignore[attr-defined]
+    ).all()
+    return [(version, tx is not None, actor) for version, tx, actor in found]
+
+
+def test_a_textual_rollback_to_a_savepoint_takes_back_the_transaction_row(
+    notes: Engine, clock: FrozenClock
+) -> None:
+    seed(notes, clock)
+    with changes_by(actor="alice"), notes.connect() as connection:
+        connection.exec_driver_sql("SAVEPOINT s1")
+        connection.execute(text("INSERT INTO capture_db_note (id, title) VALUES (4, 'd')"))
+        connection.exec_driver_sql("ROLLBACK TO SAVEPOINT s1")
+        connection.execute(text("INSERT INTO capture_db_note (id, title) VALUES (5, 'e')"))
+        connection.commit()
+    with Session(notes) as session:
+        assert transactions_of(session, 4) == []
+        assert transactions_of(session, 5) == [(1, True, "alice")]
+
+
+def test_a_failed_statement_takes_back_the_transaction_row_it_made(
+    notes: Engine, clock: FrozenClock
+) -> None:
+    if notes.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL takes no statement after a failed one until the rollback")
+    seed(notes, clock)
+    with changes_by(actor="alice"), notes.connect() as connection:
+        with pytest.raises(IntegrityError):
+            connection.execute(
+                text("INSERT INTO capture_db_note (id, title) VALUES (4, 'd'), (1, 'again')")
+            )
+        connection.execute(text("INSERT INTO capture_db_note (id, title) VALUES (5, 'e')"))
+        connection.commit()
+    with Session(notes) as session:
+        assert transactions_of(session, 4) == []
+        assert transactions_of(session, 5) == [(1, True, "alice")]

@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Table, event, literal_column, select
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -51,6 +51,7 @@ from ...config import (
 )
 from ...errors import ConcurrentVersionError
 from ...instants import to_utc
+from ...schema.tables import Transaction
 from ..attribution import Attribution, current_attribution
 from ._common import CONCURRENT_MESSAGE
 from ._shared import (
@@ -81,6 +82,11 @@ _NO_WRITES: Final = frozenset(
     {"pragma", "show", "describe", "begin", "start", "savepoint", "release", "rollback", "commit"}
 )
 """The first word of textual SQL that writes no table."""
+_KEEP_ROWS: Final = frozenset(
+    {"select", "show", "describe", "explain", "set", "savepoint", "release", "begin", "start"}
+)
+"""The first word of textual SQL that takes back no write of the transaction, as
+:data:`_PLAIN_WRITES` do unless they fail (see :func:`_doubt`)."""
 
 _enabled = False
 _histories: dict[Any, Table] = {}
@@ -166,6 +172,8 @@ def _commit(connection: Connection) -> None:
 
 
 def _handle_error(context: ExceptionContext) -> None:
+    if context.connection is not None:
+        _doubt(context.connection)
     if CONCURRENT_MESSAGE in str(context.original_exception):
         raise ConcurrentVersionError(
             f"{context.original_exception}; roll the transaction back and retry it"
@@ -190,6 +198,8 @@ def _before_cursor_execute(
     ):
         words = statement.lstrip()[:10].lower().split(None, 1)
         first = words[0] if words else ""
+        if first not in _KEEP_ROWS | _PLAIN_WRITES:
+            _doubt(connection)  # a ROLLBACK TO SAVEPOINT, a CALL that may run one
         if first in _NO_WRITES:
             return
         if first not in _PLAIN_WRITES:
@@ -214,6 +224,21 @@ def _before_cursor_execute(
         sent = connection.info.get(STATE)
     if sent is not None:
         sent.written.update(written)
+
+
+def _doubt(connection: Connection) -> None:
+    """Send the context again before the next statement that writes a table in database mode.
+
+    After what may have taken back part of the transaction, and with it the context or the
+    transaction's row: textual SQL such as ``ROLLBACK TO SAVEPOINT`` or a ``CALL`` (a savepoint
+    rolled back through SQLAlchemy is seen by :func:`_savepoint_rolled_back`), or a failed
+    statement, which MariaDB and SQLite roll back alone. On MariaDB the triggers of the
+    library's connections trust ``@chronicle_tx_id`` without reading ``chronicle_transaction``
+    (one statement less per row): the library then checks, once, that the row still exists.
+    """
+    sent: Sent | None = connection.info.get(STATE)
+    if sent is not None:
+        sent.valid = False
 
 
 def _captured_histories(context: Any, statement: str) -> list[Table]:
@@ -338,6 +363,8 @@ def _send(
             {"document": document, "tx": share.id if share else None, "ts": clock},
             execution_options=options,
         )
+        if not (share or first or sent is None or sent.valid):
+            _check_transaction_row(connection)
         if renamed:
             connection.exec_driver_sql(
                 "UPDATE chronicle_transaction SET actor = %(actor)s, reason = %(reason)s, "
@@ -347,6 +374,17 @@ def _send(
             )
     written = sent.written if sent is not None else set()
     connection.info[STATE] = Sent(attribution, clock, shared=shared, written=written)
+
+
+def _check_transaction_row(connection: Connection) -> None:
+    """Forget ``@chronicle_tx_id`` (MariaDB) when its ``chronicle_transaction`` row is gone."""
+    options = {INTERNAL: True}
+    found = connection.execute(
+        select(Transaction.id).where(Transaction.id == literal_column("@chronicle_tx_id")),
+        execution_options=options,
+    ).first()
+    if found is None:
+        connection.exec_driver_sql("SET @chronicle_tx_id = NULL", execution_options=options)
 
 
 def _attribution_parameters(attribution: Attribution) -> dict[str, Any]:

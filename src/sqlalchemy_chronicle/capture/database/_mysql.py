@@ -5,15 +5,19 @@
 
 **Which transaction.** MariaDB shows no transaction id a trigger could rely on
 (``information_schema.innodb_trx`` is a cache refreshed at most every 100 ms). The transaction's
-row id and time live in user variables (``@chronicle_tx_id``, ``@chronicle_ts``), trusted while
-the ``chronicle_transaction`` row exists (a rolled-back savepoint may have taken it):
+row id and time live in user variables (``@chronicle_tx_id``, ``@chronicle_ts``):
 
 - the library sets ``@chronicle_context`` and clears ``@chronicle_tx_id`` before the first write
-  of each transaction, and clears both before the commit (see :mod:`._context`);
+  of each transaction, and clears both before the commit (see :mod:`._context`). With
+  ``@chronicle_context`` set, the triggers trust ``@chronicle_tx_id`` without reading
+  ``chronicle_transaction``: after what may have taken the row back (a rolled-back savepoint, a
+  failed statement, textual SQL such as ``ROLLBACK TO SAVEPOINT``) the library checks, once,
+  that the row still exists, and clears the variable if not;
 - on a connection without ``@chronicle_context`` (another client), a statement whose start time
   (``NOW(6)``, the same for every row of the statement) differs from the last one's begins a new
   ``chronicle_transaction`` row. So a write from another client gets one transaction row per
-  statement, with no actor and ``UTC_TIMESTAMP(6)``. Remembering the InnoDB transaction id
+  statement, with no actor and ``UTC_TIMESTAMP(6)``; their triggers check that the row of
+  ``@chronicle_tx_id`` still exists at every row. Remembering the InnoDB transaction id
   instead would not be sound: right after a commit, ``innodb_trx`` still shows the connection's
   finished transaction, and the next one would reuse its row.
 
@@ -28,8 +32,8 @@ built from the row and the document of the update computed by the locking read i
 later statement on the row reads the transaction's version again, with a plain read.
 
 **Cost.** Each statement in a trigger costs about as much as the row write that fired it, so
-the common path runs few: the version number, the locking read, the check that the
-transaction's row still exists, closing the version before, the new version, the entry.
+the common path runs few: the version number, the locking read, closing the version before,
+the new version, the entry.
 """
 
 from __future__ import annotations
@@ -121,8 +125,8 @@ class _Body(TriggerText):
     IF @chronicle_context IS NULL AND NOT (@chronicle_statement <=> NOW(6)) THEN
       SET @chronicle_tx_id = NULL, @chronicle_statement = NOW(6);
     END IF;
-    SET ch_tx = NULL;
-    IF @chronicle_tx_id IS NOT NULL THEN
+    SET ch_tx = @chronicle_tx_id;
+    IF ch_tx IS NOT NULL AND @chronicle_context IS NULL THEN
       SELECT max(id) INTO ch_tx FROM {self.transaction} WHERE id = @chronicle_tx_id;
     END IF;
     IF ch_tx IS NULL THEN
