@@ -38,9 +38,10 @@ the new version, the entry.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Dialect, Float, Integer, Numeric
+from sqlalchemy import JSON, Boolean, Date, DateTime, Dialect, Float, Integer, Numeric
 
 from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
@@ -284,7 +285,12 @@ class _Body(TriggerText):
         """The change-log document of an update to ``record``: the changed columns' pairs.
 
         From ``prior``, or, when None, from the history row the statement reads; ``now_live``:
-        ``record`` has the live table's column names.
+        ``record`` has the live table's column names. The object is written as text, one
+        ``"name": [before, after]`` member per changed column joined by ``CONCAT_WS()`` (which
+        skips the NULL of an unchanged one): MariaDB's JSON functions parse their document
+        argument anew at each call, and a ``JSON_REMOVE()`` of the unchanged columns from a
+        ``JSON_OBJECT()`` of all of them cost, at every updated row, about what a statement
+        costs.
         """
 
         def prior_field(hist: Any) -> str:
@@ -293,20 +299,14 @@ class _Body(TriggerText):
         def now(live: Any, hist: Any) -> str:
             return self.field(record, live if now_live else hist)
 
-        def path(hist: Column[Any]) -> str:
-            return self.literal('$."' + hist.name.replace("\\", "\\\\").replace('"', '\\"') + '"')
-
-        pairs = ", ".join(
-            f"{self.literal(hist.name)}, JSON_ARRAY({_json(prior_field(hist), hist.type)}, "
-            f"{_json(now(live, hist), hist.type)})"
+        members = ", ".join(
+            f"IF({prior_field(hist)} <=> {now(live, hist)}, NULL, "
+            f"CONCAT({self.literal(json.dumps(hist.name) + ': ')}, "
+            f"JSON_ARRAY({_json(prior_field(hist), hist.type)}, "
+            f"{_json(now(live, hist), hist.type)})))"
             for live, hist in self.columns
         )
-        unchanged = ", ".join(
-            f"IF({prior_field(hist)} <=> {now(live, hist)}, {path(hist)}, "
-            "'$.chronicle_unchanged_column')"
-            for live, hist in self.columns
-        )
-        return f"JSON_REMOVE(JSON_OBJECT({pairs}), {unchanged})"
+        return f"CONCAT('{{', CONCAT_WS(', ', {members}), '}}')"
 
     def log(self, record: str, kind: str | None = None) -> str:
         """Write the row's change-log entry of this transaction.
