@@ -9,7 +9,9 @@ one JSON document: on PostgreSQL a transaction-local setting (``set_config('chro
 .., true)``), on MariaDB a user variable (``@chronicle_context``), on SQLite the row of the
 library in the table ``chronicle_context``; the last two are cleared again before the commit.
 It is sent again when the attribution changes within the transaction (the transaction's row is
-updated then, as in ORM mode) and after a savepoint rolls back (which may have taken it away).
+updated then, as in ORM mode) and after what may have taken it away: a savepoint rolled back,
+a failed statement, textual SQL such as ``ROLLBACK TO SAVEPOINT`` or ``CALL`` (see
+:func:`_doubt`).
 
 **One transaction row for both modes.** A transaction that writes classes of both modes has one
 ``chronicle_transaction`` row. When the ORM writer has inserted it first, it hands it over
