@@ -113,8 +113,9 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
     version in this transaction yet) are in the row triggers ``insert`` and ``update``, and
     those of the rare ones in the ``INSTEAD OF INSERT`` triggers of the path views ``own`` (the
     row has a version in this transaction, which the statement rewrites or drops), ``gone`` (the
-    old key of an ``UPDATE`` that changes the key) and ``first`` (its new key), which small row
-    triggers call only for the rows that take them. A ``BEFORE`` trigger creates the
+    old key of an ``UPDATE`` that changes the key, and a deleted row that has a version in this
+    transaction) and ``first`` (its new key), which small row triggers call only for the rows
+    that take them. A ``BEFORE`` trigger creates the
     ``chronicle_transaction`` row at the transaction's first versioned row.
 
     ``insert`` and ``insert_own`` (``update`` and ``update_own``) exclude each other whatever
@@ -166,7 +167,7 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
         )
 
     begin = body.ensure_transaction()
-    deleted, *rest = body.delete("OLD")
+    deleted, *rest = body.delete_first("OLD")
     untold = f"{_TX} IS NULL"
     return [
         *CONTEXT_STATEMENTS,
@@ -200,7 +201,16 @@ def create_statements(spec: CapturedTable, dialect: Dialect) -> list[str]:
                 take("own", "NEW", "'insert'", f"{differs} AND {own}"),
             ],
         ),
-        trigger("delete", "DELETE", None, [options_comment(spec) + "\n" + deleted, *rest]),
+        trigger(
+            "delete",
+            "DELETE",
+            None,
+            [
+                options_comment(spec) + "\n" + deleted,
+                *rest,
+                take("gone", "OLD", "NULL", body.own("OLD", live=True)),
+            ],
+        ),
     ]
 
 
@@ -224,11 +234,12 @@ class _Body(TriggerText):
             f"AND valid_to IS NULL AND {self.same(None, record)})"
         )
 
-    def own(self, record: str, alias: str = "ch_own") -> str:
-        """This transaction's version of the row exists."""
+    def own(self, record: str, alias: str = "ch_own", live: bool = False) -> str:
+        """This transaction's version of the row exists (``live``: and is no delete marker)."""
+        marker = f" AND {alias}.operation <> 'delete'" if live else ""
         return (
             f"EXISTS (SELECT 1 FROM {self.history} AS {alias} WHERE "
-            f"{self.where_key(record, alias)} AND +{alias}.transaction_id = {_TX})"
+            f"{self.where_key(record, alias)} AND +{alias}.transaction_id = {_TX}{marker})"
         )
 
     def latest(self, record: str) -> str:
@@ -351,6 +362,22 @@ class _Body(TriggerText):
             self.close_base(record),
         ]
 
+    def delete_first(self, record: str) -> list[str]:
+        """:meth:`delete` for a row with no version in this transaction yet (the common case).
+
+        The delete marker follows the row's latest version, which it closes; the entry is
+        written from ``record``, before the marker. Each statement but the closing (which
+        finds nothing to close then) is skipped for a row that has a version in this
+        transaction; the delete trigger hands that row to the view ``gone`` after them, when
+        its version is not the delete marker these statements wrote. So the rare path is
+        taken, or not, whatever the common one did, in one trigger.
+        """
+        return [
+            *self.log_first(record, "'delete'", f" AND NOT {self.own(record)}"),
+            self.insert_from_base(record, self.start(), "'delete'"),
+            self.close_base(record),
+        ]
+
     def delete(self, record: str) -> list[str]:
         h, key = self.history, self.where_key(record)
         return [
@@ -403,7 +430,7 @@ class _Body(TriggerText):
             f"ELSE json_patch('{{}}', json_object({pairs})) END"
         )
 
-    def log_first(self, record: str, operation: str) -> list[str]:
+    def log_first(self, record: str, operation: str, condition: str = "") -> list[str]:
         """Write the entry of a row with no version in this transaction yet, from ``record``.
 
         It runs before the new version is written, after the row's latest version: an
@@ -416,7 +443,7 @@ class _Body(TriggerText):
             f"INSERT INTO {self.changelog} (transaction_id, table_name, row_id, event_type, "
             f'"timestamp", changes) SELECT {_TX}, {self.table_name}, {self.row_id(record)}, '
             f"upper({operation}), {_TS}, {document} FROM {self.latest(record)} "
-            f"WHERE {_ENABLED}"
+            f"WHERE {_ENABLED}{condition}"
         ]
 
     def log(self, record: str) -> list[str]:
