@@ -1,10 +1,13 @@
-"""Helpers shared by the tests: a frozen clock, a statement counter, history readers."""
+"""Helpers shared by the tests: a frozen clock, a statement counter, history readers, and two
+writers interleaved on a row lock."""
 
 from __future__ import annotations
 
 import datetime as dt
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import pendulum
 from sqlalchemy import Connection, Engine, MetaData, Table, event, select
 from sqlalchemy.orm import Session
 
-from sqlalchemy_chronicle import Version
+from sqlalchemy_chronicle import ConcurrentVersionError, Version
 
 START = pendulum.datetime(2030, 1, 1, tz="UTC")
 
@@ -129,3 +132,47 @@ def run_example(
             metadata = MetaData()
             for name in tables:
                 Table(name, metadata).drop(engine, checkfirst=True)
+
+
+def blocked_writer(engine: Engine, cls: type[Any]) -> str | ConcurrentVersionError:
+    """Two writers of rows 1 and 2 of ``cls`` (which has a ``title``), the second one blocked on
+    the first one's row lock; return the second one's outcome: ``"committed"`` or its error.
+
+    B changes row 2 first, so that its transaction and its time exist before A's; A then changes
+    row 1 and holds its lock; B's change of row 1 waits for it, in a thread of its own, until A
+    commits a newer version of the row. Not on SQLite, which lets one writer at a time.
+    """
+    a, b = Session(engine), Session(engine)
+    outcome: list[str | ConcurrentVersionError] = []
+    try:
+        b_one, b_two = b.get(cls, 1), b.get(cls, 2)
+        assert b_one is not None and b_two is not None
+        b_two.title = "b2"
+        b.flush()  # B's transaction row and time exist from here on
+        time.sleep(0.01)
+        a_one = a.get(cls, 1)
+        assert a_one is not None
+        a_one.title = "from A"
+        a.flush()  # A holds the lock on row 1
+
+        def b_writes() -> None:
+            try:
+                b_one.title = "from B"
+                b.flush()  # waits for A's lock
+                b.commit()
+                outcome.append("committed")
+            except ConcurrentVersionError as error:
+                b.rollback()
+                outcome.append(error)
+
+        writer = threading.Thread(target=b_writes)
+        writer.start()
+        time.sleep(1.0)
+        assert writer.is_alive(), "B should be waiting for A's row lock"
+        a.commit()
+        writer.join(timeout=60)
+        assert not writer.is_alive()
+    finally:
+        a.close()
+        b.close()
+    return outcome[0]

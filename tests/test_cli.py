@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, MetaData, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from sqlalchemy_chronicle import (
@@ -1152,6 +1152,16 @@ def test_the_history_of_a_dropped_table_is_read_alone(
         assert verified.exit_code == 0, verified.output
         assert verify_history(session, ["cli_dropped"]).ok
         assert seal_history(session, ["cli_dropped"]) == 0
+        session.rollback()
+        assert "cli_dropped" in verify_history(session).tables, "no names: every history table"
+        session.rollback()
+        with cli_db.begin() as connection:
+            connection.execute(
+                update(orphan).where(orphan.c.id == 1, orphan.c.version == 1).values(title="x")
+            )
+        found = [f for f in verify_history(session).findings if f.table == "cli_dropped"]
+        assert [(f.kind, f.row_id, f.version) for f in found] == [("altered value", "1", 1)]
+        session.rollback()
         assert redact(session, "cli_dropped", 1, ["title"], reason="gone").versions == 3
         horizon = pendulum.datetime(2000, 1, 1)
         assert prune_history(session, horizon, classes=["cli_dropped"]).versions == 0

@@ -27,7 +27,7 @@ from sqlalchemy_chronicle import ChangeLog, ConcurrentVersionError, configure
 
 from .models import Article
 from .models_columns import COUNTER_COLUMNS, ColumnRow
-from .support import FrozenClock, assert_well_formed
+from .support import FrozenClock, assert_well_formed, blocked_writer
 
 History = Article.__history__
 TICK = dt.timedelta(microseconds=1)
@@ -95,54 +95,18 @@ def test_real_concurrent_writers(db: Engine, strict: bool) -> None:
     with Session(db) as setup:
         setup.add_all([Article(id=1, title="a"), Article(id=2, title="b")])
         setup.commit()
-    two_rows = db
-    a, b = Session(two_rows), Session(two_rows)
-    outcome: dict[str, object] = {}
-    try:
-        b_article_2 = b.get(Article, 2)
-        b_article_1 = b.get(Article, 1)
-        assert b_article_1 is not None and b_article_2 is not None
-        b_article_2.title = "b2"
-        b.flush()  # B's transaction row and timestamp exist from here on
-        time.sleep(0.01)
-
-        a_article = a.get(Article, 1)
-        assert a_article is not None
-        a_article.title = "from A"
-        a.flush()  # A holds the lock on row 1
-
-        def b_writes() -> None:
-            try:
-                b_article_1.title = "from B"
-                b.flush()  # waits for A's lock
-                b.commit()
-                outcome["b"] = "committed"
-            except ConcurrentVersionError as error:
-                b.rollback()
-                outcome["b"] = error
-
-        writer = threading.Thread(target=b_writes)
-        writer.start()
-        time.sleep(1.0)
-        assert writer.is_alive(), "B should be waiting for A's row lock"
-        a.commit()
-        writer.join(timeout=60)
-        assert not writer.is_alive()
-    finally:
-        a.close()
-        b.close()
-
-    with Session(two_rows) as check:
+    outcome = blocked_writer(db, Article)
+    with Session(db) as check:
         assert_well_formed(all_rows(check))
         row_1 = intervals(check, 1)
         a_version = row_1[1]
         assert a_version[:3] == (2, "update", "from A")
         if strict:
-            assert isinstance(outcome["b"], ConcurrentVersionError)
+            assert isinstance(outcome, ConcurrentVersionError)
             assert len(row_1) == 2
             assert [v[2] for v in intervals(check, 2)] == ["b"]
         else:
-            assert outcome["b"] == "committed"
+            assert outcome == "committed"
             b_version = row_1[2]
             assert b_version[:3] == (3, "update", "from B")
             assert a_version[4] == b_version[3] == a_version[3] + TICK

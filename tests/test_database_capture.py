@@ -41,7 +41,7 @@ from sqlalchemy_chronicle import (
 )
 
 from .models_capture import DbNote, OrmNote
-from .support import FrozenClock, assert_well_formed
+from .support import FrozenClock, assert_well_formed, blocked_writer
 from .test_concurrency import retryable
 
 TWINS = (OrmNote, DbNote)
@@ -634,48 +634,16 @@ def test_a_writer_stamped_earlier_steps_after_a_concurrent_version(
     with Session(twins) as setup:
         setup.add_all([DbNote(id=1, title="a"), DbNote(id=2, title="b")])
         setup.commit()
-    a, b = Session(twins), Session(twins)
-    outcome: dict[str, object] = {}
-    try:
-        b_one, b_two = b.get(DbNote, 1), b.get(DbNote, 2)
-        assert b_one is not None and b_two is not None
-        b_two.title = "b2"
-        b.flush()  # B's transaction row and time exist from here on
-        time.sleep(0.01)
-        a_one = a.get(DbNote, 1)
-        assert a_one is not None
-        a_one.title = "from A"
-        a.flush()  # A holds the lock on row 1
-
-        def b_writes() -> None:
-            try:
-                b_one.title = "from B"
-                b.flush()  # waits for A's lock
-                b.commit()
-                outcome["b"] = "committed"
-            except ConcurrentVersionError as error:
-                b.rollback()
-                outcome["b"] = error
-
-        writer = threading.Thread(target=b_writes)
-        writer.start()
-        time.sleep(1.0)
-        assert writer.is_alive(), "B should be waiting for A's row lock"
-        a.commit()
-        writer.join(timeout=60)
-        assert not writer.is_alive()
-    finally:
-        a.close()
-        b.close()
+    outcome = blocked_writer(twins, DbNote)
     with Session(twins) as check:
         one = [(v.version, v.title, v.valid_from, v.valid_to) for v in history(check, DbNote, 1)]
         two = [(v.version, v.title, v.valid_from, v.valid_to) for v in history(check, DbNote, 2)]
         assert one[1][:2] == (2, "from A")
         if strict:
-            assert isinstance(outcome["b"], ConcurrentVersionError)
+            assert isinstance(outcome, ConcurrentVersionError)
             assert len(one) == 2 and [v[1] for v in two] == ["b"]
         else:
-            assert outcome["b"] == "committed"
+            assert outcome == "committed"
             assert one[2][:2] == (3, "from B")
             assert one[1][3] == one[2][2] == one[1][2] + TICK
             assert two[1][1] == "b2" and two[1][2] < one[1][2], "B's time is older than A's"

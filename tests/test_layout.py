@@ -7,11 +7,16 @@ mirrors the API for ``AsyncSession``; ``viewer``, the history viewer for admin f
 above them all, and ``cli`` (with ``__main__``), the command line, above it. A module imports
 only from its own layer and the layers before it, and every import counts, the ones under
 ``TYPE_CHECKING`` included.
+
+Importing the package loads no SQLAlchemy dialect: an application pays for the dialect it
+connects with, as it would without the library.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import sqlalchemy_chronicle
@@ -122,3 +127,18 @@ def test_no_import_cycles() -> None:
         if module not in state:
             visit(module)
     assert cycles == []
+
+
+def test_importing_the_package_loads_no_dialect() -> None:
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, sqlalchemy_chronicle; "
+            "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert loaded == "[]"

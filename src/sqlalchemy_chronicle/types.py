@@ -7,7 +7,6 @@ from typing import Any, Final
 
 import pendulum
 from sqlalchemy import JSON, DateTime, Dialect
-from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = ["JSONDocument", "UTCDateTime"]
@@ -43,6 +42,8 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """``DATETIME(6)`` on MySQL and MariaDB, ``DateTime(timezone=True)`` elsewhere."""
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
 
@@ -77,6 +78,8 @@ class JSONDocument(TypeDecorator[Any]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """``JSONB`` on PostgreSQL, the dialect's ``JSON`` elsewhere."""
         if dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
             return dialect.type_descriptor(postgresql.JSONB())
         return dialect.type_descriptor(JSON())
 

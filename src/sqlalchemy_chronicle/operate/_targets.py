@@ -198,8 +198,9 @@ def resolve_targets(session: Session, targets: Iterable[Target] | Target | None)
 def _every_family(connection: Connection) -> list[Family]:
     """Every versioned hierarchy in the database: from the models declared, else reflected.
 
-    A reflected table is ``<live>_history`` next to ``<live>``, with the library's columns under
-    their default names; a history table named otherwise, or with library columns renamed, is
+    A reflected table is ``<live>_history``, with the library's columns under their default names,
+    whether ``<live>`` is still there or was dropped (its history is kept, and operations by name
+    take it); a history table named otherwise, or with library columns renamed, is
     found through its models.
     """
     inspector = inspect(connection)
@@ -216,7 +217,7 @@ def _every_family(connection: Connection) -> list[Family]:
     covered = {t.history.name for family in families.values() for t in family.tables}
     for name in sorted(names - covered):
         live_name = name[: -len(HISTORY_SUFFIX)]
-        if not name.endswith(HISTORY_SUFFIX) or live_name not in names or live_name in families:
+        if not name.endswith(HISTORY_SUFFIX) or live_name in families:
             continue
         columns = {c["name"] for c in inspector.get_columns(name)}
         if {"valid_from", "version"} <= columns:

@@ -43,7 +43,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
@@ -350,6 +349,8 @@ def _differs(table: TableHistory, snap: Subquery, dialect: Dialect) -> ColumnEle
         then: ColumnElement[Any] = snap.c[column.name]
         if dialect.name == "postgresql" and isinstance(column.type.dialect_impl(dialect), JSON):
             # ``json`` has no equality operator; ``jsonb`` compares by value.
+            from sqlalchemy.dialects import postgresql
+
             now, then = cast(now, postgresql.JSONB), cast(then, postgresql.JSONB)
         terms.append(now.is_distinct_from(then))
     return or_(*terms) if terms else false()

@@ -52,6 +52,7 @@ from ._base import LibraryBase
 
 __all__ = [
     "ACTOR_LENGTH",
+    "INTEGER_TEXT",
     "ROW_ID_LENGTH",
     "ChangeLog",
     "Horizon",
@@ -315,13 +316,15 @@ _KIND: Final[dict[type | None, str]] = {
     dt.datetime: "a date and time (ISO 8601)",
     bool: "true or false",
 }
-_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
-"""A whole number as text: ASCII digits only (``int`` takes ``"²"`` and ``"1_000"``)."""
+INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]+")
+"""A whole number as text, for :meth:`~re.Pattern.fullmatch`: ASCII digits only (``int`` takes
+``"1_000"`` and non-ASCII digits such as ``"١٢"``, and ``str.isdigit`` takes ``"²"``, which ``int``
+refuses)."""
 
 
 def _from_text(wanted: type, text: str) -> Any:
     if wanted is int:
-        if not _INTEGER.fullmatch(text):
+        if not INTEGER_TEXT.fullmatch(text):
             raise ValueError(text)
         return int(text)
     if wanted is bool:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -60,7 +59,7 @@ from ..read.query import changes, check_key, normalize_key, query_as_of, spec_of
 from ..recovery.api import restore
 from ..schema.columns import stamp
 from ..schema.history import HistorySpec, Version
-from ..schema.tables import ChangeLog, Transaction, format_row_id, parse_row_id
+from ..schema.tables import INTEGER_TEXT, ChangeLog, Transaction, format_row_id, parse_row_id
 
 __all__ = [
     "CSRF_FIELD",
@@ -279,13 +278,8 @@ _ERROR_TITLES: Final = {400: "Bad request", 403: "Not allowed", 404: "Not found"
 # -- parsing request parameters ---------------------------------------------------------------
 
 
-_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
-"""A whole number as text: ASCII digits only (``str.isdigit`` takes ``"²"``, which ``int``
-refuses)."""
-
-
 def _bounded_int(text: str | None, what: str, *, low: int, high: int) -> int:
-    if text is None or not _INTEGER.fullmatch(text.strip()):
+    if text is None or not INTEGER_TEXT.fullmatch(text.strip()):
         raise ViewerError(f"{what} must be a whole number; got {text!r}")
     value = int(text.strip())
     if not low <= value <= high:

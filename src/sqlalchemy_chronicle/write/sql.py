@@ -31,7 +31,6 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -101,6 +100,8 @@ def unnest_keys(columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any,
 def _unnest(
     columns: Sequence[ColumnElement[Any]], parts: Sequence[Sequence[Any]], names: Sequence[str]
 ) -> Any:
+    from sqlalchemy.dialects.postgresql import ARRAY
+
     arrays = [
         cast(bindparam(None, list(part), type_=ARRAY(c.type, dimensions=1)), ARRAY(c.type))
         for c, part in zip(columns, parts, strict=True)

@@ -43,7 +43,6 @@ from sqlalchemy import (
     Numeric,
     Uuid,
 )
-from sqlalchemy.dialects import postgresql
 
 from ._common import CONCURRENT_MESSAGE, CapturedTable, Names, TriggerText, options_comment
 
@@ -328,6 +327,8 @@ class _Body(TriggerText):
 
 
 def _is_plain_json(type_: Any) -> bool:
+    from sqlalchemy.dialects import postgresql
+
     impl = getattr(type_, "impl", type_)
     return isinstance(impl, JSON) and not isinstance(impl, postgresql.JSONB)
 

@@ -30,7 +30,6 @@ from sqlalchemy import (
     Table,
     text,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import NoSuchTableError
 
 from ...config import LIBRARY_COLUMNS
@@ -208,6 +207,8 @@ def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str 
 
 def _as_declared(column: Column[Any], json_columns: set[str]) -> Any:
     """The type MariaDB stores ``column`` for, where reflection reads back another one."""
+    from sqlalchemy.dialects import mysql
+
     if column.name in json_columns:
         return JSON()
     if isinstance(column.type, mysql.TINYINT) and column.type.display_width == 1:
