@@ -135,6 +135,30 @@ def ratio_range(records: list[Record], baseline: list[Record], phase: str) -> st
     return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
 
+def _seconds_per_row(records: list[Record], phase: str) -> float | None:
+    """The median over the repeats of a phase's seconds per object loaded; None if not recorded."""
+    if not records or not all(r.get("rows", {}).get(phase) for r in records):
+        return None
+    return float(statistics.median(r["seconds"][phase] / r["rows"][phase] for r in records))
+
+
+def _per_row_cell(records: list[Record], plain: list[Record] | None) -> str | None:
+    """R2's rows and median time per row, with the ratio to the baseline's; None if not recorded.
+
+    A diagnostic, not a target: a snapshot at a commit before W3 holds the rows W3 deletes, so
+    the as-of reads load more rows than the baseline's reads of the current table.
+    """
+    per_row = _seconds_per_row(records, "R2")
+    if per_row is None:
+        return None
+    rows = int(statistics.median(r["rows"]["R2"] for r in records))
+    cell = f"{rows:,} | {per_row * 1e6:.2f} us"
+    base = None if plain is None or plain is records else _seconds_per_row(plain, "R2")
+    if base is not None:
+        cell += f" ({per_row / base:.2f}x)"
+    return cell
+
+
 def _loader_cells(records: list[Record], plain: list[Record]) -> str:
     """R3's median seconds per loader, with the ratio to the baseline's."""
     cells = []
@@ -166,6 +190,10 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
     loaders = [
         "| backend | variant | " + " | ".join(f"R3 {loader}" for loader in LOADERS) + " |",
         "|---|---|" + "---|" * len(LOADERS),
+    ]
+    rows_loaded = [
+        "| backend | variant | R2 rows | R2 per row |",
+        "|---|---|---|---|",
     ]
     targets = [
         "| backend | variant | writes <= 1.3x | R1 <= 1.3x | R2 <= 1.2x | R3 <= 1.2x "
@@ -218,6 +246,9 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
             )
             if has_phase(records, "R3"):
                 loaders.append(f"| {backend} | {variant} | " + _loader_cells(records, plain) + " |")
+            per_row = _per_row_cell(records, plain if plain_ok else None)
+            if per_row is not None:
+                rows_loaded.append(f"| {backend} | {variant} | {per_row} |")
             if variant == "plain" or not plain_ok:
                 continue
             if repeat > 1:
@@ -242,6 +273,11 @@ def tabulate(results: dict[str, dict[str, list[Record]]], repeat: int) -> tuple[
     text = "\n".join(lines)
     if len(loaders) > 2:
         text += "\n\nR3 by loader (median seconds, ratio to plain):\n\n" + "\n".join(loaders)
+    if len(rows_loaded) > 2:
+        text += (
+            "\n\nR2 per row loaded (diagnostic, not a target: median rows of the 5 reads, median "
+            "seconds per row, ratio to plain):\n\n" + "\n".join(rows_loaded)
+        )
     if repeat > 1:
         text += "\n\nPer-repeat ratios (min-max over the repeats):\n\n" + "\n".join(spread)
     text += "\n\nTargets (ratios of medians to the plain baseline):\n\n" + "\n".join(targets)

@@ -467,6 +467,8 @@ class Result:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     """CPU time of the benchmark process (the client side: Python, driver, SQLite itself)."""
     statements: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    """Objects loaded by a phase, where it varies with the variant (R2: the snapshots' rows)."""
     rss_before_kib: int = 0
     rss_writes_kib: int = 0
     tracemalloc_writes_kib: int | None = None
@@ -650,6 +652,7 @@ def read(variant: Variant, params: Params, model: Model, result: Result, counter
     commits = [rng.randrange(len(model.times)) for _ in range(params.snapshots)]
     loaded: list[dict[int, Row]] = []
     result.seconds["R2"] = result.cpu_seconds["R2"] = 0.0
+    result.rows["R2"] = 0
     before = counter.count
     for commit in commits:
         with Session(variant.engine) as session:
@@ -659,6 +662,7 @@ def read(variant: Variant, params: Params, model: Model, result: Result, counter
             result.seconds["R2"] += time.perf_counter() - start
             result.cpu_seconds["R2"] += time.process_time() - cpu
             loaded.append({obj.id: row_of(obj) for obj in objects})
+            result.rows["R2"] += len(objects)
             del objects
     result.statements["R2"] = counter.count - before
     for commit, snapshot in zip(commits, loaded, strict=True):

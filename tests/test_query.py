@@ -11,6 +11,7 @@ import pendulum
 import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from sqlalchemy_chronicle import (
     Change,
@@ -245,6 +246,82 @@ def test_a_version_already_in_the_session_is_refreshed(
         (again,) = reader.scalars(query).all()
         assert again is ink
         assert ink.valid_to is not None
+
+
+LIBRARY_COLUMNS_DEFERRED = (
+    "valid_from",
+    "valid_to",
+    "operation",
+    "transaction_id",
+    "restored_from",
+    "retired_values",
+)
+
+
+def _selected(sql: str) -> str:
+    """The select list of a statement: what it reads, before its FROM clause."""
+    return sql.split("FROM", 1)[0]
+
+
+def test_the_library_columns_are_read_on_first_use_all_at_once(
+    db: Engine, shop: Times, statements: StatementCounter
+) -> None:
+    """A snapshot reads the model's values and ``version``; the other library columns are read
+    when one of them is first used, all of them in one statement for that object."""
+    with Session(db) as reader:
+        reader.scalars(query_as_of(Order, shop.t1)).all()  # connect, outside the count
+        statements.reset()
+        (order,) = reader.scalars(query_as_of(Order, shop.t1)).all()
+        (sql,) = statements.statements
+        assert "status" in _selected(sql) and "version" in _selected(sql)
+        assert not [name for name in LIBRARY_COLUMNS_DEFERRED if name in _selected(sql)]
+        assert (order.id, order.status, order.version) == (1, "new", 1)
+        assert statements.count == 1
+        assert (order.valid_from, order.valid_to, order.operation) == (shop.t1, shop.t2, "insert")
+        assert (order.restored_from, order.retired_values) == (None, None)
+        assert order.transaction_id is not None
+        assert statements.count == 2
+        assert all(name in _selected(statements.statements[1]) for name in LIBRARY_COLUMNS_DEFERRED)
+        (unread,) = reader.scalars(query_as_of(Order, shop.t2)).all()
+    assert unread.status == "paid"
+    with pytest.raises(DetachedInstanceError):
+        unread.valid_from  # noqa: B018 - the read is the test, and the session is closed
+
+
+def test_provenance_loads_the_library_columns_with_the_rows(
+    db: Engine, shop: Times, statements: StatementCounter
+) -> None:
+    with Session(db) as reader:
+        reader.scalars(query_as_of(Order, shop.t1)).all()  # connect, outside the count
+        statements.reset()
+        (order,) = reader.scalars(query_as_of(Order, shop.t1, provenance=True)).all()
+        (sql,) = statements.statements
+        assert all(name in _selected(sql) for name in LIBRARY_COLUMNS_DEFERRED)
+    assert (order.valid_from, order.valid_to, order.operation) == (shop.t1, shop.t2, "insert")
+    assert (order.restored_from, order.retired_values) == (None, None)
+    assert statements.count == 1
+
+
+def test_a_refreshed_version_reads_its_library_columns_again(
+    db: Engine, shop: Times, clock: FrozenClock, statements: StatementCounter
+) -> None:
+    """A version the session holds is refreshed by a later read (see the test above): the library
+    columns it had read are read again on next use, through a rewritten statement too."""
+    with Session(db, expire_on_commit=False) as reader, Session(db) as writer:
+        query = query_as_of(Product, shop.t4).where(Product.__history__.version >= 1)
+        ink = reader.scalars(query.where(Product.id == 2)).one()
+        assert (ink.valid_from, ink.valid_to) == (shop.t4, None)
+        reader.commit()  # a new transaction, so that the next read sees the change
+        clock.advance(days=1)
+        product = writer.get(Product, 2)
+        assert product is not None
+        product.price = 7
+        writer.commit()
+        assert reader.scalars(query.order_by(Product.id)).all()[1] is ink
+        statements.reset()
+        assert (ink.valid_from, ink.valid_to) == (shop.t4, clock.now)
+        (sql,) = statements.statements
+        assert all(name in _selected(sql) for name in LIBRARY_COLUMNS_DEFERRED)
 
 
 def test_inheritance_joined_single_and_polymorphic(session: Session, clock: FrozenClock) -> None:

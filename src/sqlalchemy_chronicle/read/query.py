@@ -117,7 +117,7 @@ def spec_of(cls: Any) -> HistorySpec:
     return spec
 
 
-def query_as_of(cls: type[M], when: TimeLike) -> Select[Version[M]]:
+def query_as_of(cls: type[M], when: TimeLike, *, provenance: bool = False) -> Select[Version[M]]:
     """A SELECT of the versions of ``cls`` that were current at ``when``.
 
     One row per row of ``cls``'s table that existed at ``when``, as an instance of
@@ -127,12 +127,19 @@ def query_as_of(cls: type[M], when: TimeLike) -> Select[Version[M]]:
     and other versioned classes joined in are read as of ``when`` too. Execute it with a
     :class:`~sqlalchemy.orm.Session`, which hands the time to the statement (it is kept in the
     statement's execution options, so an enclosing statement does not have it).
+
+    The library's columns other than ``version`` (``valid_from``, ``valid_to``, ``operation``,
+    ``transaction_id``, ``restored_from``, ``retired_values``) are read on first use: reading one
+    of them reads all of them, in one statement for that object. That spares a snapshot a third
+    of its cost when only the model's values are wanted. ``provenance=True`` reads them with the
+    rows.
     """
     query = _asof.AsOfQuery.made_for(cls)
     if query is None:
         query = _asof.AsOfQuery.of(spec_of(cls))
     _watch_as_of()
-    return query.statement.execution_options(**{_asof.PARAM: to_instant(when)})
+    statement = query.full_statement if provenance else query.statement
+    return statement.execution_options(**{_asof.PARAM: to_instant(when)})
 
 
 class AsOfSession(Session):
