@@ -21,6 +21,7 @@ from sqlalchemy_chronicle import (
     NotVersionedError,
     ReadOnlyError,
     Versioned,
+    as_of,
     changes,
     history,
     next_version,
@@ -360,6 +361,63 @@ def test_composite_keys_renamed_and_excluded_columns(session: Session, clock: Fr
     articles = session.scalars(query_as_of(Article, t1).where(Article.slug == "s1")).all()
     assert [(a.id, a.slug) for a in articles] == [(1, "s1")]
     assert session.scalars(query_as_of(Article, t1).where(Article.cached_html.is_(None))).all()
+
+
+def test_point_reads_agree_with_the_snapshot_at_every_boundary(
+    session: Session, clock: FrozenClock
+) -> None:
+    """A read of one row by its whole key (its own statement form, see ``_point_select``) finds
+    the version a snapshot finds, at and around every time a version begins or ends: versions
+    of one transaction, a row deleted and inserted again, composite keys, joined inheritance."""
+    session.add_all([Tag(owner="x", code=1, label="a"), Car(id=1, name="beetle", doors=2)])
+    session.commit()
+    clock.advance(seconds=1)
+    tag, car = session.get(Tag, ("x", 1)), session.get(Car, 1)
+    tag.label, car.doors = "b", 3
+    session.flush()
+    tag.label, car.doors = "c", 4  # a second version in the same transaction
+    session.commit()
+    clock.advance(seconds=1)
+    session.delete(session.get(Tag, ("x", 1)))
+    session.delete(session.get(Car, 1))
+    session.commit()
+    clock.advance(seconds=1)
+    session.add_all([Tag(owner="x", code=1, label="d"), Car(id=1, name="beetle", doors=5)])
+    session.commit()
+    clock.advance(seconds=1)
+    session.get(Tag, ("x", 1)).label = "e"
+    session.get(Car, 1).doors = 6
+    session.commit()
+
+    bounds = {v.valid_from for v in session.scalars(select(Tag.__history__))}
+    bounds |= {v.valid_to for v in session.scalars(select(Tag.__history__)) if v.valid_to}
+    times = sorted({t + d for t in bounds for d in (-TICK, dt.timedelta(0), TICK)})
+    seen = set()
+    for when in times:
+        tags = session.scalars(query_as_of(Tag, when)).all()
+        cars = session.scalars(query_as_of(Car, when)).all()
+        expected = (
+            [(t.label, t.version) for t in tags],
+            [(c.doors, c.version) for c in cars],
+        )
+        tag_point = session.scalars(
+            query_as_of(Tag, when).where(Tag.owner == "x", Tag.code == 1)
+        ).all()
+        car_point = session.scalars(query_as_of(Car, when).where(Car.id == 1)).all()
+        found = (
+            [(t.label, t.version) for t in tag_point],
+            [(c.doors, c.version) for c in car_point],
+        )
+        assert found == expected, when
+        with as_of(session, when) as past:
+            got_tag, got_car = past.get(Tag, ("x", 1)), past.get(Car, 1)
+            got = (
+                [] if got_tag is None else [got_tag.label],
+                [] if got_car is None else [got_car.doors],
+            )
+        assert got == ([label for label, _ in expected[0]], [doors for doors, _ in expected[1]])
+        seen.add(str(expected))
+    assert len(seen) == 5  # nothing, a, c, d and e (with 2, 4, 5, 6 doors); b only in its flush
 
 
 # -- times -------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from ..schema.history import (
     HISTORY_SUFFIX,
     INTERVAL_INDEX,
     RETIRED_COLUMN,
+    START_INDEX,
     interval_index_wanted,
     settle_types,
 )
@@ -114,7 +115,7 @@ def _hook_rendering(
     _register_renderers()
     upgrade_ops.ops[:] = list(_keeping_history(autogen_context, upgrade_ops.ops))
     dialect = autogen_context.dialect
-    if dialect is not None and not interval_index_wanted(dialect.name):
+    if dialect is not None:
         upgrade_ops.ops[:] = list(_without_interval_indexes(autogen_context, upgrade_ops.ops))
     upgrade_ops.ops[:] = with_triggers(autogen_context, upgrade_ops.ops, schemas)
     opts = autogen_context.opts
@@ -189,16 +190,19 @@ def _keeping_history(
 def _without_interval_indexes(
     autogen_context: AutogenContext, operations: list[ops.MigrateOperation]
 ) -> Iterable[ops.MigrateOperation]:
-    """``operations`` without the creation of history interval indexes.
+    """``operations`` without the creation of history interval indexes not made here.
 
-    The metadata has them, but they are not made on this database (see
-    :func:`~sqlalchemy_chronicle.schema.history.interval_index_wanted`).
+    The metadata has both kinds, the interval index and the start index, but each is made on
+    some databases only (see :func:`~sqlalchemy_chronicle.schema.history.interval_index_wanted`).
     """
+    dialect = autogen_context.dialect
+    assert dialect is not None
     unwanted = {
         index.name
         for table in _history_tables(autogen_context).values()
         for index in table.indexes
-        if index.info.get("chronicle") == INTERVAL_INDEX
+        if index.info.get("chronicle") in (INTERVAL_INDEX, START_INDEX)
+        and not interval_index_wanted(dialect.name, index.info["chronicle"])
     }
     for operation in operations:
         if isinstance(operation, ops.CreateIndexOp) and operation.index_name in unwanted:

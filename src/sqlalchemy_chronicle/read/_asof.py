@@ -66,6 +66,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    func,
     or_,
     select,
 )
@@ -73,11 +74,16 @@ from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import ColumnProperty, Load, aliased
 from sqlalchemy.orm.interfaces import LoaderStrategy
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, ColumnClause
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    BindParameter,
+    BooleanClauseList,
+    ColumnClause,
+)
 from sqlalchemy.sql.selectable import Subquery, TableClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
@@ -90,6 +96,7 @@ from ..schema.history import (
     HistorySpec,
     TableHistory,
     Version,
+    interval_index_wanted,
     table_history,
 )
 from ..types import UTCDateTime
@@ -270,18 +277,118 @@ def install_compilers() -> None:
 
 
 def _render_as_of(element: Table, live: Table, compiler: SQLCompiler, kw: dict[str, Any]) -> str:
-    linter = kw.get("from_linter")
-    if linter is not None:
-        linter.froms[element] = live.fullname
-    inner = {key: kw[key] for key in _COPIED_KWARGS if key in kw}
-    body = f"({compiler.process(as_of_select(live), asfrom=True, **inner)})"
-    enclosing = kw.get("enclosing_alias")
-    if enclosing is not None and enclosing.element is element:
+    enclosing: Any = kw.get("enclosing_alias")
+    aliased_here = enclosing is not None and enclosing.element is element
+    found = _point_of(compiler, [enclosing if aliased_here else element], live)
+    query = as_of_select(live) if found is None else _point_select(live, found, compiler)
+    body = _render_derived(element, live.fullname, query, compiler, kw)
+    if aliased_here:
         return body  # the alias adds its own name
     suffix: str = compiler.get_render_as_alias_suffix(  # type: ignore[no-untyped-call]
         compiler.preparer.quote(live.name)
     )
     return body + suffix
+
+
+def _render_derived(
+    element: FromClause, name: str, query: Select[Any], compiler: SQLCompiler, kw: dict[str, Any]
+) -> str:
+    """``(<query>)``, the body of the derived table that stands for ``element`` (``name``)."""
+    linter = kw.get("from_linter")
+    if linter is not None:
+        linter.froms[element] = name
+    inner = {key: kw[key] for key in _COPIED_KWARGS if key in kw}
+    return f"({compiler.process(query, asfrom=True, **inner)})"
+
+
+def _point_of(
+    compiler: SQLCompiler, targets: Iterable[FromClause], live: Table
+) -> tuple[BindParameter[Any], ...] | None:
+    """The values the statement being compiled gives the whole key of the live table, if any.
+
+    ``targets`` are what the columns of the live table (or its alias, or its :class:`Snapshot`) in
+    the FROM list of the SELECT being compiled belong to (a snapshot's criteria may name the live
+    table's columns, see :class:`Snapshot`). A point read constrains every column of the key with
+    an equality to a bound value among the conjuncts of that SELECT's ``WHERE`` (``Session.get``,
+    a many-to-one lazy load, ``query_as_of(...).where(Model.id == x)``); the derived table may
+    then hold that row's version only (:func:`_point_select`), since the statement keeps no other
+    row of it, whatever its joins.
+    """
+    stack = compiler.stack
+    if not stack:
+        return None
+    criteria = getattr(stack[-1].get("selectable"), "_where_criteria", None)
+    if not criteria:
+        return None
+    found = table_history(live)
+    assert found is not None
+    own = found[0]
+    names = [live_column.name for live_column, _ in own.copied[: len(own.key)]]
+    wanted = {hash(target) for target in targets}
+    values: dict[str, BindParameter[Any]] = {}
+    pending = list(criteria)
+    while pending:
+        criterion = pending.pop()
+        if isinstance(criterion, BooleanClauseList) and criterion.operator is operators.and_:
+            pending.extend(criterion.clauses)
+        elif isinstance(criterion, BinaryExpression) and criterion.operator is operators.eq:
+            for column, value in (
+                (criterion.left, criterion.right),
+                (criterion.right, criterion.left),
+            ):
+                if (
+                    isinstance(column, ColumnClause)
+                    and isinstance(value, BindParameter)
+                    and not value.expanding
+                    and column.table is not None
+                    and hash(column.table) in wanted
+                    and column.name in names
+                ):
+                    values.setdefault(column.name, value)
+    if len(values) < len(names):
+        return None
+    return tuple(values[name] for name in names)
+
+
+def _point_select(
+    live: Table, values: tuple[BindParameter[Any], ...], compiler: SQLCompiler
+) -> Select[Any]:
+    """:func:`as_of_select` of the one row whose key has ``values``, probing one index entry.
+
+    Through the key alone the database reads every version of the row and keeps the one whose
+    interval holds the time. Here a scalar subquery first finds one bound of that version's
+    interval by a single probe of an index, and the version is then looked up by key and bound:
+    ``valid_to IS NULL OR valid_to = (SELECT MIN(valid_to) .. WHERE key AND valid_to > :t)``
+    through the interval index ``(<key>, valid_to, valid_from)``; on SQLite ``valid_to IS
+    (SELECT ..)``, one condition its planner seeks in the index (the ``OR`` it read as a scan of
+    the row's entries once a deep history's statistics were gathered); on MySQL and MariaDB,
+    which have the start index ``(<key>, valid_from)`` instead (see
+    :func:`~sqlalchemy_chronicle.schema.history.interval_index_wanted`),
+    ``valid_from = (SELECT MAX(valid_from) .. WHERE key AND valid_from <= :t)``. Since a row's
+    intervals do not overlap, the version that holds the time ends first among those that end
+    after it, and begins last among those that begin at or before it; the interval condition of
+    :func:`as_of_select` stays, so an answer is never more than it would be without the probe.
+    The cost no longer grows with the number of versions of the row (``benchmarks/README.md``).
+    """
+    found = table_history(live)
+    assert found is not None
+    interval = found[1].history
+    base = found[1]
+    probe = interval.alias("chronicle_probe")
+    same = [probe.c[column.key] == value for column, value in zip(base.key, values, strict=True)]
+    dialect = compiler.dialect.name
+    if interval_index_wanted(dialect):
+        end = select(func.min(probe.c.valid_to)).where(*same, probe.c.valid_to > _WHEN)
+        ending = end.scalar_subquery()
+        if dialect == "sqlite":
+            bound = interval.c.valid_to.is_not_distinct_from(ending)
+        else:
+            bound = or_(interval.c.valid_to.is_(None), interval.c.valid_to == ending)
+    else:
+        start = select(func.max(probe.c.valid_from)).where(*same, probe.c.valid_from <= _WHEN)
+        bound = interval.c.valid_from == start.scalar_subquery()
+    at_key = [column == value for column, value in zip(base.key, values, strict=True)]
+    return as_of_select(live).where(*at_key, bound)
 
 
 class Snapshot(Subquery):
@@ -343,6 +450,24 @@ class Snapshot(Subquery):
         if fromclause is not None and hash(fromclause) == hash(self.live):
             return True
         return super().is_derived_from(fromclause)
+
+
+@compiles(Snapshot)
+def _compile_snapshot(element: Snapshot, compiler: SQLCompiler, **kw: Any) -> str:
+    """Render a snapshot; that of one row's version only in a point read (see :func:`_point_of`)."""
+    enclosing = kw.get("enclosing_alias")
+    if kw.get("asfrom") and (enclosing is None or enclosing.element is not element):
+        found = _point_of(compiler, [element, element.live], element.live)
+        if found is not None:
+            query = _point_select(element.live, found, compiler)
+            original: FromClause = element._de_clone()  # type: ignore[no-untyped-call]
+            body = _render_derived(original, element.name, query, compiler, kw)
+            suffix: str = compiler.get_render_as_alias_suffix(  # type: ignore[no-untyped-call]
+                compiler.preparer.format_alias(element, element.name)
+            )
+            return body + suffix
+    rendered: str = compiler.visit_subquery(element, **kw)  # type: ignore[no-untyped-call]
+    return rendered
 
 
 @ColumnProperty.strategy_for(chronicle_unloaded=True)

@@ -26,8 +26,8 @@ parent's history table, joined-table subclasses get a history table of their own
 ``(<pk columns>, version)`` with the parent's; the interval columns live only in the base table.
 
 Two more indexes: ``transaction_id``, and ``(<pk columns>, valid_to, valid_from)``, through which
-an as-of read of one row finds its version without reading all of the row's versions (not on
-MySQL and MariaDB, see :func:`interval_index_wanted`). The copies
+an as-of read of one row finds its version without reading all of the row's versions; on MySQL
+and MariaDB ``(<pk columns>, valid_from)`` instead (see :func:`interval_index_wanted`). The copies
 of the live table's foreign-key columns are indexed too, unless the primary key starts
 with them: an as-of read of a relationship (``order.lines`` as of some past time, see
 :mod:`sqlalchemy_chronicle.read.query`) filters the history table on that key exactly as the live
@@ -79,6 +79,7 @@ __all__ = [
     "HISTORY_SUFFIX",
     "INTERVAL_INDEX",
     "RETIRED_COLUMN",
+    "START_INDEX",
     "HistorySpec",
     "TableHistory",
     "Version",
@@ -620,15 +621,22 @@ def _new_history_table(
 INTERVAL_INDEX: Final = "interval"
 """The ``info["chronicle"]`` of a history table's interval index (see :func:`_index_interval`)."""
 
+START_INDEX: Final = "interval start"
+"""The ``info["chronicle"]`` of a history table's start index, the interval index of MySQL and
+MariaDB (see :func:`_index_interval`)."""
 
-def interval_index_wanted(dialect_name: str) -> bool:
-    """Whether the interval index is made on the database of ``dialect_name``.
 
-    Not on MySQL and MariaDB: InnoDB keeps a row's versions next to each other in the primary
-    key, which its optimizer keeps using for a point as-of read, and maintaining an index that
-    holds ``valid_to`` made closing versions cost twice as much there (``benchmarks/README.md``).
+def interval_index_wanted(dialect_name: str, kind: str = INTERVAL_INDEX) -> bool:
+    """Whether the interval index ``kind`` is made on the database of ``dialect_name``.
+
+    The interval index (:data:`INTERVAL_INDEX`) is made everywhere but on MySQL and MariaDB, the
+    start index (:data:`START_INDEX`) only there. Maintaining an index that holds ``valid_to``
+    made closing versions cost twice as much on InnoDB, which must update the entry of every
+    version closed; the start index holds only what never changes once a version is written
+    (``benchmarks/README.md``).
     """
-    return dialect_name not in ("mysql", "mariadb")
+    on_mysql = dialect_name in ("mysql", "mariadb")
+    return on_mysql if kind == START_INDEX else not on_mysql
 
 
 def _interval_index_if(
@@ -642,23 +650,28 @@ def _interval_index_if(
     compiler: Any = None,
     checkfirst: bool = False,
 ) -> bool:
-    return interval_index_wanted(dialect.name)
+    return interval_index_wanted(dialect.name, target.info["chronicle"])
 
 
 def _index_interval(history: Table, key: list[Column[Any]]) -> None:
-    """Index ``(<key>, valid_to, valid_from)``: the interval of each of a row's versions.
+    """Index ``(<key>, valid_to, valid_from)``, or ``(<key>, valid_from)`` on MySQL and MariaDB.
 
     An as-of read of one row (``valid_from <= T AND (valid_to > T OR valid_to IS NULL)`` and the
     key) then finds its version among the index entries instead of reading every version of the
-    row: PostgreSQL checks both bounds in the index and reads one table row; SQLite seeks
-    ``valid_to > T`` and reads the versions after ``T`` only. See ``benchmarks/README.md``. It is
-    not made on MySQL and MariaDB (:func:`interval_index_wanted`), and Alembic's autogenerate
-    does not propose it there (:mod:`sqlalchemy_chronicle.operate.migrations`).
+    row, and a point read (:func:`sqlalchemy_chronicle.read._asof._point_select`) probes one
+    entry: the first version to end after ``T`` in the interval index, the last to begin at or
+    before it in the start index. Each index carries its kind in ``info["chronicle"]`` and is made
+    only where :func:`interval_index_wanted` says, and Alembic's autogenerate proposes only that
+    one (:mod:`sqlalchemy_chronicle.operate.migrations`). See ``benchmarks/README.md``.
     """
-    columns = [*key, history.c.valid_to, history.c.valid_from]
-    name = _index_name(history.name, tuple(column.name for column in columns))
-    index = Index(name, *columns, info={"chronicle": INTERVAL_INDEX})
-    index.ddl_if(callable_=_interval_index_if)
+    for kind, ends in (
+        (INTERVAL_INDEX, [history.c.valid_to, history.c.valid_from]),
+        (START_INDEX, [history.c.valid_from]),
+    ):
+        columns = [*key, *ends]
+        name = _index_name(history.name, tuple(column.name for column in columns))
+        index = Index(name, *columns, info={"chronicle": kind})
+        index.ddl_if(callable_=_interval_index_if)
 
 
 def _settle_before_create(target: Table, connection: Any, **kw: Any) -> None:

@@ -38,7 +38,7 @@ from ._live_rows import insert_versions, read_live
 from ._plan import HierarchyWrite, NewVersion, Plan
 from ._transaction import OpenTransaction, current_transaction
 from ._versions import Identity, Latest, read_latest
-from .sql import chunks, is_mysql, same_as_live, versions_in
+from .sql import chunks, is_mysql, same_as_live, update_by_primary_key, versions_in
 
 __all__ = ["FullPath"]
 
@@ -300,16 +300,22 @@ class FullPath(HierarchyWrite):
                 )
         for chunk in chunks(self._keys(plan.to_marker)):
             self.connection.execute(
-                update(base)
-                .where(versions_in(self.connection, self.base, chunk, use="write"))
-                .values(operation="delete", valid_to=base.c.valid_from, restored_from=None)
+                update_by_primary_key(
+                    self.connection,
+                    update(base)
+                    .where(versions_in(self.connection, self.base, chunk, use="write"))
+                    .values(operation="delete", valid_to=base.c.valid_from, restored_from=None),
+                )
             )
         for at, rows in plan.close.items():
             for chunk in chunks(self._keys(rows)):
                 self.connection.execute(
-                    update(base)
-                    .where(versions_in(self.connection, self.base, chunk, use="write"))
-                    .values(valid_to=at)
+                    update_by_primary_key(
+                        self.connection,
+                        update(base)
+                        .where(versions_in(self.connection, self.base, chunk, use="write"))
+                        .values(valid_to=at),
+                    )
                 )
         for at, rows in plan.copy_marker.items():
             for table, keys in self._by_table(rows).items():
@@ -317,9 +323,12 @@ class FullPath(HierarchyWrite):
                     self.connection.execute(self.copy_marker(table, chunk, at))
         for chunk in chunks(self._keys(plan.reopen)):
             self.connection.execute(
-                update(base)
-                .where(versions_in(self.connection, self.base, chunk, use="write"))
-                .values(valid_to=None)
+                update_by_primary_key(
+                    self.connection,
+                    update(base)
+                    .where(versions_in(self.connection, self.base, chunk, use="write"))
+                    .values(valid_to=None),
+                )
             )
         self._note_written_markers(plan)
         if plan.new:
