@@ -46,8 +46,8 @@ aliased class, the statement), so that a point lookup costs about what a primary
 history class costs: a snapshot's cache key names its inner SELECT by identity instead of
 walking it, a statement is rewritten only when it names history columns, and the validity times
 convert once per distinct value (:class:`~sqlalchemy_chronicle.types.UTCDateTime`). The rows of
-an as-of query leave out the library's columns but ``version`` until one is used
-(:data:`DEFERRED_COLUMNS`): they were half of what the database sends per row.
+an as-of query leave out the library's columns but ``version`` until one is used (see
+:mod:`sqlalchemy_chronicle.read._provenance`): they were half of what the database sends per row.
 """
 
 from __future__ import annotations
@@ -72,8 +72,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import ColumnProperty, Load, aliased
-from sqlalchemy.orm.interfaces import LoaderStrategy
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
@@ -100,6 +99,7 @@ from ..schema.history import (
     table_history,
 )
 from ..types import UTCDateTime
+from ._provenance import DEFERRED_COLUMNS, Deferral
 
 __all__ = ["OPTION", "PARAM", "AsOfQuery", "Snapshot", "as_of_select"]
 
@@ -111,13 +111,6 @@ OPTION: Final = "chronicle_as_of_query"
 its :class:`AsOfQuery`; its time is the execution option :data:`PARAM`."""
 
 _COPIED_KWARGS: Final = ("literal_binds", "literal_execute", "render_postcompile")
-DEFERRED_COLUMNS: Final = tuple(key for key in INTERVAL_COLUMNS if key != "version")
-"""The library columns (by default name) that the rows of an as-of query load on first access.
-
-A snapshot reads many versions and most applications read only the model's values from them:
-these six columns are half of what the database sends per row and a third of what the ORM sets up
-per object, for values (``valid_from``, ``operation``, ...) that a version's ``repr()`` or a look
-at its provenance needs, one object at a time. ``version`` stays, being part of the identity."""
 _SHAPES: Final = 500
 """How many statement shapes (cache keys) each :class:`AsOfQuery` remembers for :meth:`adapt`;
 SQLAlchemy's compiled cache keeps as many by default."""
@@ -470,92 +463,6 @@ def _compile_snapshot(element: Snapshot, compiler: SQLCompiler, **kw: Any) -> st
     return rendered
 
 
-@ColumnProperty.strategy_for(chronicle_unloaded=True)
-class _UnloadedColumnLoader(LoaderStrategy):
-    """The loading of a column attribute left out of a statement's rows, to be read on first use.
-
-    Each object is given the attribute as *expired*, as ``Session.expire()`` would leave it, so
-    that reading any of the attributes left out loads all of them, in one statement for that
-    object, and a statement that refreshes an object already in the session
-    (``populate_existing``) drops its stale value. SQLAlchemy's own :func:`~sqlalchemy.orm.defer`
-    does neither: it sets a loader per object and attribute, which loads that attribute alone,
-    and leaves a value loaded before in place.
-    """
-
-    __slots__ = ()
-
-    def setup_query(
-        self,
-        compile_state: Any,
-        query_entity: Any,
-        path: Any,
-        loadopt: Any,
-        adapter: Any,
-        **kw: Any,
-    ) -> None:
-        """Select nothing; in a subquery of the statement (``.subquery()``), the column."""
-        prop = self.parent_property
-        if compile_state.compile_options._render_for_subquery:
-            loader = prop._get_strategy((("deferred", False), ("instrument", True)))
-            loader.setup_query(compile_state, query_entity, path, loadopt, adapter, **kw)
-            return
-        # A column absent from the rows: the ORM then asks create_row_processor(), once per
-        # compiled statement, what to do with the attribute.
-        kw["memoized_populators"][prop] = prop.columns[0]
-
-    def create_row_processor(
-        self,
-        context: Any,
-        query_entity: Any,
-        path: Any,
-        loadopt: Any,
-        mapper: Any,
-        result: Any,
-        adapter: Any,
-        populators: dict[str, list[Any]],
-    ) -> None:
-        """Expire the attribute of each object loaded (see the class documentation)."""
-        populators["expire"].append((self.key, True))
-
-
-class _Deferral(Load):
-    """The loading of :data:`DEFERRED_COLUMNS` on first use, on an :class:`AsOfQuery`'s entity.
-
-    One loader option (:class:`_UnloadedColumnLoader` for each column) whose cache key is computed
-    once: SQLAlchemy computes the key of a statement at each execution, options included, and
-    walking the option took as long as the rest of a point lookup's key. The option never
-    changes, so its key does not either; a copy that SQLAlchemy makes of it (:meth:`AsOfQuery.
-    adapt` does, to rewrite a statement) computes its own. Its only bound parameter is the time,
-    in the entity's snapshot, which every statement carrying the option reports where it selects
-    that entity.
-    """
-
-    __slots__ = ("_key",)
-    inherit_cache = True
-    _key: tuple[Any, ...]
-
-    @classmethod
-    def of(cls, entity: Any, attributes: Iterable[Any]) -> _Deferral:
-        """The deferral of ``attributes`` of ``entity``."""
-        loader = Load(entity)._set_column_strategy(tuple(attributes), {"chronicle_unloaded": True})
-        made = cls.__new__(cls)
-        made.path = loader.path
-        made.propagate_to_loaders = loader.propagate_to_loaders
-        made.context = loader.context
-        made.additional_source_entities = loader.additional_source_entities
-        found = loader._generate_cache_key()
-        assert found is not None
-        made._key = found.key
-        return made
-
-    def _gen_cache_key(self, anon_map: Any, bindparams: list[BindParameter[Any]]) -> Any:
-        """The key computed once (see the class documentation)."""
-        key = getattr(self, "_key", None)
-        if key is None:
-            return super()._gen_cache_key(anon_map, bindparams)
-        return key
-
-
 class AsOfQuery:
     """The snapshots behind the :func:`~sqlalchemy_chronicle.query_as_of` statements of a class.
 
@@ -603,10 +510,10 @@ class AsOfQuery:
         }
         self._shapes: LRUCache[tuple[Any, ...], bool] = LRUCache(_SHAPES)
         names = spec.root_spec.columns
-        self.deferral = _Deferral.of(
+        self.deferral = Deferral.of(
             self.entity, [getattr(self.entity, names.name(key)) for key in DEFERRED_COLUMNS]
         )
-        """The option that defers :data:`DEFERRED_COLUMNS` on the rows of :attr:`statement`."""
+        """The option that leaves the library's columns out of the rows of :attr:`statement`."""
         self.full_statement: Select[Any] = (
             select(self.entity).select_from(self.entity).execution_options(**{OPTION: self})
         )
