@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy_chronicle import (
     ChangeLog,
     ConcurrentVersionError,
+    ConfigurationError,
     Transaction,
     Versioned,
     changes_by,
@@ -41,6 +42,7 @@ from sqlalchemy_chronicle import (
 )
 
 from .models_capture import DbNote, OrmNote
+from .models_shapes import SCHEMA
 from .support import FrozenClock, assert_well_formed, blocked_writer
 from .test_concurrency import retryable
 
@@ -556,7 +558,6 @@ def test_restores_record_what_orm_mode_records(twins: Engine, clock: FrozenClock
 def test_bad_capture_modes_are_refused() -> None:
     from sqlalchemy import ForeignKey
 
-    from sqlalchemy_chronicle import ConfigurationError
     from sqlalchemy_chronicle.config import default_capture
 
     with pytest.raises(ConfigurationError, match="'orm' or 'database'"):
@@ -712,3 +713,49 @@ def test_triggers_are_dropped_and_created_for_a_class(twins: Engine, clock: Froz
             create_triggers(connection, OrmNote)
         with pytest.raises(NotVersionedError):
             drop_triggers(connection, ChangeLog)
+
+
+def test_create_all_versions_a_table_of_another_schema(db: Engine, clock: FrozenClock) -> None:
+    """The triggers that ``create_all()`` makes for a table of another schema write the library's
+    tables where they are (on MariaDB a trigger reads a bare name in its own database); SQLite,
+    whose triggers cannot write another database's tables, refuses such a table."""
+
+    class Own(DeclarativeBase):
+        metadata = MetaData()
+
+    class Shelved(Versioned, Own):
+        __tablename__ = "capture_shelved"
+        __table_args__ = {"schema": SCHEMA}
+        __versioned__ = {"capture": "database"}
+
+        id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+        label: Mapped[str | None] = mapped_column(String(20))
+
+    own_tables = [Shelved.__table__, Shelved.__history__.__table__]
+    Own.metadata.drop_all(db, tables=own_tables)
+    if db.dialect.name == "sqlite":
+        with pytest.raises(ConfigurationError, match="attached database"):
+            Own.metadata.create_all(db, tables=own_tables)
+        Own.metadata.drop_all(db, tables=own_tables)
+        return
+    Own.metadata.create_all(db, tables=own_tables)
+    try:
+        live = Shelved.__table__
+        with db.begin() as connection:  # another client: no library session
+            connection.execute(insert(live).values(id=1, label="a"))
+        clock.advance(seconds=1)
+        with db.begin() as connection:
+            connection.execute(update(live).where(live.c.id == 1).values(label="b"))
+        with Session(db) as session:
+            assert [(v.operation, v.label) for v in history(session, Shelved, 1)] == [
+                ("insert", "a"),
+                ("update", "b"),
+            ]
+            entries = session.scalars(
+                select(ChangeLog.changes)
+                .where(ChangeLog.table_name == f"{SCHEMA}.capture_shelved")
+                .order_by(ChangeLog.id)
+            ).all()
+            assert entries == [{"id": 1, "label": "a"}, {"label": ["a", "b"]}]
+    finally:
+        Own.metadata.drop_all(db, tables=own_tables)

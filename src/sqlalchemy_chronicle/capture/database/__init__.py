@@ -117,7 +117,8 @@ def attach(spec: HistorySpec) -> None:
 
 def create_triggers(connection: Connection, table: CapturedTable) -> None:
     """Create (or re-create) the triggers of ``table`` on ``connection``."""
-    for statement in _module(connection).create_statements(table, connection.dialect):
+    captured = table.on(connection)
+    for statement in _module(connection).create_statements(captured, connection.dialect):
         connection.execute(_ddl(statement))
     mark_created(connection)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Connection, Dialect, Table, text
 
 from ...schema.history import HistorySpec, TableHistory
 from ...schema.tables import ChangeLog, Transaction
@@ -20,6 +20,7 @@ __all__ = [
     "Names",
     "TriggerText",
     "changelog_table",
+    "current_database",
     "options_comment",
     "read_options_comment",
     "short_name",
@@ -48,11 +49,36 @@ class CapturedTable:
     The live table's ``MetaData`` holds the library's tables the triggers write."""
     changelog: bool = True
     """Whether the triggers write change-log entries (option ``changelog``)."""
+    library_schema: str | None = None
+    """The schema the triggers name for the library's tables that their ``MetaData`` leaves
+    unqualified; None: as the ``MetaData`` says (see :meth:`on`)."""
 
     @classmethod
     def of(cls, spec: HistorySpec) -> CapturedTable:
         """The table of ``spec``'s hierarchy, as its classes declare it."""
         return cls(spec.base, spec.changelog)
+
+    def on(self, connection: Connection) -> CapturedTable:
+        """This table as its triggers must name the library's tables on ``connection``.
+
+        MariaDB reads a table name in a trigger in the trigger's database, which for a table of
+        another schema is that schema, not where the unqualified library tables were created:
+        the triggers then name the connection's current database.
+        """
+        if (
+            self.library_schema is None
+            and self.base.live.schema is not None
+            and connection.dialect.name in ("mysql", "mariadb")
+            and _library_table(self, Transaction.__tablename__).schema is None
+        ):
+            return replace(self, library_schema=current_database(connection))
+        return self
+
+
+def current_database(connection: Connection) -> str | None:
+    """The database (MariaDB's schema) an unqualified name outside a trigger is found in."""
+    name: str | None = connection.scalar(text("SELECT DATABASE()"))
+    return name
 
 
 TRIGGER_PREFIX: Final = "chronicle_capture_"
@@ -112,7 +138,8 @@ def options_comment(spec: CapturedTable) -> str:
     options = {
         "changelog": spec.changelog,
         "history_table": spec.base.history.name,
-        "library_schema": _library_table(spec, Transaction.__tablename__).schema,
+        "library_schema": _library_table(spec, Transaction.__tablename__).schema
+        or spec.library_schema,
     }
     text = json.dumps(options, sort_keys=True).replace("*/", "*\\/")
     return f"/* chronicle options: {text} */"
@@ -140,12 +167,21 @@ def _library_table(spec: CapturedTable, name: str) -> Table:
 
 def transaction_table(dialect: Dialect, spec: CapturedTable) -> str:
     """The quoted ``chronicle_transaction`` of ``spec``'s ``MetaData``."""
-    return dialect.identifier_preparer.format_table(_library_table(spec, Transaction.__tablename__))
+    return _format_library_table(dialect, spec, Transaction.__tablename__)
 
 
 def changelog_table(dialect: Dialect, spec: CapturedTable) -> str:
     """The quoted ``chronicle_changelog`` of ``spec``'s ``MetaData``."""
-    return dialect.identifier_preparer.format_table(_library_table(spec, ChangeLog.__tablename__))
+    return _format_library_table(dialect, spec, ChangeLog.__tablename__)
+
+
+def _format_library_table(dialect: Dialect, spec: CapturedTable, name: str) -> str:
+    """The quoted library table ``name``, in :attr:`CapturedTable.library_schema` if it has none."""
+    preparer = dialect.identifier_preparer
+    table = _library_table(spec, name)
+    if table.schema is None and spec.library_schema is not None:
+        return f"{preparer.quote_schema(spec.library_schema)}.{preparer.quote(table.name)}"
+    return preparer.format_table(table)
 
 
 def sql_literal(dialect: Dialect, text: str) -> str:

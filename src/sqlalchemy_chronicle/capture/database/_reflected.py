@@ -36,7 +36,7 @@ from ...config import LIBRARY_COLUMNS
 from ...errors import ConfigurationError
 from ...schema._base import install_library_tables
 from ...schema.history import TableHistory, history_table_name
-from ._common import TRIGGER_PREFIX, CapturedTable, read_options_comment
+from ._common import TRIGGER_PREFIX, CapturedTable, current_database, read_options_comment
 
 __all__ = ["captured_options", "captured_table_names", "named_captured", "reflect_captured"]
 
@@ -66,7 +66,7 @@ def reflect_captured(
         history table lacks a column of it.
     """
     if library_schema is None and schema is not None and connection.dialect.name in _MYSQL:
-        library_schema = _current_database(connection)
+        library_schema = current_database(connection)
     metadata = MetaData(schema=library_schema)
     install_library_tables(metadata)
     live = _reflect(connection, metadata, table_name, schema)
@@ -176,12 +176,6 @@ def captured_options(
                 "library_schema": recorded.get("library_schema"),
             }
     return {"history_table": None, "changelog": True, "library_schema": None}
-
-
-def _current_database(connection: Connection) -> str | None:
-    """The database (MariaDB's schema) an unqualified name outside a trigger is found in."""
-    name: str | None = connection.scalar(text("SELECT DATABASE()"))
-    return name
 
 
 def _reflect(connection: Connection, metadata: MetaData, name: str, schema: str | None) -> Table:
