@@ -84,11 +84,11 @@ _NO_WRITES: Final = frozenset(
     {"pragma", "show", "describe", "begin", "start", "savepoint", "release", "rollback", "commit"}
 )
 """The first word of textual SQL that writes no table."""
-_KEEP_ROWS: Final = frozenset(
+_KEEP_ROWS: Final = _PLAIN_WRITES | frozenset(
     {"select", "show", "describe", "explain", "set", "savepoint", "release", "begin", "start"}
 )
-"""The first word of textual SQL that takes back no write of the transaction, as
-:data:`_PLAIN_WRITES` do unless they fail (see :func:`_doubt`)."""
+"""The first word of textual SQL that takes back no write of the transaction (a plain write
+does not either, unless it fails: see :func:`_doubt`)."""
 
 _enabled = False
 _histories: dict[Any, Table] = {}
@@ -200,7 +200,7 @@ def _before_cursor_execute(
     ):
         words = statement.lstrip()[:10].lower().split(None, 1)
         first = words[0] if words else ""
-        if first not in _KEEP_ROWS | _PLAIN_WRITES:
+        if first not in _KEEP_ROWS:
             _doubt(connection)  # a ROLLBACK TO SAVEPOINT, a CALL that may run one
         if first in _NO_WRITES:
             return
