@@ -19,7 +19,11 @@ them through the ORM, set ``qty`` and ``price``, commit. The medians show how fa
 baseline a writer can get on a database at all: the ratio ``(plain + close + copy [+ changelog])
 / plain`` is the least that history costs there, whatever the library does in Python.
 
-Run it with ``python -m benchmarks.floor [--db NAME_OR_URL ...] [--n 20000]``.
+With ``--lean`` the history table and the change log lose every index but their primary keys
+before the timings (the library's interval, transaction and change-log indexes serve reads and
+operations, and cost every write): what is left is the floor of writing the rows themselves.
+
+Run it with ``python -m benchmarks.floor [--db NAME_OR_URL ...] [--n 20000] [--lean]``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, String, and_, cast, create_engine, func, insert, literal, select
+from sqlalchemy import (
+    Engine,
+    String,
+    Table,
+    and_,
+    cast,
+    create_engine,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, aliased
 
@@ -107,8 +122,11 @@ def history_statements(variant: workload.Chronicle, start: int) -> dict[str, Any
     }
 
 
-def measure(url: str, n: int) -> dict[str, float]:
-    """Median milliseconds per 1,000-row range of each statement, and of a plain W2 round."""
+def measure(url: str, n: int, lean: bool = False) -> dict[str, float]:
+    """Median milliseconds per 1,000-row range of each statement, and of a plain W2 round.
+
+    With ``lean``, the history table and the change log have their primary keys only.
+    """
     params = workload.Params(n=n)
     timings: dict[str, list[float]] = {name: [] for name in ("plain", *STATEMENTS)}
     engine = create_engine(url)
@@ -136,6 +154,8 @@ def measure(url: str, n: int) -> dict[str, float]:
             workload.write(
                 versioned, params, workload.Model(), _result(versioned), workload.Counter()
             )
+            if lean:
+                _drop_secondary_indexes(engine, [versioned.history, *versioned.library_tables()])
             versioned.analyze()
             for start in range(1, n + 1, RANGE):
                 statements = history_statements(versioned, start)
@@ -152,21 +172,30 @@ def measure(url: str, n: int) -> dict[str, float]:
     return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
+def _drop_secondary_indexes(engine: Engine, tables: Sequence[Table]) -> None:
+    with engine.begin() as connection:
+        for table in tables:
+            for index in table.indexes:
+                index.drop(connection, checkfirst=True)
+
+
 def _result(variant: workload.Variant) -> workload.Result:
     return workload.Result(variant.name, variant.engine.dialect.name, {})
 
 
-def report(urls: Sequence[str], n: int) -> str:
+def report(urls: Sequence[str], n: int, lean: bool = False) -> str:
     """A table of the medians and of the least ratios they allow."""
+    indexes = "primary keys only" if lean else "the library's indexes"
     lines = [
-        f"N = {n}; median milliseconds per {RANGE:,} rows updated",
+        f"N = {n}; median milliseconds per {RANGE:,} rows updated; history and change log with "
+        f"{indexes}",
         "",
         "| backend | plain W2 round | close | copy | changelog | least ratio, history only "
         "| least ratio, with change log |",
         "|---|---|---|---|---|---|---|",
     ]
     for url in urls:
-        ms = measure(url, n)
+        ms = measure(url, n, lean)
         history = ms["plain"] + ms["close"] + ms["copy"]
         lines.append(
             f"| {backend_of(url)} | {ms['plain']:.1f} | {ms['close']:.1f} | {ms['copy']:.1f} | "
@@ -181,8 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--db", action="append", default=[], help="a name or URL (repeatable)")
     parser.add_argument("--n", type=int, default=workload.Params.n, help="rows (default 20,000)")
+    parser.add_argument(
+        "--lean", action="store_true", help="history and change log with primary keys only"
+    )
     args = parser.parse_args(argv)
-    sys.stdout.write(report(resolve(args.db), args.n))
+    sys.stdout.write(report(resolve(args.db), args.n, args.lean))
     return 0
 
 
