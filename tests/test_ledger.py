@@ -45,7 +45,6 @@ from sqlalchemy_chronicle import (
     seal_history,
     verify_history,
 )
-from sqlalchemy_chronicle.operate import ledger
 from sqlalchemy_chronicle.operate.ledger import (
     ALTERED_INTERVAL,
     ALTERED_VALUE,
@@ -55,6 +54,7 @@ from sqlalchemy_chronicle.operate.ledger import (
     INSERTED_VERSION,
     column_digest,
 )
+from sqlalchemy_chronicle.operate.ledger._common import sha, version_digest
 from sqlalchemy_chronicle.types import UTCDateTime
 
 from .conftest import _clear
@@ -259,10 +259,10 @@ def test_a_chain_whose_digests_were_recomputed_breaks_at_the_link(
         name: column_digest(salt, name, "forged" if name == "title" else row[name])
         for name, salt in entry.salts.items()
     }
-    values = ledger._sha(digests)
+    values = sha(digests)
     forged = {**row, "title": "forged"}
     entry.values_digest = values
-    entry.digest = ledger._version_digest("article", "1", 2, forged, values, entry.previous)
+    entry.digest = version_digest("article", "1", 2, forged, values, entry.previous)
     session.execute(
         update(history).where(history.c.id == 1, history.c.version == 2).values(title="forged")
     )
@@ -375,7 +375,7 @@ def test_values_digest_alike_on_every_database(session: Session, clock: FrozenCl
     expected = {
         name: column_digest(entry.salts[name], name, value) for name, value in written.items()
     }
-    assert ledger._sha(expected) == entry.values_digest
+    assert sha(expected) == entry.values_digest
 
 
 def test_a_table_without_models(session: Session, clock: FrozenClock) -> None:
