@@ -316,6 +316,23 @@ def test_show_reads_times_in_the_timezone_given(
     assert parse_time("now") > t0.subtract(years=100)
 
 
+def test_now_is_read_from_the_clock_that_stamps_the_versions(
+    cli_db: Engine, url: str, session: Session, clock: FrozenClock
+) -> None:
+    """``now`` is the library's clock (the database's by default), not this machine's: a machine
+    whose clock runs behind the server's still sees the newest version, and one whose clock runs
+    ahead may still prune to the present."""
+    make_history(session, clock)  # in 2030, ahead of this machine's clock
+    session.rollback()
+    newest = run_json(url, "history", "cli_ticket", "1")[-1]["version"]
+    assert run_json(url, "show", "cli_ticket", "1", "--as-of", "now")["version"] == newest
+    clock.advance(minutes=1)
+    assert run_json(url, "log", "--since", "now", "--table", "cli_ticket") == []
+    clock.now = pendulum.datetime(2001, 1, 1, tz="UTC")  # behind this machine's clock
+    pruned = run_json(url, "prune", "--before", "now", "--dry-run")
+    assert (pruned["versions"], pruned["changelog"]) == (0, 0)
+
+
 def test_a_models_module_may_set_the_timezone_of_times_without_an_offset(
     url: str, session: Session, clock: FrozenClock
 ) -> None:

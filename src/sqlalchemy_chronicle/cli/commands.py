@@ -93,7 +93,9 @@ __all__ = [
     "diff",
     "history",
     "horizons",
+    "is_now",
     "log",
+    "now",
     "parse_time",
     "prune",
     "redact",
@@ -155,19 +157,44 @@ def connect(url: str) -> Engine:
     return engine
 
 
-def parse_time(text: str, timezone: str | None = None) -> pendulum.DateTime:
+def parse_time(
+    text: str, timezone: str | None = None, engine: Engine | None = None
+) -> pendulum.DateTime:
     """A time typed on a command line, as a UTC instant.
 
-    ``now``, or what :func:`sqlalchemy_chronicle.instants.parse_time` reads: a time without an
-    offset (or a date alone) is read in ``timezone`` (an IANA name), else in the default
-    timezone (:func:`~sqlalchemy_chronicle.set_default_timezone`), and refused without one.
+    ``now`` (see :func:`now`; this machine's clock when no ``engine`` is given), or what
+    :func:`sqlalchemy_chronicle.instants.parse_time` reads: a time without an offset (or a date
+    alone) is read in ``timezone`` (an IANA name), else in the default timezone
+    (:func:`~sqlalchemy_chronicle.set_default_timezone`), and refused without one.
 
     :raises InvalidTimeError: the text is not a time, or is naive and no timezone was given.
     :raises ConfigurationError: ``timezone`` is not a timezone's name.
     """
-    if text.strip().lower() == "now":
-        return pendulum.now("UTC")
+    if is_now(text):
+        return now(engine) if engine is not None else pendulum.now("UTC")
     return read_time(text, timezone, zone_fix="say where it is with --timezone Europe/Paris")
+
+
+def is_now(text: str) -> bool:
+    """Whether ``text`` is the time ``now``."""
+    return text.strip().lower() == "now"
+
+
+def now(engine: Engine) -> pendulum.DateTime:
+    """The present by the library's clock on ``engine``: the clock that stamps the versions.
+
+    By default that is the database's own on PostgreSQL and MariaDB (see
+    :func:`~sqlalchemy_chronicle.configure`), not this machine's, which may run ahead of the
+    server or behind it: ``show --as-of now`` then still shows the newest version, and
+    ``prune --before now`` is not taken for a time in the future.
+    """
+    with _reading(engine) as connection:
+        return to_instant(clock_time(connection))
+
+
+def _instant(engine: Engine, value: dt.datetime | str) -> pendulum.DateTime:
+    """``value`` as a UTC instant; a text as :func:`parse_time` reads it, ``now`` on ``engine``."""
+    return parse_time(value, engine=engine) if isinstance(value, str) else to_instant(value)
 
 
 @contextmanager
@@ -228,8 +255,8 @@ def log(
     """
     if limit is not None and limit < 0:
         raise CommandError(f"--limit {limit}: give a number of entries, 0 or more")
-    start = parse_time(since) if isinstance(since, str) else since
-    end = parse_time(until) if isinstance(until, str) else until
+    start = None if since is None else _instant(engine, since)
+    end = None if until is None else _instant(engine, until)
     with _reading(engine) as connection:
         require_library_tables(connection)
         query = (
@@ -242,9 +269,9 @@ def log(
         if actor is not None:
             query = query.where(Transaction.actor == actor)
         if start is not None:
-            query = query.where(ChangeLog.timestamp >= to_instant(start))
+            query = query.where(ChangeLog.timestamp >= start)
         if end is not None:
-            query = query.where(ChangeLog.timestamp < to_instant(end))
+            query = query.where(ChangeLog.timestamp < end)
         if limit is not None:
             query = query.limit(limit)
         with Session(connection) as session:
@@ -368,7 +395,7 @@ def show(engine: Engine, table: str, key: str, as_of: dt.datetime | str) -> RowV
 
     :raises NoSuchRowError: the row did not exist then.
     """
-    when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
+    when = _instant(engine, as_of)
     with _reading(engine) as connection:
         history_table, values = _row(connection, table, key)
         check_horizon(read_horizons(connection), [history_table.root], when)
@@ -497,7 +524,7 @@ def restore(
         raise CommandError("give the row's primary key, or --all for every row (not both)")
     if where is not None and not all_rows:
         raise CommandError("--where selects rows for --all; with a primary key, leave it out")
-    when = parse_time(as_of) if isinstance(as_of, str) else to_instant(as_of)
+    when = _instant(engine, as_of)
     cls = models.versioned_class(table)
     values = _model_key(cls, table, key) if key is not None else None
     criteria = parse_where(cls, where) if where is not None else None
@@ -678,7 +705,7 @@ def prune(
             )
             return Pruned(result)
         assert before is not None
-        horizon = parse_time(before) if isinstance(before, str) else to_instant(before)
+        horizon = _instant(engine, before)
         if horizon > to_instant(clock_time(session.connection())):
             raise CommandError(
                 f"--before {_iso(horizon)} is in the future: pruning to it would refuse every "

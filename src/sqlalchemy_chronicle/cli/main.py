@@ -147,12 +147,16 @@ class _State:
         """``text`` read as a time, after the ``--models`` module (which may set the timezone).
 
         A time without an offset falls back to the default timezone, which the module given with
-        ``--models`` may set when imported: it is imported first, whatever the command.
+        ``--models`` may set when imported: it is imported first, whatever the command. ``now``
+        is read from the library's clock on the database (:func:`.commands.now`), which that
+        module may configure too.
         """
         if text is None:
             return None
-        if self.models and self.timezone is None:
-            load_models(self.models)
+        if self.models and (self.timezone is None or commands.is_now(text)):
+            load_models(self.models)  # it may set the timezone, or the clock (configure())
+        if commands.is_now(text):
+            return commands.now(self.engine())
         return commands.parse_time(text, self.timezone)
 
     def close(self) -> None:
