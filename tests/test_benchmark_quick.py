@@ -1,8 +1,9 @@
 """The benchmark's quick mode on every database of the suite, so that the benchmark cannot rot.
 
 It runs ``python -m benchmarks --quick`` (a small standard workload, correctness checks only, no
-timing claims) and small runs of the other tools (``benchmarks.floor``, ``benchmarks.breakdown``,
-``benchmarks.lookups``, ``benchmarks.hooks``, and ``benchmarks.big`` on PostgreSQL) in child
+timing claims) and small runs of the other tools (``benchmarks.floor``,
+``benchmarks.trigger_floor``, ``benchmarks.breakdown``, ``benchmarks.lookups``,
+``benchmarks.hooks``, and ``benchmarks.big`` on PostgreSQL) in child
 processes against the suite's database. The benchmark uses its own tables (``bench_item``,
 ``bench_item_part``, their histories, ``bench_item_plain``, ``bench_hooks_plain``) in its own
 MetaData and, in the library's shared tables, deletes only the transaction and change-log rows it
@@ -47,6 +48,8 @@ BENCHMARK_TABLES = {
     "bench_item_part_history",
     "bench_item_plain",
     "bench_item_plain_part",
+    "bench_floor_history",
+    "bench_floor_changelog",
 }
 
 
@@ -84,8 +87,16 @@ def test_quick_benchmark(engine: Engine) -> None:
     assert_benchmark_tables_dropped(engine)
 
 
-def test_floor_benchmark_runs_its_statements(engine: Engine) -> None:
-    output = run_tool(engine, "benchmarks.floor", "--n", "2000")
+@pytest.mark.parametrize("indexes", [(), ("--lean",)], ids=["indexes", "lean"])
+def test_floor_benchmark_runs_its_statements(engine: Engine, indexes: tuple[str, ...]) -> None:
+    output = run_tool(engine, "benchmarks.floor", "--n", "2000", *indexes)
+    assert len(ratio_rows(output)) == 1, output
+    assert ("primary keys only" in output) == bool(indexes), output
+    assert_benchmark_tables_dropped(engine)
+
+
+def test_trigger_floor_benchmark_checks_what_its_triggers_wrote(engine: Engine) -> None:
+    output = run_tool(engine, "benchmarks.trigger_floor", "--n", "400", "--repeat", "1")
     assert len(ratio_rows(output)) == 1, output
     assert_benchmark_tables_dropped(engine)
 
