@@ -41,7 +41,13 @@ from benchmarks.run import backend_of, resolve
 
 HISTORY = "bench_floor_history"
 CHANGELOG = "bench_floor_changelog"
-_COLUMNS = "id, name, qty, price, note"
+_COLUMNS = ("id", "name", "qty", "price", "note")
+_FUNCTIONS = {
+    "postgresql": ("clock_timestamp()", "jsonb_build_object", "jsonb_build_array"),
+    "sqlite": ("strftime('%Y-%m-%d %H:%M:%f', 'now')", "json_object", "json_array"),
+    "mysql": ("UTC_TIMESTAMP(6)", "JSON_OBJECT", "JSON_ARRAY"),
+}
+"""Per dialect: the clock, and the functions that build a JSON object and a JSON array."""
 
 
 def _tables(dialect: str) -> list[str]:
@@ -61,94 +67,74 @@ def _tables(dialect: str) -> list[str]:
     ]
 
 
-def _sqlite_triggers(table: str) -> list[str]:
-    now = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
-    every = "json_object('id', {r}.id, 'name', {r}.name, 'qty', {r}.qty, 'price', {r}.price, "
-    every += "'note', {r}.note)"
+def _statements(table: str, dialect: str) -> dict[str, list[str]]:
+    """The statements of the minimal triggers, per event: what any versioning trigger does."""
+    now, json_object, json_array = _FUNCTIONS.get(dialect, _FUNCTIONS["mysql"])
+
+    def every(record: str) -> str:
+        pairs = ", ".join(f"'{c}', {record}.{c}" for c in _COLUMNS)
+        return f"{json_object}({pairs})"
+
+    def values(record: str) -> str:
+        return ", ".join(f"{record}.{c}" for c in _COLUMNS[1:])
+
+    def close(record: str) -> str:
+        return f"UPDATE {HISTORY} SET valid_to = {now} WHERE id = {record}.id AND valid_to IS NULL"
+
+    def version(record: str, valid_to: str, operation: str) -> str:
+        return (
+            f"INSERT INTO {HISTORY} SELECT {record}.id, max(version) + 1, {values(record)}, "
+            f"{now}, {valid_to}, '{operation}' FROM {HISTORY} WHERE id = {record}.id"
+        )
+
+    def entry(record: str, event: str, changes: str) -> str:
+        return (
+            f"INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes) "
+            f"VALUES ('{table}', {record}.id, '{event}', {changes})"
+        )
+
+    changed = (
+        f"{json_object}('qty', {json_array}(OLD.qty, NEW.qty), "
+        f"'price', {json_array}(OLD.price, NEW.price))"
+    )
+    return {
+        "INSERT": [
+            f"INSERT INTO {HISTORY} VALUES (NEW.id, 1, {values('NEW')}, {now}, NULL, 'insert')",
+            entry("NEW", "INSERT", every("NEW")),
+        ],
+        "UPDATE": [
+            close("OLD"),
+            version("NEW", "NULL", "update"),
+            entry("NEW", "UPDATE", changed),
+        ],
+        "DELETE": [
+            close("OLD"),
+            version("OLD", now, "delete"),
+            entry("OLD", "DELETE", every("OLD")),
+        ],
+    }
+
+
+def _triggers(table: str, dialect: str) -> list[str]:
+    """The minimal triggers: on PostgreSQL one function for the three events, elsewhere three."""
+    statements = _statements(table, dialect)
+    if dialect == "postgresql":
+        branches = "\n  ELS".join(
+            f"IF TG_OP = '{event}' THEN\n" + "".join(f"    {s};\n" for s in body)
+            for event, body in statements.items()
+        )
+        return [
+            "CREATE FUNCTION bench_floor() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+            f"  {branches}  END IF;\n  RETURN NULL;\nEND $$",
+            f"CREATE TRIGGER bench_floor AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION bench_floor()",
+        ]
+    each = "" if dialect == "sqlite" else " FOR EACH ROW"
     return [
-        f"""CREATE TRIGGER bench_floor_insert AFTER INSERT ON {table} BEGIN
-  INSERT INTO {HISTORY} VALUES (NEW.id, 1, NEW.name, NEW.qty, NEW.price, NEW.note, {now}, NULL,
-    'insert');
-  INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-    VALUES ('{table}', NEW.id, 'INSERT', {every.format(r="NEW")});
-END""",
-        f"""CREATE TRIGGER bench_floor_update AFTER UPDATE ON {table} BEGIN
-  UPDATE {HISTORY} SET valid_to = {now} WHERE id = OLD.id AND valid_to IS NULL;
-  INSERT INTO {HISTORY} SELECT NEW.id, max(version) + 1, NEW.name, NEW.qty, NEW.price, NEW.note,
-    {now}, NULL, 'update' FROM {HISTORY} WHERE id = NEW.id;
-  INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-    VALUES ('{table}', NEW.id, 'UPDATE', json_object('qty', json_array(OLD.qty, NEW.qty),
-      'price', json_array(OLD.price, NEW.price)));
-END""",
-        f"""CREATE TRIGGER bench_floor_delete AFTER DELETE ON {table} BEGIN
-  UPDATE {HISTORY} SET valid_to = {now} WHERE id = OLD.id AND valid_to IS NULL;
-  INSERT INTO {HISTORY} SELECT OLD.id, max(version) + 1, OLD.name, OLD.qty, OLD.price, OLD.note,
-    {now}, {now}, 'delete' FROM {HISTORY} WHERE id = OLD.id;
-  INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-    VALUES ('{table}', OLD.id, 'DELETE', {every.format(r="OLD")});
-END""",
-    ]
-
-
-def _mysql_triggers(table: str) -> list[str]:
-    now = "UTC_TIMESTAMP(6)"
-    every = "JSON_OBJECT('id', {r}.id, 'name', {r}.name, 'qty', {r}.qty, 'price', {r}.price, "
-    every += "'note', {r}.note)"
-    return [
-        f"""CREATE TRIGGER bench_floor_insert AFTER INSERT ON {table} FOR EACH ROW BEGIN
-  INSERT INTO {HISTORY} VALUES (NEW.id, 1, NEW.name, NEW.qty, NEW.price, NEW.note, {now}, NULL,
-    'insert');
-  INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-    VALUES ('{table}', NEW.id, 'INSERT', {every.format(r="NEW")});
-END""",
-        f"""CREATE TRIGGER bench_floor_update AFTER UPDATE ON {table} FOR EACH ROW BEGIN
-  UPDATE {HISTORY} SET valid_to = {now} WHERE id = OLD.id AND valid_to IS NULL;
-  INSERT INTO {HISTORY} SELECT NEW.id, max(version) + 1, NEW.name, NEW.qty, NEW.price, NEW.note,
-    {now}, NULL, 'update' FROM {HISTORY} WHERE id = NEW.id;
-  INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-    VALUES ('{table}', NEW.id, 'UPDATE', JSON_OBJECT('qty', JSON_ARRAY(OLD.qty, NEW.qty),
-      'price', JSON_ARRAY(OLD.price, NEW.price)));
-END""",
-        f"""CREATE TRIGGER bench_floor_delete AFTER DELETE ON {table} FOR EACH ROW BEGIN
-  UPDATE {HISTORY} SET valid_to = {now} WHERE id = OLD.id AND valid_to IS NULL;
-  INSERT INTO {HISTORY} SELECT OLD.id, max(version) + 1, OLD.name, OLD.qty, OLD.price, OLD.note,
-    {now}, {now}, 'delete' FROM {HISTORY} WHERE id = OLD.id;
-  INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-    VALUES ('{table}', OLD.id, 'DELETE', {every.format(r="OLD")});
-END""",
-    ]
-
-
-def _postgresql_triggers(table: str) -> list[str]:
-    every = "jsonb_build_object('id', {r}.id, 'name', {r}.name, 'qty', {r}.qty, 'price', "
-    every += "{r}.price, 'note', {r}.note)"
-    return [
-        f"""CREATE FUNCTION bench_floor() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO {HISTORY} VALUES (NEW.id, 1, NEW.name, NEW.qty, NEW.price, NEW.note,
-      clock_timestamp(), NULL, 'insert');
-    INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-      VALUES ('{table}', NEW.id, 'INSERT', {every.format(r="NEW")});
-  ELSIF TG_OP = 'UPDATE' THEN
-    UPDATE {HISTORY} SET valid_to = clock_timestamp() WHERE id = OLD.id AND valid_to IS NULL;
-    INSERT INTO {HISTORY} SELECT NEW.id, max(version) + 1, NEW.name, NEW.qty, NEW.price,
-      NEW.note, clock_timestamp(), NULL, 'update' FROM {HISTORY} WHERE id = NEW.id;
-    INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-      VALUES ('{table}', NEW.id, 'UPDATE', jsonb_build_object(
-        'qty', jsonb_build_array(OLD.qty, NEW.qty),
-        'price', jsonb_build_array(OLD.price, NEW.price)));
-  ELSE
-    UPDATE {HISTORY} SET valid_to = clock_timestamp() WHERE id = OLD.id AND valid_to IS NULL;
-    INSERT INTO {HISTORY} SELECT OLD.id, max(version) + 1, OLD.name, OLD.qty, OLD.price,
-      OLD.note, clock_timestamp(), clock_timestamp(), 'delete' FROM {HISTORY} WHERE id = OLD.id;
-    INSERT INTO {CHANGELOG} (table_name, row_id, event_type, changes)
-      VALUES ('{table}', OLD.id, 'DELETE', {every.format(r="OLD")});
-  END IF;
-  RETURN NULL;
-END $$""",
-        f"CREATE TRIGGER bench_floor AFTER INSERT OR UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION bench_floor()",
+        f"CREATE TRIGGER bench_floor_{event.lower()} AFTER {event} ON {table}{each} BEGIN\n"
+        + "".join(f"  {s};\n" for s in body)
+        + "END"
+        for event, body in statements.items()
     ]
 
 
@@ -162,11 +148,8 @@ def _drop(engine: Engine) -> None:
 
 def _install(engine: Engine, table: str) -> None:
     dialect = engine.dialect.name
-    triggers = {"postgresql": _postgresql_triggers, "sqlite": _sqlite_triggers}.get(
-        dialect, _mysql_triggers
-    )(table)
     with engine.begin() as connection:
-        for statement in [*_tables(dialect), *triggers]:
+        for statement in [*_tables(dialect), *_triggers(table, dialect)]:
             connection.execute(text(statement.replace(":", r"\:")))
 
 
