@@ -89,10 +89,18 @@ def test_quick_benchmark(engine: Engine) -> None:
 
 @pytest.mark.parametrize("indexes", [(), ("--lean",)], ids=["indexes", "lean"])
 def test_floor_benchmark_runs_its_statements(engine: Engine, indexes: tuple[str, ...]) -> None:
+    def changelog_indexes() -> set[str | None]:
+        found = inspect(engine)
+        if not found.has_table("chronicle_changelog"):
+            return set()
+        return {index["name"] for index in found.get_indexes("chronicle_changelog")}
+
+    before = changelog_indexes()
     output = run_tool(engine, "benchmarks.floor", "--n", "2000", *indexes)
     assert len(ratio_rows(output)) == 1, output
     assert ("primary keys only" in output) == bool(indexes), output
     assert_benchmark_tables_dropped(engine)
+    assert changelog_indexes() == before, "the change log is the suite's too: keep its indexes"
 
 
 def test_trigger_floor_benchmark_checks_what_its_triggers_wrote(engine: Engine) -> None:
