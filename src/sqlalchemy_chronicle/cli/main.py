@@ -153,11 +153,10 @@ class _State:
         """
         if text is None:
             return None
-        if self.models and (self.timezone is None or commands.is_now(text)):
-            load_models(self.models)  # it may set the timezone, or the clock (configure())
-        if commands.is_now(text):
-            return commands.now(self.engine())
-        return commands.parse_time(text, self.timezone)
+        now = commands.is_now(text)
+        if self.models and (self.timezone is None or now):
+            load_models(self.models)
+        return commands.parse_time(text, self.timezone, self.engine() if now else None)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -304,9 +303,9 @@ def restore_command(
     reason: str | None,
 ) -> None:
     """Put a row (KEY) or a table's rows (--all) back as they were (needs --models)."""
+    models = state.loaded_models("restore")
     when = state.time(as_of)
     assert when is not None
-    models = state.loaded_models("restore")
     engine = state.engine()
     with state.output.working(f"restoring {table}"):
         result = commands.restore(
