@@ -337,6 +337,8 @@ def test_sealing_at_commit(session: Session, clock: FrozenClock) -> None:
     assert verify_history(session, [Sealed]).ok
     sealed = select(func.count()).where(LedgerEntry.table_name == "ledger_sealed")
     assert session.scalar(sealed) == 2
+    stamps = select(LedgerEntry.sealed_at).where(LedgerEntry.table_name == "ledger_sealed")
+    assert set(session.scalars(stamps)) <= {clock.now.subtract(minutes=1), clock.now}
     configure(ledger=True)
     session.add(Article(id=1, title="a"))
     session.commit()

@@ -10,12 +10,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import pendulum
 from sqlalchemy import Connection, event, insert, select
 from sqlalchemy.orm import Session
 
 from ...capture.database import trigger_transaction, written_histories
-from ...config import ledger_enabled
+from ...config import clock_time, ledger_enabled
+from ...instants import to_instant
 from ...read.query import refuse_async
 from ...schema.history import HistorySpec, versioned_specs
 from ...schema.tables import LedgerEntry, format_row_id
@@ -91,9 +91,9 @@ def _write_entries(
     """Write a ledger entry for each (row id, version, fields, header) not sealed yet.
 
     ``rows`` come in version order per row; ``heads`` holds each row's newest sealed entry and
-    is kept up to date.
+    is kept up to date. ``sealed_at`` is the library's clock, which stamps the versions too.
     """
-    now = pendulum.now("UTC")
+    now = to_instant(clock_time(connection))
     sealed = 0
     pending: list[dict[str, Any]] = []
 
